@@ -1,0 +1,137 @@
+import { createServer, type Server as HttpServer } from 'node:http';
+import express, { type Express } from 'express';
+import session from 'express-session';
+import { authApi, type ApiDeps } from './auth/api.js';
+import { createPassport } from './auth/passport.js';
+import { createLoginLimiter } from './auth/service.js';
+import type { Config } from './config.js';
+import { AppError } from './errors.js';
+import type { Logger } from './logger.js';
+import { publicDir, viewsDir } from './paths.js';
+import type { AppServer } from './realtime/events.js';
+import { createRealtime } from './realtime/io.js';
+import { createChatRealtime } from './realtime/chat.js';
+import { corsForAllowedOrigins, createCsrf, originGuard, securityHeaders } from './security/http.js';
+import { createOriginPolicy } from './security/origin.js';
+import { LiveSessions } from './session/live-sessions.js';
+import { LiveSessionStore } from './session/live-store.js';
+import type { Stores } from './store/types.js';
+import { chatApi } from './web/chat-api.js';
+import { errorHandler } from './web/errors.js';
+import { pages } from './web/pages.js';
+
+export interface AppDeps {
+  stores: Stores;
+  log: Logger;
+}
+
+export interface App {
+  app: Express;
+  httpServer: HttpServer;
+  io: AppServer;
+  sessionStore: LiveSessionStore;
+  liveSessions: LiveSessions;
+  /** Stops accepting, ends sockets, stops timers. Does not close the stores (the caller owns them). */
+  close(): Promise<void>;
+}
+
+/** How often activity may rewrite a session's idle deadline. */
+const touchInterval = (ttlMs: number) => Math.min(60_000, Math.max(50, Math.floor(ttlMs / 10)));
+
+/** Wires the app. Never listens and never reads the environment. */
+export function createApp(config: Config, { stores, log }: AppDeps): App {
+  const ttlMs = config.sessionTtlSeconds * 1000;
+  const sessionStore = new LiveSessionStore({
+    base: stores.sessionBase,
+    lock: stores.lock,
+    bus: stores.bus,
+    index: stores.sessionIndex,
+    ttlMs,
+    touchEveryMs: touchInterval(ttlMs),
+    log,
+  });
+  const liveSessions = new LiveSessions({ store: sessionStore, users: stores.users, bus: stores.bus, log });
+
+  // The cookie has no Expires: it lives as long as the browser session, so it can
+  // never expire before the server-side session while a page is open. The
+  // server enforces the idle lifetime (SESSION_TTL_SECONDS) itself.
+  const sessionMiddleware = session({
+    name: 'sid',
+    secret: config.sessionSecrets,
+    store: sessionStore,
+    resave: false,
+    saveUninitialized: false,
+    proxy: config.trustProxy ? true : undefined,
+    cookie: { httpOnly: true, sameSite: 'lax', secure: config.production, path: '/' },
+  });
+  const passport = createPassport(stores);
+  const csrf = createCsrf();
+  const originPolicy = createOriginPolicy(config.allowedOrigins, Boolean(config.trustProxy));
+  const deps: ApiDeps = {
+    stores,
+    passport,
+    loginLimiter: createLoginLimiter(stores),
+    sessions: sessionStore,
+    generateCsrfToken: csrf.generateToken,
+  };
+
+  const app = express();
+  app.disable('x-powered-by');
+  if (config.trustProxy !== undefined) app.set('trust proxy', config.trustProxy);
+  app.set('view engine', 'ejs');
+  app.set('views', viewsDir);
+
+  app.use(securityHeaders(config.production));
+  app.get('/healthz', (_req, res) => {
+    res.json({ ok: true });
+  });
+  app.get('/readyz', async (_req, res) => {
+    try {
+      await Promise.race([stores.ping(), new Promise((_, reject) => setTimeout(reject, 1000, new Error('timeout')).unref())]);
+      res.json({ ok: true });
+    } catch {
+      res.status(503).json({ error: { code: 'not_ready', message: 'a backing store does not answer' } });
+    }
+  });
+  app.use(express.static(publicDir, { index: false, maxAge: config.production ? '1h' : 0 }));
+
+  app.use('/api', corsForAllowedOrigins(originPolicy), originGuard(originPolicy, log, 'all'));
+  app.use(originGuard(originPolicy, log, 'unsafe-methods'));
+  app.use(express.json({ limit: '32kb' }), express.urlencoded({ extended: false, limit: '32kb' }));
+  app.use(sessionMiddleware, passport.initialize(), passport.session());
+  app.use(csrf.protect);
+
+  const httpServer = createServer(app);
+  const chat = createChatRealtime({ stores, sessionStore, liveSessions, log, config });
+  const io = createRealtime({
+    httpServer,
+    originPolicy,
+    sessionMiddleware,
+    passportSession: passport.session(),
+    sessionStore,
+    liveSessions,
+    handlers: chat.handlers,
+    onConnect: chat.onConnect,
+    log,
+  });
+  chat.attach(io);
+
+  app.use('/api', authApi(deps), chatApi({ stores, io, chat }));
+  app.use('/api', (_req, _res, next) => next(new AppError('not_found', 'no such endpoint')));
+  app.use(pages(deps));
+  app.use(errorHandler(log));
+
+  return {
+    app,
+    httpServer,
+    io,
+    sessionStore,
+    liveSessions,
+    async close() {
+      chat.stop();
+      liveSessions.clear();
+      io.local.disconnectSockets(true);
+      await new Promise<void>((resolve) => io.close(() => resolve()));
+    },
+  };
+}

@@ -1,0 +1,26 @@
+import { z } from 'zod';
+
+export const username = z
+  .string()
+  .min(3, 'username must be 3-32 characters')
+  .max(32, 'username must be 3-32 characters')
+  .regex(/^[a-z0-9_]+$/, 'username may use only a-z, 0-9 and _');
+
+export const password = z
+  .string()
+  .min(8, 'password must be 8-200 characters')
+  .max(200, 'password must be 8-200 characters');
+
+// No control characters; trimmed; 1-64 characters.
+export const displayName = z
+  .string()
+  .trim()
+  .min(1, 'display name must be 1-64 characters')
+  .max(64, 'display name must be 1-64 characters')
+  .refine((s) => !/\p{Cc}/u.test(s), 'display name may not contain control characters');
+
+export const registerBody = z.object({ username, password, displayName: displayName.optional() });
+export const loginBody = z.object({ username, password });
+export const meBody = z.object({ displayName });
+export const prefsBody = z.object({ theme: z.enum(['light', 'dark', 'system']) });
+export const passwordBody = z.object({ currentPassword: password, newPassword: password });

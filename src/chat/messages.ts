@@ -1,0 +1,26 @@
+import type { ChatStore } from '../store/types.js';
+import { roomConversation } from './conversations.js';
+import { olderPage, type PageRequest } from './pages.js';
+import { requireRoomAccess } from './rooms.js';
+import type { Message, User } from './types.js';
+import { publicUser } from './users.js';
+
+export interface SendMessageInput {
+  roomId: string;
+  text: string;
+  clientMsgId?: string;
+}
+
+/** Stores a room message as `user` (the session's user, never the payload's) and returns it with id and ts. */
+export async function sendMessage(chat: ChatStore, user: User, input: SendMessageInput): Promise<Message> {
+  const room = await requireRoomAccess(chat, user, input.roomId);
+  const message: Omit<Message, 'id' | 'ts'> = { roomId: room.id, user: publicUser(user), text: input.text };
+  if (input.clientMsgId !== undefined) message.clientMsgId = input.clientMsgId;
+  return chat.append(roomConversation(room.id), message);
+}
+
+/** A page of a room's history, oldest first; forbidden for a private room the user is not in. */
+export async function history(chat: ChatStore, user: User, roomId: string, req: PageRequest = {}): Promise<Message[]> {
+  const room = await requireRoomAccess(chat, user, roomId);
+  return olderPage(chat, roomConversation(room.id), req);
+}

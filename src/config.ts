@@ -1,0 +1,124 @@
+import { randomBytes } from 'node:crypto';
+import { z } from 'zod';
+
+/** Settings, read once from the environment (PROTOCOL.md "Starting"). */
+export interface Config {
+  port: number;
+  host: string;
+  redisUrl: string | undefined;
+  /** Key and channel prefix inside Redis (extension: `REDIS_PREFIX`). */
+  redisPrefix: string;
+  /** First signs, all verify. */
+  sessionSecrets: string[];
+  sessionSecretGenerated: boolean;
+  sessionTtlSeconds: number;
+  allowedOrigins: string[];
+  trustProxy: boolean | number | string | undefined;
+  logLevel: string;
+  production: boolean;
+  /** Messages kept per room or DM conversation (extension: `MESSAGE_HISTORY_LIMIT`). */
+  messageHistoryLimit: number;
+}
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+const csv = (value: string | undefined) =>
+  (value ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+
+const intIn = (min: number, max: number) =>
+  z
+    .string()
+    .regex(/^\d+$/, 'must be a whole number')
+    .transform(Number)
+    .refine((n) => n >= min && n <= max, `must be between ${min} and ${max}`);
+
+const origin = z.string().refine((s) => {
+  try {
+    const u = new URL(s);
+    return (u.protocol === 'http:' || u.protocol === 'https:') && u.origin === s;
+  } catch {
+    return false;
+  }
+}, 'must be an origin like https://example.com (scheme, host, optional port; no path or trailing slash)');
+
+const schema = z.object({
+  PORT: intIn(0, 65535).default(3000),
+  HOST: z.string().min(1).default('127.0.0.1'),
+  REDIS_URL: z
+    .string()
+    .regex(/^rediss?:\/\//, 'must start with redis:// or rediss://')
+    .optional(),
+  REDIS_PREFIX: z.string().regex(/^[A-Za-z0-9:_.-]{1,64}$/, 'must be 1-64 of [A-Za-z0-9:_.-]').default('lsc:'),
+  SESSION_SECRET: z.string().optional(),
+  SESSION_TTL_SECONDS: intIn(1, 400 * 86400).default(86400),
+  ALLOWED_ORIGINS: z.string().optional(),
+  TRUST_PROXY: z.string().optional(),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  NODE_ENV: z.string().optional(),
+  MESSAGE_HISTORY_LIMIT: intIn(100, 10_000_000).default(10_000),
+});
+
+/** Express `trust proxy` accepts booleans, hop counts and address lists. */
+function parseTrustProxy(value: string | undefined): Config['trustProxy'] {
+  if (value === undefined || value === '') return undefined;
+  if (value === 'true') return true;
+  if (value === 'false') return false;
+  if (/^\d+$/.test(value)) return Number(value);
+  return value;
+}
+
+/**
+ * Parse and validate the environment. Throws ConfigError naming the variable.
+ * Empty strings count as unset, as shells and compose files often produce them.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const parsed = schema.safeParse(cleaned);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new ConfigError(`${String(issue.path[0])}: ${issue.message}`);
+  }
+  const e = parsed.data;
+  const production = e.NODE_ENV === 'production';
+
+  let sessionSecrets = csv(e.SESSION_SECRET);
+  const sessionSecretGenerated = sessionSecrets.length === 0;
+  if (sessionSecretGenerated) {
+    if (production) {
+      throw new ConfigError('SESSION_SECRET: required when NODE_ENV=production (comma-separated, first signs, all verify)');
+    }
+    sessionSecrets = [randomBytes(32).toString('base64url')];
+  }
+  if (production && sessionSecrets.some((s) => s.length < 16)) {
+    throw new ConfigError('SESSION_SECRET: each secret must be at least 16 characters when NODE_ENV=production');
+  }
+
+  const allowedOrigins = csv(e.ALLOWED_ORIGINS);
+  for (const o of allowedOrigins) {
+    const r = origin.safeParse(o);
+    if (!r.success) throw new ConfigError(`ALLOWED_ORIGINS: "${o}" ${r.error.issues[0]!.message}`);
+  }
+
+  return {
+    port: e.PORT,
+    host: e.HOST,
+    redisUrl: e.REDIS_URL,
+    redisPrefix: e.REDIS_PREFIX,
+    sessionSecrets,
+    sessionSecretGenerated,
+    sessionTtlSeconds: e.SESSION_TTL_SECONDS,
+    allowedOrigins,
+    trustProxy: parseTrustProxy(e.TRUST_PROXY),
+    logLevel: e.LOG_LEVEL,
+    production,
+    messageHistoryLimit: e.MESSAGE_HISTORY_LIMIT,
+  };
+}

@@ -1,0 +1,206 @@
+import { RateLimiterRes } from 'rate-limiter-flexible';
+import { publicUser } from '../chat/users.js';
+import { dmHistory, sendDm } from '../chat/dms.js';
+import { history, sendMessage } from '../chat/messages.js';
+import { listOnline } from '../chat/presence.js';
+import { toggleReaction } from '../chat/reactions.js';
+import { joinRoom } from '../chat/rooms.js';
+import { clientEventSchemas as s } from '../chat/schemas.js';
+import type { Config } from '../config.js';
+import { AppError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import type { LiveSessionStore } from '../session/live-store.js';
+import type { LiveSessions } from '../session/live-sessions.js';
+import type { Stores } from '../store/types.js';
+import type { AppServer, AppSocket } from './events.js';
+import { defineHandler, type EventContext, type EventHandler } from './handler.js';
+import { socketRooms } from './rooms.js';
+
+export interface ChatRealtimeDeps {
+  stores: Stores;
+  sessionStore: LiveSessionStore;
+  liveSessions: LiveSessions;
+  config: Config;
+  log: Logger;
+}
+
+/** Sends per user, across all sockets and processes (PROTOCOL.md). */
+const SEND_LIMIT = { points: 30, durationSeconds: 10 };
+const HEARTBEAT_MS = 5_000;
+const SWEEP_MS = 10_000;
+
+interface SweepingPresence {
+  heartbeat(): Promise<void>;
+  sweep(): Promise<string[]>;
+}
+const sweeps = (p: object): p is SweepingPresence => 'sweep' in p && 'heartbeat' in p;
+
+/**
+ * The chat over Socket.IO: one handler per client event, presence per user,
+ * and the per-user send limit. Handlers validate, call the domain, broadcast, ack.
+ */
+export function createChatRealtime(deps: ChatRealtimeDeps) {
+  const { stores, log } = deps;
+  const { chat, presence } = stores;
+  const sendLimiter = stores.limiter({ name: 'send', ...SEND_LIMIT });
+  const findUserByUsername = async (username: string) => {
+    const u = await stores.users.findByUsername(username);
+    return u && publicUser(u);
+  };
+  const findUserById = async (id: string) => {
+    const u = await stores.users.findById(id);
+    return u && publicUser(u);
+  };
+
+  async function consumeSend(ctx: EventContext) {
+    try {
+      await sendLimiter.consume(ctx.user.id);
+    } catch (err) {
+      if (err instanceof RateLimiterRes) throw new AppError('rate_limited', `at most ${SEND_LIMIT.points} messages per ${SEND_LIMIT.durationSeconds} s`);
+      throw err;
+    }
+  }
+
+  /** Sending, typing and reacting need the socket to have joined the room first. */
+  function requireJoined(ctx: EventContext, roomId: string) {
+    if (!ctx.socket.rooms.has(socketRooms.room(roomId))) throw new AppError('forbidden', `join room ${roomId} first`);
+  }
+
+  const handlers: EventHandler[] = [
+    defineHandler({
+      event: 'room:join',
+      schema: s['room:join'],
+      async handle({ roomId, since }, ctx) {
+        const result = await joinRoom(chat, ctx.user, roomId, since ? { since } : {});
+        await ctx.socket.join(socketRooms.room(result.room.id));
+        const record = await deps.sessionStore.update(ctx.live.sid, (data) => {
+          if (data.lastRoomId === result.room.id) return false;
+          data.lastRoomId = result.room.id;
+        });
+        deps.liveSessions.applyRecord(ctx.live, record);
+        return result;
+      },
+    }),
+    defineHandler({
+      event: 'room:leave',
+      schema: s['room:leave'],
+      async handle({ roomId }, ctx) {
+        await ctx.socket.leave(socketRooms.room(roomId));
+        return {};
+      },
+    }),
+    defineHandler({
+      event: 'message:send',
+      schema: s['message:send'],
+      async handle(input, ctx) {
+        requireJoined(ctx, input.roomId);
+        await consumeSend(ctx);
+        const message = await sendMessage(chat, ctx.user, input);
+        ctx.socket.to(socketRooms.room(input.roomId)).emit('message:new', message);
+        return { message };
+      },
+    }),
+    defineHandler({
+      event: 'message:history',
+      schema: s['message:history'],
+      async handle({ roomId, before, limit }, ctx) {
+        return { messages: await history(chat, ctx.user, roomId, { ...(before && { before }), ...(limit && { limit }) }) };
+      },
+    }),
+    defineHandler({
+      event: 'typing',
+      schema: s.typing,
+      async handle({ roomId, typing }, ctx) {
+        requireJoined(ctx, roomId);
+        ctx.socket.to(socketRooms.room(roomId)).emit('typing', { roomId, user: ctx.user, typing });
+        return {};
+      },
+    }),
+    defineHandler({
+      event: 'reaction:toggle',
+      schema: s['reaction:toggle'],
+      async handle(input, ctx) {
+        requireJoined(ctx, input.roomId);
+        const reactions = await toggleReaction(chat, ctx.user, input);
+        ctx.socket.to(socketRooms.room(input.roomId)).emit('reaction', { roomId: input.roomId, messageId: input.messageId, reactions });
+        return { reactions };
+      },
+    }),
+    defineHandler({
+      event: 'dm:send',
+      schema: s['dm:send'],
+      async handle(input, ctx) {
+        await consumeSend(ctx);
+        const recipient = await findUserByUsername(input.to);
+        if (!recipient) throw new AppError('not_found', `no user ${input.to}`);
+        const message = await sendDm(chat, ctx.user, input, async () => recipient);
+        ctx.io.to([socketRooms.user(ctx.user.id), socketRooms.user(recipient.id)]).emit('dm:new', message);
+        return { message };
+      },
+    }),
+    defineHandler({
+      event: 'dm:history',
+      schema: s['dm:history'],
+      async handle({ with: other, before, limit }, ctx) {
+        const page = { ...(before && { before }), ...(limit && { limit }) };
+        return { messages: await dmHistory(chat, ctx.user, other, page, findUserByUsername) };
+      },
+    }),
+    defineHandler({
+      event: 'presence:list',
+      schema: s['presence:list'],
+      async handle(_input, _ctx) {
+        return { online: await listOnline(presence, findUserById) };
+      },
+    }),
+  ];
+
+  let io: AppServer | undefined;
+  const timers: NodeJS.Timeout[] = [];
+
+  const announce = (user: { id: string; username: string; displayName: string }, online: boolean) =>
+    io?.emit('presence', { user: publicUser(user), online });
+
+  /** Presence per user across tabs and processes: only the first and last socket are announced. */
+  function onConnect(socket: AppSocket) {
+    const user = socket.data.live.user;
+    let chain: Promise<unknown> = presence
+      .connect(user.id, socket.id)
+      .then((first) => first && announce(socket.data.live.user, true))
+      .catch((err: unknown) => log.error({ err, user: user.username }, 'presence connect failed'));
+    socket.on('disconnect', () => {
+      chain = chain
+        .then(() => presence.disconnect(user.id, socket.id))
+        .then((last) => last && announce(socket.data.live.user, false))
+        .catch((err: unknown) => log.error({ err, user: user.username }, 'presence disconnect failed'));
+    });
+  }
+
+  /** Starts the timers that keep this process's presence alive and sweep dead processes'. */
+  function attach(server: AppServer) {
+    io = server;
+    if (!sweeps(presence)) return;
+    const beat = () => presence.heartbeat().catch((err: unknown) => log.warn({ err: String(err) }, 'presence heartbeat failed'));
+    void beat();
+    const sweep = async () => {
+      try {
+        for (const userId of await presence.sweep()) {
+          const user = await findUserById(userId);
+          if (user) announce(user, false);
+        }
+      } catch (err) {
+        log.warn({ err: String(err) }, 'presence sweep failed');
+      }
+    };
+    timers.push(setInterval(beat, HEARTBEAT_MS), setInterval(sweep, SWEEP_MS));
+    for (const t of timers) t.unref();
+  }
+
+  function stop() {
+    for (const t of timers) clearInterval(t);
+  }
+
+  return { handlers, onConnect, attach, stop, findUserByUsername };
+}
+
+export type ChatRealtime = ReturnType<typeof createChatRealtime>;

@@ -1,0 +1,44 @@
+import type { Server, Socket } from 'socket.io';
+import type { Message, Reactions, Room, User } from '../chat/types.js';
+import type { LiveSession, SessionView } from '../session/live-sessions.js';
+import type { EndReason } from '../session/types.js';
+
+/** Codes a socket acknowledgement may carry (PROTOCOL.md). */
+export type SocketErrorCode = 'bad_request' | 'unauthorized' | 'forbidden' | 'not_found' | 'rate_limited' | 'internal';
+
+export type AckFailure = { ok: false; error: { code: SocketErrorCode; message: string } };
+export type AckResult<T extends object = object> = ({ ok: true } & T) | AckFailure;
+export type Ack<T extends object = object> = (result: AckResult<T>) => void;
+
+/** Every client event takes (payload, ack). Payloads are `unknown` until validated. */
+export interface ClientToServerEvents {
+  'room:join': (payload: unknown, ack: Ack<{ room: Room; history: Message[] }>) => void;
+  'room:leave': (payload: unknown, ack: Ack) => void;
+  'message:send': (payload: unknown, ack: Ack<{ message: Message }>) => void;
+  'message:history': (payload: unknown, ack: Ack<{ messages: Message[] }>) => void;
+  typing: (payload: unknown, ack: Ack) => void;
+  'reaction:toggle': (payload: unknown, ack: Ack<{ reactions: Reactions }>) => void;
+  'dm:send': (payload: unknown, ack: Ack<{ message: Message }>) => void;
+  'dm:history': (payload: unknown, ack: Ack<{ messages: Message[] }>) => void;
+  'presence:list': (payload: unknown, ack: Ack<{ online: User[] }>) => void;
+}
+
+export interface ServerToClientEvents {
+  session: (view: SessionView) => void;
+  'session:ended': (payload: { reason: EndReason }) => void;
+  'message:new': (message: Message) => void;
+  'dm:new': (message: Message) => void;
+  typing: (payload: { roomId: string; user: User; typing: boolean }) => void;
+  reaction: (payload: { roomId: string; messageId: string; reactions: Reactions }) => void;
+  presence: (payload: { user: User; online: boolean }) => void;
+  'room:removed': (payload: { roomId: string }) => void;
+}
+
+export type ClientEventName = keyof ClientToServerEvents;
+
+export interface SocketData {
+  live: LiveSession;
+}
+
+export type AppServer = Server<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>;
+export type AppSocket = Socket<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>;

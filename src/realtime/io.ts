@@ -1,0 +1,81 @@
+import type { Server as HttpServer, IncomingMessage, ServerResponse } from 'node:http';
+import type { Request, RequestHandler } from 'express';
+import { Server } from 'socket.io';
+import type { Logger } from '../logger.js';
+import type { OriginPolicy } from '../security/origin.js';
+import type { LiveSessions } from '../session/live-sessions.js';
+import type { LiveSessionStore } from '../session/live-store.js';
+import type { SessionFields } from '../session/types.js';
+import type { AppServer, AppSocket } from './events.js';
+import { bindHandlers, type EventHandler } from './handler.js';
+import { socketRooms } from './rooms.js';
+
+type EngineMiddleware = (req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void) => void;
+
+/** Socket.IO's pattern: run a middleware only on the handshake request, not on every poll. */
+const onlyForHandshake =
+  (mw: RequestHandler): EngineMiddleware =>
+  (req, res, next) => {
+    const isHandshake = (req as IncomingMessage & { _query?: { sid?: string } })._query?.sid === undefined;
+    if (isHandshake) mw(req as Request, res as never, next);
+    else next();
+  };
+
+export interface RealtimeDeps {
+  httpServer: HttpServer;
+  originPolicy: OriginPolicy;
+  sessionMiddleware: RequestHandler;
+  passportSession: RequestHandler;
+  sessionStore: LiveSessionStore;
+  liveSessions: LiveSessions;
+  handlers: readonly EventHandler[];
+  /** Called once a socket is authenticated and registered (presence, etc.). */
+  onConnect?: (socket: AppSocket) => void;
+  log: Logger;
+}
+
+/**
+ * The Socket.IO server on the app's HTTP server. The origin policy runs on every
+ * Engine.IO request (polling and upgrade); the session and Passport run on the
+ * handshake only; a handshake without a logged-in user gets `unauthorized`.
+ */
+export function createRealtime(deps: RealtimeDeps): AppServer {
+  const { originPolicy, log } = deps;
+  const io: AppServer = new Server(deps.httpServer, {
+    serveClient: true,
+    perMessageDeflate: false,
+    maxHttpBufferSize: 64 * 1024,
+    cors: originPolicy.allowed.size ? { origin: [...originPolicy.allowed], credentials: true } : undefined,
+  });
+
+  io.engine.use(((req, _res, next) => {
+    const verdict = originPolicy.verdict(req);
+    if (originPolicy.isAllowed(verdict)) return next();
+    log.warn({ origin: req.headers.origin, verdict }, 'refused socket request from a foreign origin');
+    next(new Error('origin not allowed'));
+  }) satisfies EngineMiddleware);
+  io.engine.use(onlyForHandshake(deps.sessionMiddleware));
+  io.engine.use(onlyForHandshake(deps.passportSession));
+
+  io.use((socket, next) => {
+    const req = socket.request as Request;
+    const meta = req.session && deps.sessionStore.metaOf(req.session);
+    if (!req.user || !req.session || !meta) return next(new Error('unauthorized'));
+    const data = JSON.parse(JSON.stringify(req.session)) as SessionFields;
+    socket.data.live = deps.liveSessions.attach(socket, req.sessionID, req.user, data, meta);
+    next();
+  });
+
+  io.on('connection', (socket) => {
+    const live = socket.data.live;
+    // The handshake request (and the session object on it) is not needed any more: ~4 KB a socket.
+    (socket.conn as unknown as { request: unknown }).request = null;
+    void socket.join([socketRooms.user(live.user.id)]);
+    socket.on('disconnect', () => deps.liveSessions.detach(socket, live));
+    bindHandlers(socket, deps.handlers, { io, liveSessions: deps.liveSessions, log });
+    socket.emit('session', live.view);
+    deps.onConnect?.(socket);
+  });
+
+  return io;
+}

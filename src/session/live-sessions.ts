@@ -1,0 +1,226 @@
+import type { Logger } from '../logger.js';
+import type { User } from '../chat/types.js';
+import type { Bus, BusMessage, UserStore } from '../store/types.js';
+import type { LiveRecord, LiveSessionStore } from './live-store.js';
+import type { EndReason, LiveMeta, Prefs, SessionFields } from './types.js';
+
+/** What a socket is told about its session (the `session` event). */
+export interface SessionView {
+  user: User;
+  prefs: Prefs;
+  lastRoomId: string | null;
+  expiresAt: string;
+}
+
+/** The part of a Socket.IO socket this module needs. */
+export interface SessionMember {
+  emit(event: 'session', view: SessionView): unknown;
+  emit(event: 'session:ended', payload: { reason: EndReason }): unknown;
+  disconnect(close?: boolean): unknown;
+}
+
+const MAX_TIMER_MS = 2 ** 31 - 1;
+/** Fire the expiry check just after the deadline, so the record is certainly past it. */
+const EXPIRY_SLACK_MS = 25;
+
+/**
+ * This process's view of one session, shared by all of its sockets here.
+ * Kept current by bus notifications; handlers read it without a store round trip.
+ */
+export class LiveSession {
+  readonly members = new Set<SessionMember>();
+  ended: EndReason | null = null;
+  timer: NodeJS.Timeout | undefined;
+  /** Set while an activity touch is being written, so bursts of events write once. */
+  touching = false;
+
+  constructor(
+    readonly sid: string,
+    public user: User,
+    public data: SessionFields,
+    public meta: LiveMeta,
+  ) {}
+
+  get view(): SessionView {
+    return {
+      user: this.user,
+      prefs: this.data.prefs ?? {},
+      lastRoomId: this.data.lastRoomId ?? null,
+      expiresAt: new Date(this.meta.exp).toISOString(),
+    };
+  }
+}
+
+export interface LiveSessionsOptions {
+  store: LiveSessionStore;
+  users: UserStore;
+  bus: Bus;
+  log: Logger;
+}
+
+const publicUser = (u: User): User => ({ id: u.id, username: u.username, displayName: u.displayName });
+
+/**
+ * The registry of live sessions with sockets on this process. It turns change
+ * notifications into fresh views (`session` events) or ended sockets
+ * (`session:ended` + server-side disconnect), and ends sockets at their
+ * session's idle deadline even if nobody writes anything.
+ */
+export class LiveSessions {
+  private readonly bySid = new Map<string, LiveSession>();
+  private readonly byUser = new Map<string, Set<LiveSession>>();
+  /** Refreshes in flight per session, and whether another was asked for meanwhile. */
+  private readonly refreshing = new Map<string, { again: boolean; reason: EndReason | undefined }>();
+
+  constructor(private readonly o: LiveSessionsOptions) {
+    o.bus.subscribe((m) => this.onBusMessage(m));
+  }
+
+  get size() {
+    return this.bySid.size;
+  }
+
+  private onBusMessage(m: BusMessage) {
+    if (m.t === 'session' && this.bySid.has(m.sid)) this.refresh(m.sid, m.reason);
+    else if (m.t === 'user' && this.byUser.has(m.uid)) void this.refreshUser(m.uid);
+  }
+
+  /**
+   * Registers a socket of an authenticated handshake. The first socket of a
+   * session on this process re-reads the record, so a change published while
+   * the handshake was in flight is not missed.
+   */
+  attach(member: SessionMember, sid: string, user: User, data: SessionFields, meta: LiveMeta): LiveSession {
+    let live = this.bySid.get(sid);
+    if (!live) {
+      live = new LiveSession(sid, publicUser(user), data, meta);
+      this.bySid.set(sid, live);
+      let set = this.byUser.get(user.id);
+      if (!set) this.byUser.set(user.id, (set = new Set()));
+      set.add(live);
+      this.scheduleExpiry(live);
+      this.refresh(sid);
+    }
+    live.members.add(member);
+    return live;
+  }
+
+  detach(member: SessionMember, live: LiveSession) {
+    live.members.delete(member);
+    if (live.members.size === 0) this.forget(live);
+  }
+
+  private forget(live: LiveSession) {
+    clearTimeout(live.timer);
+    if (this.bySid.get(live.sid) === live) this.bySid.delete(live.sid);
+    const set = this.byUser.get(live.user.id);
+    set?.delete(live);
+    if (set?.size === 0) this.byUser.delete(live.user.id);
+  }
+
+  /** Client activity: pushes the idle deadline out, at most once per touch interval. */
+  activity(live: LiveSession) {
+    if (live.ended || live.touching || !this.o.store.touchDue(live.meta)) return;
+    live.touching = true;
+    this.o.store
+      .extend(live.sid)
+      .catch((err: unknown) => this.o.log.warn({ err, user: live.user.username }, 'session touch failed'))
+      .finally(() => (live.touching = false));
+  }
+
+  /** A strictly fresh read, for the rare handler that cannot act on the cached view. */
+  async fresh(live: LiveSession): Promise<LiveSession> {
+    const record = await this.o.store.read(live.sid);
+    this.apply(live, record, undefined);
+    return live;
+  }
+
+  /** Applies a record read by the caller (e.g. after its own write) without another read. */
+  applyRecord(live: LiveSession, record: LiveRecord | null) {
+    this.apply(live, record, undefined);
+  }
+
+  private scheduleExpiry(live: LiveSession) {
+    clearTimeout(live.timer);
+    const delay = Math.min(Math.max(live.meta.exp - Date.now() + EXPIRY_SLACK_MS, 0), MAX_TIMER_MS);
+    live.timer = setTimeout(() => this.refresh(live.sid), delay);
+    live.timer.unref();
+  }
+
+  /** Re-reads a session; coalesces bursts so at most one read per session is in flight. */
+  refresh(sid: string, reason?: EndReason) {
+    const pending = this.refreshing.get(sid);
+    if (pending) {
+      pending.again = true;
+      pending.reason ??= reason;
+      return;
+    }
+    const state = { again: false, reason };
+    this.refreshing.set(sid, state);
+    void (async () => {
+      try {
+        do {
+          state.again = false;
+          const live = this.bySid.get(sid);
+          if (!live) break;
+          const record = await this.o.store.read(sid);
+          this.apply(live, record, state.reason);
+        } while (state.again);
+      } catch (err) {
+        this.o.log.error({ err, sid: sid.slice(0, 6) }, 'session refresh failed; retrying');
+        setTimeout(() => this.refresh(sid), 1000).unref();
+      } finally {
+        this.refreshing.delete(sid);
+      }
+    })();
+  }
+
+  private apply(live: LiveSession, record: LiveRecord | null, reason: EndReason | undefined) {
+    if (live.ended) return;
+    if (!record) return this.end(live, reason ?? (Date.now() >= live.meta.exp ? 'expired' : 'logout'));
+    if (record.data.passport?.user !== live.user.id) return this.end(live, reason ?? 'logout');
+    if (record.meta.v === live.meta.v && record.meta.exp === live.meta.exp) return;
+    live.data = record.data;
+    live.meta = record.meta;
+    this.scheduleExpiry(live);
+    this.emitView(live);
+  }
+
+  private emitView(live: LiveSession) {
+    const view = live.view;
+    for (const m of live.members) m.emit('session', view);
+  }
+
+  private end(live: LiveSession, reason: EndReason) {
+    live.ended = reason;
+    this.forget(live);
+    for (const m of [...live.members]) {
+      m.emit('session:ended', { reason });
+      m.disconnect(true);
+    }
+    live.members.clear();
+  }
+
+  private async refreshUser(uid: string) {
+    try {
+      const user = await this.o.users.findById(uid);
+      for (const live of this.byUser.get(uid) ?? []) {
+        if (!user) {
+          this.end(live, 'revoked');
+          continue;
+        }
+        live.user = publicUser(user);
+        this.emitView(live);
+      }
+    } catch (err) {
+      this.o.log.error({ err, uid }, 'user refresh failed');
+    }
+  }
+
+  /** Ends every session here (shutdown): no event, the sockets are closed by the server. */
+  clear() {
+    for (const live of this.bySid.values()) clearTimeout(live.timer);
+    this.bySid.clear();
+    this.byUser.clear();
+  }
+}

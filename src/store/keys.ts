@@ -1,0 +1,36 @@
+/**
+ * Every Redis key and channel name is built here, under one prefix, so that
+ * several deployments (or test runs) can share a Redis without meeting.
+ * Pub/sub channels are global across Redis databases, hence the prefix there too.
+ */
+export function redisKeys(prefix: string) {
+  return {
+    prefix,
+    session: (sid: string) => `${prefix}sess:${sid}`,
+    sessionPrefix: `${prefix}sess:`,
+    sessionLock: (sid: string) => `${prefix}sesslock:${sid}`,
+    userSessions: (userId: string) => `${prefix}usess:${userId}`,
+    user: (userId: string) => `${prefix}user:${userId}`,
+    usernames: `${prefix}usernames`,
+    busChannel: `${prefix}bus`,
+    rateLimit: (name: string) => `${prefix}rl:${name}`,
+    room: (roomId: string) => `${prefix}room:${roomId}`,
+    rooms: `${prefix}rooms`,
+    roomMembers: (roomId: string) => `${prefix}room:${roomId}:members`,
+    roomStream: (roomId: string) => `${prefix}room:${roomId}:stream`,
+    dmStream: (a: string, b: string) => `${prefix}dm:${[a, b].sort().join(':')}:stream`,
+    reactions: (conversation: string, messageId: string) => `${prefix}react:${conversation}:${messageId}`,
+    /** Reactions of every message of a conversation: hash messageId → JSON map (one key, so trimming can clean it up). */
+    conversationReactions: (conversation: string) => `${prefix}react:${conversation}`,
+    /** Set of userIds with at least one socket anywhere. */
+    presence: `${prefix}presence`,
+    /** Sorted set processId → last heartbeat (ms, Redis clock). */
+    presenceProcesses: `${prefix}presence:procs`,
+    /** Hash socketId → processId, one per online user. */
+    presenceUser: (userId: string) => `${prefix}presence:user:${userId}`,
+    /** Set of the JSON [userId, socketId] entries a process recorded, so a dead process can be swept. */
+    presenceProcess: (processId: string) => `${prefix}presence:proc:${processId}`,
+    adapterStream: `${prefix}socket.io`,
+  };
+}
+export type RedisKeys = ReturnType<typeof redisKeys>;

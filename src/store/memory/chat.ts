@@ -1,0 +1,110 @@
+import { AppError } from '../../errors.js';
+import { compareMessageIds, createMessageIdGenerator, isMessageId, messageIdToIso } from '../../chat/message-ids.js';
+import { GENERAL_ROOM_ID, generalRoom, MAX_REACTION_EMOJIS } from '../../chat/policy.js';
+import { normalizeReactions } from '../../chat/reaction-map.js';
+import type { Message, Reactions, Room } from '../../chat/types.js';
+import type { ChatStore, ConversationId } from '../types.js';
+
+export interface MemoryChatStoreOptions {
+  historyLimit: number;
+  maxReactionEmojis?: number;
+}
+
+interface Conversation {
+  messages: Message[]; // oldest first
+  reactions: Map<string, Map<string, Set<string>>>; // messageId → emoji → usernames
+}
+
+/**
+ * One-process chat store. It behaves like the Redis store in every way the
+ * contract tests can see: same id format, same trimming, same errors. It hands
+ * out copies so callers cannot change stored state by mutating a result.
+ */
+export function createMemoryChatStore(opts: MemoryChatStoreOptions): ChatStore {
+  const maxEmojis = opts.maxReactionEmojis ?? MAX_REACTION_EMOJIS;
+  const rooms = new Map<string, Room>([[GENERAL_ROOM_ID, generalRoom()]]);
+  const members = new Map<string, Set<string>>();
+  const conversations = new Map<ConversationId, Conversation>();
+  const nextId = createMessageIdGenerator();
+
+  const membersOf = (roomId: string) => members.get(roomId) ?? members.set(roomId, new Set()).get(roomId)!;
+  const conversationOf = (id: ConversationId) =>
+    conversations.get(id) ?? conversations.set(id, { messages: [], reactions: new Map() }).get(id)!;
+
+  function trim(conversation: Conversation) {
+    const excess = conversation.messages.length - opts.historyLimit;
+    if (excess <= 0) return;
+    for (const gone of conversation.messages.splice(0, excess)) conversation.reactions.delete(gone.id);
+  }
+
+  function findMessage(conversation: ConversationId, messageId: string): Message | undefined {
+    if (!isMessageId(messageId)) return undefined;
+    return conversations.get(conversation)?.messages.find((m) => m.id === messageId);
+  }
+
+  function toggleIn(emojis: Map<string, Set<string>>, emoji: string, username: string) {
+    const users = emojis.get(emoji);
+    if (!users) {
+      if (emojis.size >= maxEmojis) throw new AppError('bad_request', 'too many different reactions on this message');
+      emojis.set(emoji, new Set([username]));
+      return;
+    }
+    if (!users.delete(username)) users.add(username);
+    if (users.size === 0) emojis.delete(emoji);
+  }
+
+  return {
+    async createRoom(room) {
+      if (rooms.has(room.id)) return false;
+      rooms.set(room.id, { ...room });
+      if (room.owner) membersOf(room.id).add(room.owner);
+      return true;
+    },
+    async getRoom(roomId) {
+      const room = rooms.get(roomId);
+      return room ? { ...room } : null;
+    },
+    async listRooms() {
+      return [...rooms.values()].map((r) => ({ ...r }));
+    },
+    async addMember(roomId, username) {
+      membersOf(roomId).add(username);
+    },
+    async removeMember(roomId, username) {
+      members.get(roomId)?.delete(username);
+    },
+    async isMember(roomId, username) {
+      return members.get(roomId)?.has(username) ?? false;
+    },
+
+    async append(conversation, input) {
+      const id = nextId();
+      const message: Message = { ...structuredClone(input), id, ts: messageIdToIso(id) };
+      const conv = conversationOf(conversation);
+      conv.messages.push(message);
+      trim(conv);
+      return structuredClone(message);
+    },
+    async page(conversation, { before, after, limit }) {
+      const all = conversations.get(conversation)?.messages ?? [];
+      const inRange = all.filter(
+        (m) => (!before || compareMessageIds(m.id, before) < 0) && (!after || compareMessageIds(m.id, after) > 0),
+      );
+      // With only `before` (or nothing) the page hugs the newer end; with `after` it starts right after it.
+      const slice = after ? inRange.slice(0, limit) : inRange.slice(Math.max(0, inRange.length - limit));
+      return structuredClone(slice);
+    },
+    async hasMessage(conversation, messageId) {
+      return findMessage(conversation, messageId) !== undefined;
+    },
+    async toggleReaction(conversation, messageId, emoji, username): Promise<Reactions> {
+      if (!findMessage(conversation, messageId)) throw new AppError('not_found', 'no such message');
+      const reactions = conversationOf(conversation).reactions;
+      const emojis = reactions.get(messageId) ?? new Map<string, Set<string>>();
+      toggleIn(emojis, emoji, username);
+      if (emojis.size > 0) reactions.set(messageId, emojis);
+      else reactions.delete(messageId);
+      return normalizeReactions(Object.fromEntries(emojis));
+    },
+  };
+}

@@ -1,0 +1,212 @@
+import { AppError } from '../../errors.js';
+import { parseConversation } from '../../chat/conversations.js';
+import { isMessageId, messageIdToIso } from '../../chat/message-ids.js';
+import { GENERAL_ROOM_ID, generalRoom, MAX_REACTION_EMOJIS } from '../../chat/policy.js';
+import { normalizeReactions } from '../../chat/reaction-map.js';
+import type { Message, Reactions, Room } from '../../chat/types.js';
+import type { RedisKeys } from '../keys.js';
+import type { ChatStore, ConversationId } from '../types.js';
+import type { RedisClient } from './client.js';
+import { luaScript, runLua } from './lua.js';
+
+export interface RedisChatStoreOptions {
+  historyLimit: number;
+  maxReactionEmojis?: number;
+}
+
+/*
+ * Layout (every key from keys.ts):
+ *   rooms                    hash roomId → JSON Room (HSETNX makes creation atomic)
+ *   room:<id>:members        set of usernames
+ *   room:<id>:stream         stream of room messages; the entry id is the message id
+ *   dm:<a>:<b>:stream        stream of a DM conversation
+ *   react:<conversation>     hash messageId → JSON {emoji: [usernames]}
+ */
+
+/** Creates the room only if its id is free; the owner becomes a member in the same step. */
+const CREATE_ROOM = luaScript(`
+if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
+if ARGV[3] ~= '' then redis.call('SADD', KEYS[2], ARGV[3]) end
+return 1
+`);
+
+/**
+ * XADD then an exact trim to the history limit, dropping the reactions of the
+ * trimmed messages in the same step so that they do not outlive them.
+ * KEYS: stream, reactions. ARGV: limit, field, value, field, value, ...
+ */
+const APPEND = luaScript(`
+local fields = {}
+for i = 2, #ARGV do fields[#fields + 1] = ARGV[i] end
+local id = redis.call('XADD', KEYS[1], '*', unpack(fields))
+local excess = redis.call('XLEN', KEYS[1]) - tonumber(ARGV[1])
+if excess > 0 then
+  local gone = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', excess)
+  for _, entry in ipairs(gone) do
+    redis.call('XDEL', KEYS[1], entry[1])
+    redis.call('HDEL', KEYS[2], entry[1])
+  end
+end
+return id
+`);
+
+/**
+ * Toggles one username under one emoji of one message, all or nothing, and
+ * answers the whole map. Refuses a message that is not (or no longer) in the
+ * stream, and a new emoji beyond the cap.
+ * KEYS: stream, reactions. ARGV: messageId, emoji, username, maxEmojis.
+ * Returns {'missing'} | {'full'} | {'ok', json}.
+ */
+const TOGGLE_REACTION = luaScript(`
+if #redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[1]) == 0 then return {'missing'} end
+local raw = redis.call('HGET', KEYS[2], ARGV[1])
+local map = {}
+if raw then map = cjson.decode(raw) end
+local users = map[ARGV[2]]
+if users == nil then
+  local count = 0
+  for _ in pairs(map) do count = count + 1 end
+  if count >= tonumber(ARGV[4]) then return {'full'} end
+  map[ARGV[2]] = {ARGV[3]}
+else
+  local at = nil
+  for i, u in ipairs(users) do if u == ARGV[3] then at = i end end
+  if at then table.remove(users, at) else users[#users + 1] = ARGV[3] end
+  if #users == 0 then map[ARGV[2]] = nil end
+end
+if next(map) == nil then
+  redis.call('HDEL', KEYS[2], ARGV[1])
+  return {'ok', '{}'}
+end
+local json = cjson.encode(map)
+redis.call('HSET', KEYS[2], ARGV[1], json)
+return {'ok', json}
+`);
+
+/** Stream field names; short because every message carries them. */
+type Fields = Record<string, string>;
+
+function toFields(message: Omit<Message, 'id' | 'ts'>): Fields {
+  const fields: Fields = {
+    r: message.roomId,
+    uid: message.user.id,
+    un: message.user.username,
+    dn: message.user.displayName, // the display name at send time, kept with the message
+    t: message.text,
+  };
+  if (message.clientMsgId !== undefined) fields.c = message.clientMsgId;
+  if (message.to !== undefined) fields.to = message.to;
+  return fields;
+}
+
+function fromEntry(id: string, f: Fields): Message {
+  const message: Message = {
+    id,
+    roomId: f.r ?? '',
+    user: { id: f.uid ?? '', username: f.un ?? '', displayName: f.dn ?? f.un ?? '' },
+    text: f.t ?? '',
+    ts: messageIdToIso(id),
+  };
+  if (f.c !== undefined) message.clientMsgId = f.c;
+  if (f.to !== undefined) message.to = f.to;
+  return message;
+}
+
+function parseReactions(json: string): Reactions {
+  // cjson turns an empty Lua table into {}, and a one-user list into a JSON array: both parse as expected.
+  return normalizeReactions(JSON.parse(json) as Record<string, string[]>);
+}
+
+export function createRedisChatStore(client: RedisClient, keys: RedisKeys, opts: RedisChatStoreOptions): ChatStore {
+  const maxEmojis = opts.maxReactionEmojis ?? MAX_REACTION_EMOJIS;
+
+  function streamKey(conversation: ConversationId): string {
+    const c = parseConversation(conversation);
+    return c.kind === 'room' ? keys.roomStream(c.roomId) : keys.dmStream(c.a, c.b);
+  }
+
+  // `general` is written once per store instance, lazily because the factory is
+  // synchronous. HSETNX makes it idempotent when many processes race to do it.
+  let generalEnsured: Promise<unknown> | undefined;
+  function ensureGeneral(): Promise<unknown> {
+    generalEnsured ??= client.hSetNX(keys.rooms, GENERAL_ROOM_ID, JSON.stringify(generalRoom())).catch((err: unknown) => {
+      generalEnsured = undefined; // try again next time rather than remember a failure
+      throw err;
+    });
+    return generalEnsured;
+  }
+
+  async function range(conversation: ConversationId, { before, after, limit }: { before?: string; after?: string; limit: number }) {
+    const key = streamKey(conversation);
+    if (after) {
+      const end = before ? `(${before}` : '+';
+      return client.xRange(key, `(${after}`, end, { COUNT: limit });
+    }
+    // Newest first from the upper bound, then flipped: the page nearest `before` (or the end).
+    const start = before ? `(${before}` : '+';
+    return (await client.xRevRange(key, start, '-', { COUNT: limit })).reverse();
+  }
+
+  return {
+    async createRoom(room: Room) {
+      await ensureGeneral();
+      const created = await runLua(
+        client,
+        CREATE_ROOM,
+        [keys.rooms, keys.roomMembers(room.id)],
+        [room.id, JSON.stringify(room), room.owner ?? ''],
+      );
+      return created === 1;
+    },
+    async getRoom(roomId) {
+      await ensureGeneral();
+      const json = await client.hGet(keys.rooms, roomId);
+      return json ? (JSON.parse(json) as Room) : null;
+    },
+    async listRooms() {
+      await ensureGeneral();
+      return (await client.hVals(keys.rooms)).map((json) => JSON.parse(json) as Room);
+    },
+    async addMember(roomId, username) {
+      await client.sAdd(keys.roomMembers(roomId), username);
+    },
+    async removeMember(roomId, username) {
+      await client.sRem(keys.roomMembers(roomId), username);
+    },
+    async isMember(roomId, username) {
+      return (await client.sIsMember(keys.roomMembers(roomId), username)) === 1;
+    },
+
+    async append(conversation, input) {
+      const fields = toFields(input);
+      const id = (await runLua(
+        client,
+        APPEND,
+        [streamKey(conversation), keys.conversationReactions(conversation)],
+        [String(opts.historyLimit), ...Object.entries(fields).flat()],
+      )) as string;
+      return fromEntry(id, fields);
+    },
+    async page(conversation, opts) {
+      const entries = await range(conversation, opts);
+      return entries.map((e) => fromEntry(e.id, e.message as Fields));
+    },
+    async hasMessage(conversation, messageId) {
+      if (!isMessageId(messageId)) return false; // Redis would reject a malformed id with an error
+      const found = await client.xRange(streamKey(conversation), messageId, messageId, { COUNT: 1 });
+      return found.length > 0;
+    },
+    async toggleReaction(conversation, messageId, emoji, username) {
+      if (!isMessageId(messageId)) throw new AppError('not_found', 'no such message');
+      const reply = (await runLua(
+        client,
+        TOGGLE_REACTION,
+        [streamKey(conversation), keys.conversationReactions(conversation)],
+        [messageId, emoji, username, String(maxEmojis)],
+      )) as [string, string?];
+      if (reply[0] === 'missing') throw new AppError('not_found', 'no such message');
+      if (reply[0] === 'full') throw new AppError('bad_request', 'too many different reactions on this message');
+      return parseReactions(reply[1] ?? '{}');
+    },
+  };
+}

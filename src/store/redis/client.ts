@@ -1,0 +1,30 @@
+import { createClient } from 'redis';
+import type { Logger } from '../../logger.js';
+
+export type RedisClient = ReturnType<typeof createClient>;
+
+/**
+ * A node-redis client that reconnects forever with capped backoff and fails
+ * commands fast while disconnected (instead of queueing them until Redis
+ * returns), so that callers can answer `unavailable` promptly.
+ */
+export function createRedisClient(url: string, log: Logger, role: string): RedisClient {
+  const client = createClient({
+    url,
+    disableOfflineQueue: true,
+    socket: {
+      connectTimeout: 2000,
+      reconnectStrategy: (retries) => Math.min(50 * 2 ** retries, 2000),
+    },
+  });
+  let down = false;
+  client.on('error', (err: Error) => {
+    if (!down) log.error({ err: err.message, role }, 'redis connection error');
+    down = true;
+  });
+  client.on('ready', () => {
+    if (down) log.info({ role }, 'redis connection restored');
+    down = false;
+  });
+  return client;
+}

@@ -1,0 +1,73 @@
+import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { AppError } from '../../errors.js';
+import type { Logger } from '../../logger.js';
+import type { RedisKeys } from '../keys.js';
+import type { Bus, BusMessage, KeyedLock, SessionIndex } from '../types.js';
+import type { RedisClient } from './client.js';
+
+const LOCK_TTL_MS = 5_000;
+const LOCK_WAIT_MS = 3_000;
+const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end`;
+
+/**
+ * A lease per key (SET NX PX) so that writers on different processes take
+ * turns. The lease expires on its own if its holder dies mid-write.
+ */
+export function createRedisLock(client: RedisClient, keyOf: (key: string) => string): KeyedLock {
+  return {
+    async withLock(key, fn) {
+      const lockKey = keyOf(key);
+      const token = randomUUID();
+      const deadline = Date.now() + LOCK_WAIT_MS;
+      while ((await client.set(lockKey, token, { NX: true, PX: LOCK_TTL_MS })) === null) {
+        if (Date.now() > deadline) throw new AppError('unavailable', 'session is busy, try again');
+        await sleep(2 + Math.random() * 8);
+      }
+      try {
+        return await fn();
+      } finally {
+        await client.eval(RELEASE, { keys: [lockKey], arguments: [token] }).catch(() => undefined);
+      }
+    },
+  };
+}
+
+/** Redis pub/sub on one channel. The subscriber is its own connection, as Redis requires. */
+export function createRedisBus(client: RedisClient, subscriber: RedisClient, keys: RedisKeys, log: Logger): Bus & { start(): Promise<void> } {
+  const listeners: Array<(m: BusMessage) => void> = [];
+  return {
+    async start() {
+      await subscriber.subscribe(keys.busChannel, (raw) => {
+        let message: BusMessage;
+        try {
+          message = JSON.parse(raw) as BusMessage;
+        } catch {
+          log.warn('ignoring malformed bus message');
+          return;
+        }
+        for (const l of listeners) l(message);
+      });
+    },
+    async publish(message) {
+      await client.publish(keys.busChannel, JSON.stringify(message));
+    },
+    subscribe(listener) {
+      listeners.push(listener);
+    },
+  };
+}
+
+export function createRedisSessionIndex(client: RedisClient, keys: RedisKeys): SessionIndex {
+  return {
+    async add(userId, sid) {
+      await client.sAdd(keys.userSessions(userId), sid);
+    },
+    async remove(userId, sid) {
+      await client.sRem(keys.userSessions(userId), sid);
+    },
+    async list(userId) {
+      return client.sMembers(keys.userSessions(userId));
+    },
+  };
+}

@@ -1,0 +1,89 @@
+import type { Store as SessionBaseStore } from 'express-session';
+import type { RateLimiterAbstract } from 'rate-limiter-flexible';
+import type { Message, Reactions, Room, User } from '../chat/types.js';
+
+/** A user as stored: the public fields plus what only the server sees. */
+export interface StoredUser extends User {
+  passwordHash: string;
+  /** ms epoch of the last password change; sessions older than this are refused. */
+  passwordChangedAt: number;
+}
+
+export interface UserStore {
+  /** Creates the user, or returns null when the username is taken. */
+  create(input: { username: string; displayName: string; passwordHash: string }): Promise<StoredUser | null>;
+  findById(id: string): Promise<StoredUser | null>;
+  findByUsername(username: string): Promise<StoredUser | null>;
+  update(id: string, changes: Partial<Pick<StoredUser, 'displayName' | 'passwordHash' | 'passwordChangedAt'>>): Promise<StoredUser | null>;
+}
+
+/** Mutual exclusion per key, across every process that shares the backend. */
+export interface KeyedLock {
+  withLock<T>(key: string, fn: () => Promise<T>): Promise<T>;
+}
+
+/** Change notifications, delivered to every process (including the sender). */
+export type BusMessage =
+  | { t: 'session'; sid: string; reason?: 'logout' | 'revoked' | 'expired' }
+  | { t: 'user'; uid: string }
+  | { t: 'room-member-removed'; roomId: string; username: string };
+
+export interface Bus {
+  publish(message: BusMessage): Promise<void>;
+  subscribe(listener: (message: BusMessage) => void): void;
+}
+
+/** Which sessions each user has, for listing and revoking them. */
+export interface SessionIndex {
+  add(userId: string, sid: string): Promise<void>;
+  remove(userId: string, sid: string): Promise<void>;
+  list(userId: string): Promise<string[]>;
+}
+
+/** A conversation is a room (`room:<id>`) or a direct-message pair (`dm:<a>:<b>`). */
+export type ConversationId = string;
+
+export interface ChatStore {
+  createRoom(room: Room): Promise<boolean>; // false when the id is taken
+  getRoom(roomId: string): Promise<Room | null>;
+  listRooms(): Promise<Room[]>;
+  addMember(roomId: string, username: string): Promise<void>;
+  removeMember(roomId: string, username: string): Promise<void>;
+  isMember(roomId: string, username: string): Promise<boolean>;
+
+  /** Stores the message, assigning a time-ordered id and `ts`; trims history to the configured bound. */
+  append(conversation: ConversationId, message: Omit<Message, 'id' | 'ts'>): Promise<Message>;
+  /** Oldest first. `before` and `after` are exclusive message ids. */
+  page(conversation: ConversationId, opts: { before?: string; after?: string; limit: number }): Promise<Message[]>;
+  hasMessage(conversation: ConversationId, messageId: string): Promise<boolean>;
+  toggleReaction(conversation: ConversationId, messageId: string, emoji: string, username: string): Promise<Reactions>;
+}
+
+export interface PresenceStore {
+  /** Records a socket; true when it is the user's first socket anywhere. */
+  connect(userId: string, socketId: string): Promise<boolean>;
+  /** Forgets a socket; true when it was the user's last socket anywhere. */
+  disconnect(userId: string, socketId: string): Promise<boolean>;
+  online(): Promise<string[]>;
+}
+
+export interface LimiterOptions {
+  name: string;
+  points: number;
+  durationSeconds: number;
+}
+
+export interface Stores {
+  kind: 'redis' | 'memory';
+  users: UserStore;
+  sessionBase: SessionBaseStore;
+  lock: KeyedLock;
+  bus: Bus;
+  sessionIndex: SessionIndex;
+  chat: ChatStore;
+  presence: PresenceStore;
+  limiter(options: LimiterOptions): RateLimiterAbstract;
+  /** Resolves when every backing service answers; rejects otherwise. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,61 @@
+import { Router } from 'express';
+import { history } from '../chat/messages.js';
+import { addMember, createRoom, listRoomsFor, removeMember } from '../chat/rooms.js';
+import { addMemberBodySchema, createRoomBodySchema, historyQuerySchema, memberParamsSchema, roomParamsSchema } from '../chat/schemas.js';
+import type { AppServer } from '../realtime/events.js';
+import type { ChatRealtime } from '../realtime/chat.js';
+import { socketRooms } from '../realtime/rooms.js';
+import type { Stores } from '../store/types.js';
+import { currentUser, requireUser } from './guards.js';
+import { parseInput } from './validate.js';
+
+export interface ChatApiDeps {
+  stores: Stores;
+  io: AppServer;
+  chat: ChatRealtime;
+}
+
+/** The rooms API (PROTOCOL.md). Every route needs a logged-in session. */
+export function chatApi({ stores, io, chat }: ChatApiDeps): Router {
+  const r = Router();
+  const find = chat.findUserByUsername;
+
+  r.get('/rooms', requireUser, async (req, res) => {
+    res.json({ rooms: await listRoomsFor(stores.chat, currentUser(req)) });
+  });
+
+  r.post('/rooms', requireUser, async (req, res) => {
+    const body = parseInput(createRoomBodySchema, req.body);
+    const room = await createRoom(stores.chat, currentUser(req), body);
+    res.status(201).json({ room });
+  });
+
+  r.post('/rooms/:id/members', requireUser, async (req, res) => {
+    const { id } = parseInput(roomParamsSchema, req.params);
+    const { username } = parseInput(addMemberBodySchema, req.body);
+    await addMember(stores.chat, currentUser(req), id, username, find);
+    res.status(204).end();
+  });
+
+  r.delete('/rooms/:id/members/:username', requireUser, async (req, res) => {
+    const { id, username } = parseInput(memberParamsSchema, req.params);
+    await removeMember(stores.chat, currentUser(req), id, username, find);
+    const removed = await find(username);
+    if (removed) {
+      // Every socket of that user, on every process, leaves at once; the connection stays up.
+      const theirSockets = io.in(socketRooms.user(removed.id));
+      theirSockets.socketsLeave(socketRooms.room(id));
+      io.to(socketRooms.user(removed.id)).emit('room:removed', { roomId: id });
+    }
+    res.status(204).end();
+  });
+
+  r.get('/rooms/:id/messages', requireUser, async (req, res) => {
+    const { id } = parseInput(roomParamsSchema, req.params);
+    const query = parseInput(historyQuerySchema, req.query);
+    const page = { ...(query.before && { before: query.before }), ...(query.limit && { limit: query.limit }) };
+    res.json({ messages: await history(stores.chat, currentUser(req), id, page) });
+  });
+
+  return r;
+}

@@ -1,0 +1,490 @@
+import { expect } from 'chai';
+import { dmConversation, roomConversation } from '../../src/chat/conversations.js';
+import { compareMessageIds, messageIdToIso } from '../../src/chat/message-ids.js';
+import type { Message, Room, User } from '../../src/chat/types.js';
+import { redisKeys } from '../../src/store/keys.js';
+import { createMemoryChatStore } from '../../src/store/memory/chat.js';
+import { createMemoryPresenceStore } from '../../src/store/memory/presence.js';
+import { createRedisChatStore } from '../../src/store/redis/chat.js';
+import type { RedisClient } from '../../src/store/redis/client.js';
+import { createRedisPresenceStore } from '../../src/store/redis/presence.js';
+import type { ChatStore, PresenceStore } from '../../src/store/types.js';
+import { expectAppError } from './helpers/errors.js';
+import { connectTestClient, deleteKeys, uniquePrefix } from './helpers/redis.js';
+
+/*
+ * One contract, two backends. Each test opens a fresh store; `twin` is a
+ * second handle on the same data, as another process would hold it (for
+ * memory, the same instance: there is only one process).
+ */
+interface ChatOptions {
+  historyLimit: number;
+  maxReactionEmojis?: number;
+}
+interface Backend {
+  name: string;
+  setup(): Promise<void>;
+  teardown(): Promise<void>;
+  openChat(opts: ChatOptions): { chat: ChatStore; twin: ChatStore };
+  openPresence(): { a: PresenceStore; b: PresenceStore };
+}
+
+const memoryBackend: Backend = {
+  name: 'memory',
+  setup: async () => undefined,
+  teardown: async () => undefined,
+  openChat(opts) {
+    const chat = createMemoryChatStore(opts);
+    return { chat, twin: chat };
+  },
+  openPresence() {
+    const presence = createMemoryPresenceStore();
+    return { a: presence, b: presence };
+  },
+};
+
+function redisBackend(): Backend & { clients: () => [RedisClient, RedisClient]; freshKeys: () => ReturnType<typeof redisKeys>; prefix: string } {
+  const prefix = uniquePrefix();
+  let first: RedisClient | undefined;
+  let second: RedisClient | undefined;
+  let opened = 0;
+  const clients = (): [RedisClient, RedisClient] => {
+    if (!first || !second) throw new Error('Redis clients are not connected');
+    return [first, second];
+  };
+  // A sub-prefix per store keeps tests apart; all of them sit under `prefix`, which after() deletes.
+  const freshKeys = () => redisKeys(`${prefix}${++opened}:`);
+  return {
+    name: 'redis',
+    prefix,
+    clients,
+    freshKeys,
+    async setup() {
+      [first, second] = await Promise.all([connectTestClient(), connectTestClient()]);
+    },
+    async teardown() {
+      if (first) await deleteKeys(first, prefix);
+      await Promise.allSettled([first?.close(), second?.close()]);
+    },
+    openChat(opts) {
+      const keys = freshKeys();
+      const [a, b] = clients();
+      return { chat: createRedisChatStore(a, keys, opts), twin: createRedisChatStore(b, keys, opts) };
+    },
+    openPresence() {
+      const keys = freshKeys();
+      const [a, b] = clients();
+      return {
+        a: createRedisPresenceStore(a, keys, { processId: 'proc-a' }),
+        b: createRedisPresenceStore(b, keys, { processId: 'proc-b' }),
+      };
+    },
+  };
+}
+
+const alice: User = { id: 'u-alice', username: 'alice', displayName: 'Alice' };
+const bob: User = { id: 'u-bob', username: 'bob', displayName: 'Bob' };
+
+function draft(roomId: string, text: string, user: User = alice): Omit<Message, 'id' | 'ts'> {
+  return { roomId, user, text };
+}
+
+async function appendMany(chat: ChatStore, conversation: string, count: number, label = 'm'): Promise<Message[]> {
+  const out: Message[] = [];
+  // Sequential on purpose: the order of the resulting ids must be the order of the calls.
+  for (let i = 0; i < count; i++) out.push(await chat.append(conversation, draft('r', `${label}${i}`)));
+  return out;
+}
+
+const ids = (messages: Message[]) => messages.map((m) => m.id);
+const texts = (messages: Message[]) => messages.map((m) => m.text);
+
+function chatContract(backend: Backend) {
+  describe(`ChatStore contract (${backend.name})`, () => {
+    before(() => backend.setup());
+    after(() => backend.teardown());
+
+    describe('rooms', () => {
+      it('always has a public `general` without owner, and refuses to create it again', async () => {
+        const { chat, twin } = backend.openChat({ historyLimit: 100 });
+        expect(await chat.getRoom('general')).to.deep.equal({ id: 'general', name: 'General', private: false, owner: null });
+        expect((await twin.listRooms()).map((r) => r.id)).to.include('general');
+        expect(await chat.createRoom({ id: 'general', name: 'Mine', private: true, owner: 'alice' })).to.equal(false);
+        expect((await chat.getRoom('general'))?.owner).to.equal(null);
+      });
+
+      it('creates a room once, makes the owner a member, and lists it', async () => {
+        const { chat, twin } = backend.openChat({ historyLimit: 100 });
+        const room: Room = { id: 'secret', name: 'Secret', private: true, owner: 'alice' };
+        expect(await chat.createRoom(room)).to.equal(true);
+        expect(await twin.createRoom({ ...room, owner: 'bob' })).to.equal(false);
+        expect(await twin.getRoom('secret')).to.deep.equal(room);
+        expect(await twin.isMember('secret', 'alice')).to.equal(true);
+        expect(await twin.isMember('secret', 'bob')).to.equal(false);
+        expect((await chat.listRooms()).map((r) => r.id).sort()).to.deep.equal(['general', 'secret']);
+        expect(await chat.getRoom('nope')).to.equal(null);
+      });
+
+      it('lets exactly one of many concurrent creators of the same id win', async () => {
+        const { chat, twin } = backend.openChat({ historyLimit: 100 });
+        const owners = Array.from({ length: 20 }, (_, i) => `user_${i}`);
+        const results = await Promise.all(
+          owners.map((owner, i) => (i % 2 ? twin : chat).createRoom({ id: 'race', name: owner, private: true, owner })),
+        );
+        expect(results.filter(Boolean)).to.have.length(1);
+        const winner = owners[results.indexOf(true)]!;
+        const stored = await chat.getRoom('race');
+        expect(stored?.owner).to.equal(winner);
+        expect(stored?.name).to.equal(winner);
+        // Only the winner was made a member: losers must not sneak in through the failed attempt.
+        const memberships = await Promise.all(owners.map((o) => chat.isMember('race', o)));
+        expect(owners.filter((_, i) => memberships[i])).to.deep.equal([winner]);
+      });
+
+      it('adds and removes members idempotently', async () => {
+        const { chat, twin } = backend.openChat({ historyLimit: 100 });
+        await chat.createRoom({ id: 'club', name: 'Club', private: true, owner: 'alice' });
+        await chat.addMember('club', 'bob');
+        await twin.addMember('club', 'bob');
+        expect(await twin.isMember('club', 'bob')).to.equal(true);
+        await twin.removeMember('club', 'bob');
+        await chat.removeMember('club', 'bob');
+        expect(await chat.isMember('club', 'bob')).to.equal(false);
+        expect(await chat.isMember('club', 'alice')).to.equal(true);
+      });
+    });
+
+    describe('messages', () => {
+      it('assigns strictly increasing ids, also within one millisecond, and derives ts from the id', async () => {
+        const { chat } = backend.openChat({ historyLimit: 1000 });
+        const conv = roomConversation('fast');
+        // Concurrent appends: many land in the same ms, which is exactly the case to prove.
+        const sent = await Promise.all(Array.from({ length: 200 }, (_, i) => chat.append(conv, draft('fast', `t${i}`))));
+        const stored = await chat.page(conv, { limit: 1000 });
+        expect(stored).to.have.length(200);
+        for (let i = 1; i < stored.length; i++) expect(compareMessageIds(stored[i - 1]!.id, stored[i]!.id)).to.be.lessThan(0);
+        expect(new Set(ids(sent)).size).to.equal(200);
+        const msOf = (id: string) => id.split('-')[0];
+        const sameMs = stored.some((m, i) => i > 0 && msOf(m.id) === msOf(stored[i - 1]!.id));
+        expect(sameMs, 'expected at least two ids in the same millisecond').to.equal(true);
+        for (const m of stored) {
+          expect(m.id).to.match(/^\d{1,16}-\d{1,10}$/);
+          expect(m.ts).to.equal(messageIdToIso(m.id));
+          expect(m.ts).to.match(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+        }
+        expect(Math.abs(Date.parse(stored[0]!.ts) - Date.now())).to.be.lessThan(60_000);
+      });
+
+      it('stores text verbatim with the user snapshot, clientMsgId and `to`, and reads them back', async () => {
+        const { chat, twin } = backend.openChat({ historyLimit: 100 });
+        const text = '  <b>hi</b> & "quotes" 🎉\nline two  ';
+        const a = await chat.append(roomConversation('lobby'), { roomId: 'lobby', user: alice, text, clientMsgId: 'c-1' });
+        const b = await chat.append(roomConversation('lobby'), { roomId: 'lobby', user: { ...alice, displayName: 'Alice Renamed' }, text: 'x' });
+        const dm = await chat.append(dmConversation('bob', 'alice'), { roomId: 'dm:alice:bob', user: alice, text: 'psst', to: 'bob' });
+        const [ra, rb] = await twin.page(roomConversation('lobby'), { limit: 10 });
+        expect(ra).to.deep.equal(a);
+        expect(ra).to.deep.equal({ id: a.id, roomId: 'lobby', user: alice, text, ts: a.ts, clientMsgId: 'c-1' });
+        expect(rb).to.deep.equal(b);
+        expect(rb).to.not.have.property('clientMsgId');
+        expect(rb?.user.displayName).to.equal('Alice Renamed');
+        expect(ra?.user.displayName).to.equal('Alice');
+        const [rdm] = await twin.page(dmConversation('alice', 'bob'), { limit: 10 });
+        expect(rdm).to.deep.equal(dm);
+        expect(rdm?.to).to.equal('bob');
+      });
+
+      it('keeps conversations apart', async () => {
+        const { chat } = backend.openChat({ historyLimit: 100 });
+        await chat.append(roomConversation('one'), draft('one', 'in one'));
+        await chat.append(roomConversation('two'), draft('two', 'in two'));
+        await chat.append(dmConversation('alice', 'bob'), draft('dm:alice:bob', 'in dm'));
+        expect(texts(await chat.page(roomConversation('one'), { limit: 10 }))).to.deep.equal(['in one']);
+        expect(texts(await chat.page(roomConversation('two'), { limit: 10 }))).to.deep.equal(['in two']);
+        expect(texts(await chat.page(dmConversation('bob', 'alice'), { limit: 10 }))).to.deep.equal(['in dm']);
+        expect(await chat.page(dmConversation('alice', 'carol'), { limit: 10 })).to.deep.equal([]);
+        expect(await chat.page(roomConversation('empty'), { limit: 10 })).to.deep.equal([]);
+      });
+
+      it('returns the latest `limit` messages oldest first, and pages back with `before` without gaps or repeats', async () => {
+        const { chat } = backend.openChat({ historyLimit: 100 });
+        const conv = roomConversation('paged');
+        const all = await appendMany(chat, conv, 23);
+        expect(ids(await chat.page(conv, { limit: 5 }))).to.deep.equal(ids(all.slice(18)));
+
+        const seen: Message[] = [];
+        let before: string | undefined;
+        for (;;) {
+          const page = await chat.page(conv, before ? { before, limit: 5 } : { limit: 5 });
+          if (page.length === 0) break;
+          expect(page.length).to.be.at.most(5);
+          seen.unshift(...page);
+          before = page[0]!.id;
+        }
+        expect(ids(seen)).to.deep.equal(ids(all));
+        expect(ids(await chat.page(conv, { before: all[3]!.id, limit: 10 }))).to.deep.equal(ids(all.slice(0, 3)));
+        expect(await chat.page(conv, { before: all[0]!.id, limit: 10 })).to.deep.equal([]);
+      });
+
+      it('catches up with `after` exactly from the next message, also while new ones keep arriving', async () => {
+        const { chat, twin } = backend.openChat({ historyLimit: 100 });
+        const conv = roomConversation('catchup');
+        const first = await appendMany(chat, conv, 10, 'a');
+        const seenAt = first[4]!.id;
+        expect(ids(await twin.page(conv, { after: seenAt, limit: 100 }))).to.deep.equal(ids(first.slice(5)));
+        expect(ids(await twin.page(conv, { after: seenAt, limit: 2 }))).to.deep.equal(ids(first.slice(5, 7)));
+
+        // Walk forward in pages of 3 while another process writes between the reads:
+        // every message exactly once, in order.
+        const collected: Message[] = [];
+        const written: Message[] = [];
+        let after = seenAt;
+        for (;;) {
+          const page = await chat.page(conv, { after, limit: 3 });
+          if (written.length < 10) written.push(await twin.append(conv, draft('catchup', `b${written.length}`)));
+          else if (page.length === 0) break;
+          collected.push(...page);
+          if (page.length > 0) after = page.at(-1)!.id;
+        }
+        expect(ids(collected)).to.deep.equal(ids([...first.slice(5), ...written]));
+        expect(await chat.page(conv, { after: written.at(-1)!.id, limit: 10 })).to.deep.equal([]);
+        expect(ids(await chat.page(conv, { after: '0-0', limit: 100 }))).to.deep.equal(ids([...first, ...written]));
+      });
+
+      it('bounds a conversation to historyLimit, dropping the oldest', async () => {
+        const { chat, twin } = backend.openChat({ historyLimit: 5 });
+        const conv = roomConversation('short');
+        const all = await appendMany(chat, conv, 12);
+        const kept = await twin.page(conv, { limit: 100 });
+        expect(ids(kept)).to.deep.equal(ids(all.slice(7)));
+        expect(await chat.hasMessage(conv, all[6]!.id)).to.equal(false);
+        expect(await chat.hasMessage(conv, all[7]!.id)).to.equal(true);
+        // Catch-up from a trimmed id yields what is left, with no error.
+        expect(ids(await chat.page(conv, { after: all[0]!.id, limit: 100 }))).to.deep.equal(ids(all.slice(7)));
+      });
+
+      it('answers hasMessage for present, absent, malformed ids and other conversations', async () => {
+        const { chat } = backend.openChat({ historyLimit: 100 });
+        const m = await chat.append(roomConversation('has'), draft('has', 'x'));
+        expect(await chat.hasMessage(roomConversation('has'), m.id)).to.equal(true);
+        expect(await chat.hasMessage(roomConversation('other'), m.id)).to.equal(false);
+        expect(await chat.hasMessage(roomConversation('has'), '1-0')).to.equal(false);
+        expect(await chat.hasMessage(roomConversation('has'), 'not-an-id')).to.equal(false);
+      });
+    });
+
+    describe('reactions', () => {
+      it('toggles a user on and off an emoji and answers the whole map, sorted, without empty emojis', async () => {
+        const { chat, twin } = backend.openChat({ historyLimit: 100 });
+        const conv = roomConversation('react');
+        const m = await chat.append(conv, draft('react', 'hello'));
+        expect(await chat.toggleReaction(conv, m.id, '👍', 'carol')).to.deep.equal({ '👍': ['carol'] });
+        expect(await twin.toggleReaction(conv, m.id, '👍', 'alice')).to.deep.equal({ '👍': ['alice', 'carol'] });
+        expect(await chat.toggleReaction(conv, m.id, ':tada:', 'bob')).to.deep.equal({ ':tada:': ['bob'], '👍': ['alice', 'carol'] });
+        expect(await twin.toggleReaction(conv, m.id, '👍', 'carol')).to.deep.equal({ ':tada:': ['bob'], '👍': ['alice'] });
+        expect(await chat.toggleReaction(conv, m.id, '👍', 'alice')).to.deep.equal({ ':tada:': ['bob'] });
+        expect(await chat.toggleReaction(conv, m.id, ':tada:', 'bob')).to.deep.equal({});
+        // And back on again after the message had no reactions at all.
+        expect(await twin.toggleReaction(conv, m.id, '1', 'bob')).to.deep.equal({ '1': ['bob'] });
+      });
+
+      it('loses no toggle when many users react at once', async () => {
+        const { chat, twin } = backend.openChat({ historyLimit: 100 });
+        const conv = roomConversation('busy');
+        const m = await chat.append(conv, draft('busy', 'vote'));
+        const voters = Array.from({ length: 30 }, (_, i) => `voter_${String(i).padStart(2, '0')}`);
+        await Promise.all(voters.map((v, i) => (i % 2 ? twin : chat).toggleReaction(conv, m.id, '❤️', v)));
+        expect(await chat.toggleReaction(conv, m.id, '👀', 'alice')).to.deep.equal({ '❤️': voters, '👀': ['alice'] });
+      });
+
+      it('refuses unknown, malformed and trimmed messages with not_found', async () => {
+        const { chat } = backend.openChat({ historyLimit: 2 });
+        const conv = roomConversation('gone');
+        const [old] = await appendMany(chat, conv, 1);
+        await chat.toggleReaction(conv, old!.id, '👍', 'alice');
+        await expectAppError(chat.toggleReaction(conv, '1-0', '👍', 'alice'), 'not_found');
+        await expectAppError(chat.toggleReaction(conv, 'bogus', '👍', 'alice'), 'not_found');
+        await expectAppError(chat.toggleReaction(roomConversation('elsewhere'), old!.id, '👍', 'alice'), 'not_found');
+        await appendMany(chat, conv, 2); // trims `old` away
+        await expectAppError(chat.toggleReaction(conv, old!.id, '👍', 'bob'), 'not_found');
+      });
+
+      it('caps the distinct emojis per message with bad_request, while existing emojis still toggle', async () => {
+        const { chat } = backend.openChat({ historyLimit: 100, maxReactionEmojis: 3 });
+        const conv = roomConversation('cap');
+        const m = await chat.append(conv, draft('cap', 'x'));
+        for (const e of ['a', 'b', 'c']) await chat.toggleReaction(conv, m.id, e, 'alice');
+        await expectAppError(chat.toggleReaction(conv, m.id, 'd', 'alice'), 'bad_request');
+        expect(await chat.toggleReaction(conv, m.id, 'a', 'bob')).to.deep.equal({ a: ['alice', 'bob'], b: ['alice'], c: ['alice'] });
+        await chat.toggleReaction(conv, m.id, 'c', 'alice'); // frees a slot
+        expect(await chat.toggleReaction(conv, m.id, 'd', 'alice')).to.deep.equal({ a: ['alice', 'bob'], b: ['alice'], d: ['alice'] });
+      });
+    });
+  });
+}
+
+function presenceContract(backend: Backend) {
+  describe(`PresenceStore contract (${backend.name})`, () => {
+    before(() => backend.setup());
+    after(() => backend.teardown());
+
+    it('reports only the first socket and the last socket of a user', async () => {
+      const { a } = backend.openPresence();
+      expect(await a.connect('u1', 's1')).to.equal(true);
+      expect(await a.connect('u1', 's2')).to.equal(false);
+      expect(await a.online()).to.deep.equal(['u1']);
+      expect(await a.disconnect('u1', 's1')).to.equal(false);
+      expect(await a.online()).to.deep.equal(['u1']);
+      expect(await a.disconnect('u1', 's2')).to.equal(true);
+      expect(await a.online()).to.deep.equal([]);
+    });
+
+    it('treats repeated and unknown sockets as no change', async () => {
+      const { a } = backend.openPresence();
+      expect(await a.disconnect('u1', 'never')).to.equal(false);
+      expect(await a.connect('u1', 's1')).to.equal(true);
+      expect(await a.connect('u1', 's1')).to.equal(false);
+      expect(await a.disconnect('u1', 'other')).to.equal(false);
+      expect(await a.disconnect('u1', 's1')).to.equal(true);
+      expect(await a.disconnect('u1', 's1')).to.equal(false);
+    });
+
+    it('counts sockets across processes: first and last are reported once, wherever they are', async () => {
+      const { a, b } = backend.openPresence();
+      expect(await a.connect('u1', 'a-1')).to.equal(true);
+      expect(await b.connect('u1', 'b-1')).to.equal(false);
+      expect(await a.disconnect('u1', 'a-1')).to.equal(false);
+      expect(await b.online()).to.deep.equal(['u1']);
+      expect(await b.disconnect('u1', 'b-1')).to.equal(true);
+      expect(await a.online()).to.deep.equal([]);
+    });
+
+    it('stays exact when processes race on the same user', async () => {
+      const { a, b } = backend.openPresence();
+      for (let round = 0; round < 10; round++) {
+        const firsts = await Promise.all([a.connect('u', `a${round}`), b.connect('u', `b${round}`), a.connect('u', `c${round}`)]);
+        expect(firsts.filter(Boolean), `round ${round} connect`).to.have.length(1);
+        const lasts = await Promise.all([b.disconnect('u', `b${round}`), a.disconnect('u', `a${round}`), a.disconnect('u', `c${round}`)]);
+        expect(lasts.filter(Boolean), `round ${round} disconnect`).to.have.length(1);
+      }
+      expect(await a.online()).to.deep.equal([]);
+    });
+
+    it('lists each online user once', async () => {
+      const { a, b } = backend.openPresence();
+      await Promise.all([a.connect('u1', 'x'), b.connect('u1', 'y'), b.connect('u2', 'z')]);
+      expect((await a.online()).sort()).to.deep.equal(['u1', 'u2']);
+    });
+  });
+}
+
+chatContract(memoryBackend);
+chatContract(redisBackend());
+presenceContract(memoryBackend);
+presenceContract(redisBackend());
+
+describe('Redis-only behaviour', () => {
+  const backend = redisBackend();
+  before(() => backend.setup());
+  after(async () => {
+    await backend.teardown();
+    // The cleanup itself is part of the contract with a shared Redis: nothing of this run may remain.
+    const probe = await connectTestClient();
+    try {
+      expect(await deleteKeys(probe, backend.prefix)).to.equal(0);
+    } finally {
+      await probe.close();
+    }
+  });
+
+  const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+  describe('presence sweep', () => {
+    function twoProcesses(sweepAfterMs: number) {
+      const keys = backend.freshKeys();
+      const [ca, cb] = backend.clients();
+      return {
+        keys,
+        a: createRedisPresenceStore(ca, keys, { processId: 'proc-a', sweepAfterMs }),
+        b: createRedisPresenceStore(cb, keys, { processId: 'proc-b', sweepAfterMs }),
+      };
+    }
+
+    it("removes a dead process's sockets and reports exactly the users that went offline", async () => {
+      const { a, b } = twoProcesses(150);
+      await a.connect('only-on-a', 'a1');
+      await a.connect('only-on-a', 'a2');
+      await a.connect('on-both', 'a3');
+      await b.connect('on-both', 'b1');
+      await b.connect('only-on-b', 'b2');
+      await a.heartbeat();
+      await b.heartbeat();
+
+      expect(await b.sweep(), 'nobody is stale yet').to.deep.equal([]);
+      await sleep(300); // a goes silent; b keeps beating
+      await b.heartbeat();
+
+      expect(await b.sweep()).to.deep.equal(['only-on-a']);
+      expect((await b.online()).sort()).to.deep.equal(['on-both', 'only-on-b']);
+      expect(await b.sweep(), 'a second sweep finds nothing').to.deep.equal([]);
+      // The presumed-dead process's own late disconnects change nothing and report nothing.
+      expect(await a.disconnect('only-on-a', 'a1')).to.equal(false);
+      expect(await a.disconnect('on-both', 'a3')).to.equal(false);
+      expect(await b.disconnect('on-both', 'b1')).to.equal(true);
+    });
+
+    it('never sweeps a process that heartbeats, nor itself', async () => {
+      const { a, b } = twoProcesses(150);
+      await a.connect('ua', 'a1');
+      await b.connect('ub', 'b1');
+      await a.heartbeat();
+      await b.heartbeat();
+      await sleep(300);
+      await a.heartbeat(); // a is alive; b is late but is the one sweeping
+      expect(await b.sweep()).to.deep.equal([]);
+      expect((await a.online()).sort()).to.deep.equal(['ua', 'ub']);
+      expect(await a.sweep()).to.deep.equal(['ub']);
+    });
+
+    it('lets two sweepers race over one dead process and reports each user once in total', async () => {
+      const { keys, a, b } = twoProcesses(100);
+      const [ca] = backend.clients();
+      const c = createRedisPresenceStore(ca, keys, { processId: 'proc-c', sweepAfterMs: 100 });
+      for (let i = 0; i < 20; i++) await a.connect(`user${i}`, `s${i}`);
+      await sleep(250);
+      await Promise.all([b.heartbeat(), c.heartbeat()]);
+      const [fromB, fromC] = await Promise.all([b.sweep(), c.sweep()]);
+      expect([...fromB, ...fromC].sort()).to.deep.equal(Array.from({ length: 20 }, (_, i) => `user${i}`).sort());
+      expect(await b.online()).to.deep.equal([]);
+    });
+  });
+
+  describe('chat keys', () => {
+    it('drops the reactions of trimmed messages along with them', async () => {
+      const keys = backend.freshKeys();
+      const [client] = backend.clients();
+      const chat = createRedisChatStore(client, keys, { historyLimit: 2 });
+      const conv = roomConversation('tidy');
+      const m = await chat.append(conv, draft('tidy', 'first'));
+      await chat.toggleReaction(conv, m.id, '👍', 'alice');
+      expect(await client.hExists(keys.conversationReactions(conv), m.id)).to.equal(1);
+      await chat.append(conv, draft('tidy', 'second'));
+      await chat.append(conv, draft('tidy', 'third'));
+      expect(await client.hExists(keys.conversationReactions(conv), m.id)).to.equal(0);
+      expect(await client.xLen(keys.roomStream('tidy'))).to.equal(2);
+    });
+
+    it('writes only under its prefix', async () => {
+      const keys = backend.freshKeys();
+      const [client] = backend.clients();
+      const chat = createRedisChatStore(client, keys, { historyLimit: 10 });
+      await chat.createRoom({ id: 'p', name: 'P', private: true, owner: 'alice' });
+      const m = await chat.append(dmConversation('bob', 'alice'), draft('dm:alice:bob', 'x'));
+      await chat.toggleReaction(dmConversation('alice', 'bob'), m.id, '👍', 'bob');
+      const written: string[] = [];
+      for await (const batch of client.scanIterator({ MATCH: `${keys.prefix}*`, COUNT: 100 })) written.push(...batch);
+      expect(written.sort()).to.deep.equal(
+        [keys.rooms, keys.roomMembers('p'), keys.dmStream('alice', 'bob'), keys.conversationReactions('dm:alice:bob')].sort(),
+      );
+    });
+  });
+});

@@ -1,0 +1,31 @@
+import { randomUUID } from 'node:crypto';
+import { createClient } from 'redis';
+import type { RedisClient } from '../../../src/store/redis/client.js';
+
+export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+/**
+ * A connected client for tests. No reconnect strategy: if Redis is absent the
+ * connect rejects and the suite's before() hook fails, so the Redis half of a
+ * contract suite can never be silently skipped.
+ */
+export async function connectTestClient(): Promise<RedisClient> {
+  const client: RedisClient = createClient({ url: REDIS_URL, socket: { reconnectStrategy: false, connectTimeout: 2000 } });
+  client.on('error', () => undefined); // surfaced by the failing command instead
+  await client.connect();
+  return client;
+}
+
+/** A key prefix no other run (or developer's data) shares. */
+export function uniquePrefix(): string {
+  return `test:${randomUUID()}:`;
+}
+
+/** Deletes every key under the prefix (SCAN, never KEYS, so a shared Redis is not blocked). */
+export async function deleteKeys(client: RedisClient, prefix: string): Promise<number> {
+  let deleted = 0;
+  for await (const batch of client.scanIterator({ MATCH: `${prefix}*`, COUNT: 500 })) {
+    if (batch.length > 0) deleted += await client.del(batch);
+  }
+  return deleted;
+}
