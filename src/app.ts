@@ -111,6 +111,7 @@ export function createApp(config: Config, { stores, log }: AppDeps): App {
     sessionStore,
     liveSessions,
     handlers: chat.handlers,
+    adapter: stores.socketAdapter,
     onConnect: chat.onConnect,
     log,
   });
@@ -130,8 +131,10 @@ export function createApp(config: Config, { stores, log }: AppDeps): App {
     async close() {
       chat.stop();
       liveSessions.clear();
-      io.local.disconnectSockets(true);
+      // Closing the transports (not a Socket.IO-level disconnect) lets clients
+      // reconnect on their own, to another process behind the balancer.
       await new Promise<void>((resolve) => io.close(() => resolve()));
+      await chat.drain();
     },
   };
 }

@@ -161,18 +161,26 @@ export function createChatRealtime(deps: ChatRealtimeDeps) {
   const announce = (user: { id: string; username: string; displayName: string }, online: boolean) =>
     io?.emit('presence', { user: publicUser(user), online });
 
+  /** Presence writes still in flight, so a shutdown can let them finish before Redis closes. */
+  const pending = new Set<Promise<unknown>>();
+  const track = (p: Promise<unknown>) => {
+    pending.add(p);
+    void p.finally(() => pending.delete(p));
+    return p;
+  };
+
   /** Presence per user across tabs and processes: only the first and last socket are announced. */
   function onConnect(socket: AppSocket) {
     const user = socket.data.live.user;
-    let chain: Promise<unknown> = presence
+    let chain: Promise<unknown> = track(presence
       .connect(user.id, socket.id)
       .then((first) => first && announce(socket.data.live.user, true))
-      .catch((err: unknown) => log.error({ err, user: user.username }, 'presence connect failed'));
+      .catch((err: unknown) => log.error({ err, user: user.username }, 'presence connect failed')));
     socket.on('disconnect', () => {
-      chain = chain
+      chain = track(chain
         .then(() => presence.disconnect(user.id, socket.id))
         .then((last) => last && announce(socket.data.live.user, false))
-        .catch((err: unknown) => log.error({ err, user: user.username }, 'presence disconnect failed'));
+        .catch((err: unknown) => log.error({ err, user: user.username }, 'presence disconnect failed')));
     });
   }
 
@@ -200,7 +208,12 @@ export function createChatRealtime(deps: ChatRealtimeDeps) {
     for (const t of timers) clearInterval(t);
   }
 
-  return { handlers, onConnect, attach, stop, findUserByUsername };
+  /** Resolves when the presence writes of closed sockets are done. */
+  async function drain() {
+    while (pending.size) await Promise.allSettled([...pending]);
+  }
+
+  return { handlers, onConnect, attach, stop, drain, findUserByUsername };
 }
 
 export type ChatRealtime = ReturnType<typeof createChatRealtime>;

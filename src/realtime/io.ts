@@ -29,6 +29,7 @@ export interface RealtimeDeps {
   sessionStore: LiveSessionStore;
   liveSessions: LiveSessions;
   handlers: readonly EventHandler[];
+  adapter?: ((nsp: import('socket.io').Namespace) => import('socket.io-adapter').Adapter) | undefined;
   /** Called once a socket is authenticated and registered (presence, etc.). */
   onConnect?: (socket: AppSocket) => void;
   log: Logger;
@@ -45,6 +46,7 @@ export function createRealtime(deps: RealtimeDeps): AppServer {
     serveClient: true,
     perMessageDeflate: false,
     maxHttpBufferSize: 64 * 1024,
+    ...(deps.adapter && { adapter: deps.adapter }),
     cors: originPolicy.allowed.size ? { origin: [...originPolicy.allowed], credentials: true } : undefined,
   });
 

@@ -74,6 +74,13 @@ export class LiveSessions {
 
   constructor(private readonly o: LiveSessionsOptions) {
     o.bus.subscribe((m) => this.onBusMessage(m));
+    o.bus.onResync(() => this.refreshAll());
+  }
+
+  /** Re-reads every session held here (after notifications may have been missed). */
+  refreshAll() {
+    for (const sid of this.bySid.keys()) this.refresh(sid);
+    for (const uid of this.byUser.keys()) void this.refreshUser(uid);
   }
 
   get size() {

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { createAdapter } from '@socket.io/redis-streams-adapter';
 import { RedisStore } from 'connect-redis';
 import { RateLimiterMemory, RateLimiterRedis } from 'rate-limiter-flexible';
 import type { Config } from '../config.js';
@@ -51,7 +52,8 @@ export async function createRedisStores(config: Config & { redisUrl: string }, l
   const keys = redisKeys(config.redisPrefix);
   const client = createRedisClient(config.redisUrl, log, 'commands');
   const subscriber = createRedisClient(config.redisUrl, log, 'subscriber');
-  await Promise.all([client.connect(), subscriber.connect()]);
+  const adapterClient = createRedisClient(config.redisUrl, log, 'socket.io adapter', true);
+  await Promise.all([client.connect(), subscriber.connect(), adapterClient.connect()]);
 
   const processId = randomUUID();
   const bus = createRedisBus(client, subscriber, keys, log);
@@ -81,11 +83,20 @@ export async function createRedisStores(config: Config & { redisUrl: string }, l
         points,
         duration: durationSeconds,
       }),
+    // Redis Streams adapter: a Redis blip does not lose broadcasts (the stream is
+    // resumed from the last offset read), unlike plain pub/sub.
+    socketAdapter: createAdapter(adapterClient, {
+      streamName: keys.adapterStream,
+      channelPrefix: keys.adapterStream,
+      sessionKeyPrefix: `${keys.adapterStream}:session:`,
+      blockTimeInMs: 1000,
+      maxLen: 10_000,
+    }),
     ping: async () => {
       await client.ping();
     },
     close: async () => {
-      await Promise.allSettled([subscriber.close(), client.close()]);
+      await Promise.allSettled([subscriber.close(), client.close(), adapterClient.close()]);
     },
   };
 }

@@ -1,5 +1,7 @@
 import type { Store as SessionBaseStore } from 'express-session';
 import type { RateLimiterAbstract } from 'rate-limiter-flexible';
+import type { Namespace } from 'socket.io';
+import type { Adapter } from 'socket.io-adapter';
 import type { Message, Reactions, Room, User } from '../chat/types.js';
 
 /** A user as stored: the public fields plus what only the server sees. */
@@ -31,6 +33,11 @@ export type BusMessage =
 export interface Bus {
   publish(message: BusMessage): Promise<void>;
   subscribe(listener: (message: BusMessage) => void): void;
+  /**
+   * Called after the bus was cut off and is back (e.g. Redis reconnected):
+   * notifications may have been missed, so listeners should re-read what they cache.
+   */
+  onResync(listener: () => void): void;
 }
 
 /** Which sessions each user has, for listing and revoking them. */
@@ -83,6 +90,8 @@ export interface Stores {
   chat: ChatStore;
   presence: PresenceStore;
   limiter(options: LimiterOptions): RateLimiterAbstract;
+  /** Socket.IO adapter factory for several processes (undefined: the in-memory default). */
+  socketAdapter?: (nsp: Namespace) => Adapter;
   /** Resolves when every backing service answers; rejects otherwise. */
   ping(): Promise<void>;
   close(): Promise<void>;

@@ -1,13 +1,20 @@
 import type { ErrorRequestHandler, Request } from 'express';
+import {
+  ClientClosedError,
+  ClientOfflineError,
+  ConnectionTimeoutError,
+  ReconnectStrategyError,
+  SocketClosedUnexpectedlyError,
+} from 'redis';
 import { AppError, isAppError } from '../errors.js';
 import type { Logger } from '../logger.js';
 
 /** node-redis errors that mean "Redis is not reachable right now". */
-const UNAVAILABLE = /^(ClientClosedError|ClientOfflineError|ConnectionTimeoutError|SocketClosedUnexpectedlyError|ReconnectStrategyError)$/;
+const UNAVAILABLE = [ClientClosedError, ClientOfflineError, ConnectionTimeoutError, SocketClosedUnexpectedlyError, ReconnectStrategyError];
 
 export function isUnavailable(err: unknown): boolean {
   if (!(err instanceof Error)) return false;
-  return UNAVAILABLE.test(err.name) || /ECONNREFUSED|The client is (closed|offline)|Connection timeout/.test(err.message);
+  return UNAVAILABLE.some((type) => err instanceof type) || /ECONNREFUSED|ECONNRESET/.test(err.message);
 }
 
 /** Maps anything thrown to the error a client may see. */

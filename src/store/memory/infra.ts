@@ -30,6 +30,9 @@ export function createMemoryBus(): Bus {
     subscribe(listener) {
       emitter.on('message', listener);
     },
+    onResync() {
+      // One process, no connection to lose: never needed.
+    },
   };
 }
 

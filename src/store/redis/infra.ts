@@ -36,6 +36,17 @@ export function createRedisLock(client: RedisClient, keyOf: (key: string) => str
 /** Redis pub/sub on one channel. The subscriber is its own connection, as Redis requires. */
 export function createRedisBus(client: RedisClient, subscriber: RedisClient, keys: RedisKeys, log: Logger): Bus & { start(): Promise<void> } {
   const listeners: Array<(m: BusMessage) => void> = [];
+  const resyncListeners: Array<() => void> = [];
+  // node-redis resubscribes by itself after a reconnect; what was published
+  // while we were away is lost, so the listeners re-read what they cache.
+  let cutOff = false;
+  subscriber.on('error', () => (cutOff = true));
+  subscriber.on('ready', () => {
+    if (!cutOff) return;
+    cutOff = false;
+    log.info('bus subscription restored; resyncing live sessions');
+    for (const l of resyncListeners) l();
+  });
   return {
     async start() {
       await subscriber.subscribe(keys.busChannel, (raw) => {
@@ -54,6 +65,9 @@ export function createRedisBus(client: RedisClient, subscriber: RedisClient, key
     },
     subscribe(listener) {
       listeners.push(listener);
+    },
+    onResync(listener) {
+      resyncListeners.push(listener);
     },
   };
 }

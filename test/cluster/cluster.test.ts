@@ -1,0 +1,283 @@
+import { expect } from 'chai';
+import request from 'supertest';
+import type { Socket } from 'socket.io-client';
+import type { Message } from '../../src/chat/types.js';
+import type { SessionView } from '../../src/session/live-sessions.js';
+import { arrivesWithin, disconnected, emitAck, nextEvent, socketFor, TestClient, uniqueName } from '../helpers/client.js';
+import { startCluster, startProcess, type ServerProcess } from '../helpers/processes.js';
+import { REDIS_URL } from '../helpers/server.js';
+
+type Cluster = Awaited<ReturnType<typeof startCluster>>;
+
+/** A socket to `node` with the client's cookie (cookies are per host, not per port). */
+async function open(c: TestClient, node: ServerProcess, transports = ['websocket']) {
+  const socket = socketFor(node.url, { transports, headers: { cookie: c.cookie } });
+  const view = await nextEvent<SessionView>(socket, 'session');
+  return { socket, view };
+}
+
+function viewWhere(socket: Socket, pred: (v: SessionView) => boolean, ms = 5000): Promise<SessionView> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => (socket.off('session', on), reject(new Error('no matching session event'))), ms);
+    const on = (v: SessionView) => {
+      if (!pred(v)) return;
+      clearTimeout(timer);
+      socket.off('session', on);
+      resolve(v);
+    };
+    socket.on('session', on);
+  });
+}
+
+const roomId = () => `c-${uniqueName('r').slice(2)}`.replace(/_/g, '-');
+
+describe('several processes on one Redis act as one server', function () {
+  this.timeout(60_000);
+  let cluster: Cluster;
+  let A: ServerProcess, B: ServerProcess, C: ServerProcess;
+  const sockets: Socket[] = [];
+  const track = <T extends { socket: Socket }>(x: T) => (sockets.push(x.socket), x);
+
+  before(async () => {
+    cluster = await startCluster(3);
+    [A, B, C] = cluster.nodes as [ServerProcess, ServerProcess, ServerProcess];
+  });
+  afterEach(() => {
+    for (const s of sockets.splice(0)) s.close();
+  });
+  after(() => cluster.close());
+
+  it('shows an HTTP session change on one process to sockets on the others', async () => {
+    const c = new TestClient(A.url);
+    await c.register();
+    const onB = track(await open(c, B)).socket;
+    const onC = track(await open(c, C, ['polling'])).socket;
+    const seen = [viewWhere(onB, (v) => v.user.displayName === 'Renamed'), viewWhere(onC, (v) => v.prefs.theme === 'dark')];
+    await c.patch('/api/me', { displayName: 'Renamed' }).expect(200);
+    await c.patch('/api/prefs', { theme: 'dark' }).expect(200);
+    await Promise.all(seen);
+  });
+
+  it('ends the sockets of a session on every process at logout, and only those', async () => {
+    const c = new TestClient(A.url);
+    const user = await c.register();
+    const other = new TestClient(C.url);
+    await other.login(user.username);
+    const onB = track(await open(c, B)).socket;
+    const onC = track(await open(c, C, ['polling'])).socket;
+    const otherOnB = track(await open(other, B)).socket;
+    const ended = [nextEvent<{ reason: string }>(onB, 'session:ended'), nextEvent<{ reason: string }>(onC, 'session:ended')];
+    await c.logout();
+    expect((await Promise.all(ended)).map((e) => e.reason)).to.deep.equal(['logout', 'logout']);
+    await Promise.all([disconnected(onB), disconnected(onC)]);
+    expect(await arrivesWithin(otherOnB, 'session:ended', 300)).to.equal(false);
+  });
+
+  it('ends revoked sessions\' sockets on every process', async () => {
+    const a = new TestClient(A.url);
+    const user = await a.register();
+    const b = new TestClient(B.url);
+    await b.login(user.username);
+    const onC = track(await open(b, C)).socket;
+    const ended = nextEvent<{ reason: string }>(onC, 'session:ended');
+    await a.post('/api/sessions/revoke-others').expect(204);
+    expect((await ended).reason).to.equal('revoked');
+  });
+
+  it('carries room messages, typing and reactions between processes', async () => {
+    const alice = new TestClient(A.url);
+    await alice.register();
+    const bob = new TestClient(B.url);
+    await bob.register();
+    const sa = track(await open(alice, A)).socket;
+    const sb = track(await open(bob, B)).socket;
+    const id = roomId();
+    await alice.post('/api/rooms', { id }).expect(201);
+    expect((await emitAck(sa, 'room:join', { roomId: id })).ok).to.equal(true);
+    expect((await emitAck(sb, 'room:join', { roomId: id })).ok).to.equal(true);
+
+    const got = nextEvent<Message>(sb, 'message:new');
+    const sent = await emitAck<{ ok: true; message: Message }>(sa, 'message:send', { roomId: id, text: 'across processes' });
+    expect((await got).id).to.equal(sent.message.id);
+
+    const typing = nextEvent<{ typing: boolean }>(sa, 'typing');
+    await emitAck(sb, 'typing', { roomId: id, typing: true });
+    expect((await typing).typing).to.equal(true);
+
+    const reaction = nextEvent<{ reactions: Record<string, string[]> }>(sa, 'reaction');
+    await emitAck(sb, 'reaction:toggle', { roomId: id, messageId: sent.message.id, emoji: '👍' });
+    expect((await reaction).reactions).to.deep.equal({ '👍': [bob.user!.username] });
+  });
+
+  it('delivers DMs to every socket of both people, on any process', async () => {
+    const alice = new TestClient(A.url);
+    await alice.register();
+    const bob = new TestClient(B.url);
+    const bobUser = await bob.register();
+    const aliceOnC = track(await open(alice, C)).socket;
+    const bobOnA = track(await open(bob, A)).socket;
+    const bobOnC = track(await open(bob, C)).socket;
+    const aliceOnA = track(await open(alice, A)).socket;
+    const all = [aliceOnC, bobOnA, bobOnC].map((s) => nextEvent<Message>(s, 'dm:new'));
+    const sent = await emitAck<{ ok: true; message: Message }>(aliceOnA, 'dm:send', { to: bobUser.username, text: 'psst' });
+    expect(sent.ok).to.equal(true);
+    for (const m of await Promise.all(all)) expect(m.id).to.equal(sent.message.id);
+  });
+
+  it('removes a member\'s sockets from a private room on every process', async () => {
+    const owner = new TestClient(A.url);
+    await owner.register();
+    const member = new TestClient(B.url);
+    const memberUser = await member.register();
+    const id = roomId();
+    await owner.post('/api/rooms', { id, private: true }).expect(201);
+    await owner.post(`/api/rooms/${id}/members`, { username: memberUser.username }).expect(204);
+    const ms = track(await open(member, C)).socket;
+    expect((await emitAck(ms, 'room:join', { roomId: id })).ok).to.equal(true);
+    const removed = nextEvent<{ roomId: string }>(ms, 'room:removed');
+    await owner.delete(`/api/rooms/${id}/members/${memberUser.username}`).expect(204);
+    expect((await removed).roomId).to.equal(id);
+    const send = await emitAck(ms, 'message:send', { roomId: id, text: 'still here?' });
+    expect(send.ok).to.equal(false);
+    expect(ms.connected).to.equal(true);
+  });
+
+  it('treats two tabs on two processes as one user online (the second tab is silent)', async () => {
+    const watcher = new TestClient(C.url);
+    await watcher.register();
+    const ws = track(await open(watcher, C)).socket;
+    const u = new TestClient(A.url);
+    const user = await u.register();
+    const online = nextEvent<{ user: { id: string }; online: boolean }>(ws, 'presence');
+    const tab1 = track(await open(u, A)).socket;
+    const first = await online;
+    expect(first).to.deep.include({ online: true });
+    expect(first.user.id).to.equal(user.id);
+    const secondTabNoise = arrivesWithin(ws, 'presence', 500);
+    const tab2 = track(await open(u, B)).socket;
+    expect(await secondTabNoise).to.equal(false);
+    const list = await emitAck<{ online: Array<{ id: string }> }>(ws, 'presence:list', {});
+    expect(list.online.filter((x) => x.id === user.id)).to.have.length(1);
+    const closeFirst = arrivesWithin(ws, 'presence', 500);
+    tab1.close();
+    expect(await closeFirst).to.equal(false);
+    const offline = nextEvent<{ online: boolean }>(ws, 'presence');
+    tab2.close();
+    expect((await offline).online).to.equal(false);
+  });
+
+  it('shares the send limit across sockets on different processes', async () => {
+    const c = new TestClient(A.url);
+    const user = await c.register();
+    const s1 = track(await open(c, A)).socket;
+    const s2 = track(await open(c, B)).socket;
+    const id = roomId();
+    await c.post('/api/rooms', { id }).expect(201);
+    await emitAck(s1, 'room:join', { roomId: id });
+    await emitAck(s2, 'room:join', { roomId: id });
+    let accepted = 0;
+    let limited = 0;
+    for (let i = 0; i < 40; i++) {
+      const s = i % 2 ? s1 : s2;
+      const ack = i % 5 === 0
+        ? await emitAck(s, 'dm:send', { to: user.username, text: `dm ${i}` })
+        : await emitAck(s, 'message:send', { roomId: id, text: `m ${i}` });
+      if (ack.ok) accepted++;
+      else {
+        expect(ack.error.code).to.equal('rate_limited');
+        limited++;
+      }
+    }
+    expect(accepted).to.equal(30);
+    expect(limited).to.equal(10);
+  });
+
+  it('shares the failed-login limit across processes', async () => {
+    const owner = new TestClient(A.url);
+    const user = await owner.register();
+    const nodes = [A, B, C];
+    for (let i = 0; i < 10; i++) {
+      const c = new TestClient(nodes[i % 3]!.url);
+      await c.fetchCsrf();
+      await c.post('/api/login', { username: user.username, password: 'wrong password!' }).expect(401);
+    }
+    const last = new TestClient(C.url);
+    await last.fetchCsrf();
+    const res = await last.post('/api/login', { username: user.username, password: 'correct horse battery' }).expect(429);
+    expect(res.body.error.code).to.equal('rate_limited');
+  });
+
+  it('sweeps the presence of a crashed process within 30 s', async function () {
+    this.timeout(45_000);
+    const doomed = await startProcess({ REDIS_URL, REDIS_PREFIX: cluster.prefix });
+    const watcher = new TestClient(A.url);
+    await watcher.register();
+    const ws = track(await open(watcher, A)).socket;
+    const victim = new TestClient(doomed.url);
+    const user = await victim.register();
+    const online = nextEvent<{ online: boolean }>(ws, 'presence');
+    const vs = track(await open(victim, doomed)).socket;
+    expect((await online).online).to.equal(true);
+    const offline = nextEvent<{ user: { id: string }; online: boolean }>(ws, 'presence', 30_000);
+    const killedAt = Date.now();
+    await doomed.stop('SIGKILL');
+    const gone = await offline;
+    expect(gone.online).to.equal(false);
+    expect(gone.user.id).to.equal(user.id);
+    expect(Date.now() - killedAt).to.be.below(30_000);
+    vs.close();
+    const list = await emitAck<{ online: Array<{ id: string }> }>(ws, 'presence:list', {});
+    expect(list.online.map((u) => u.id)).to.not.include(user.id);
+  });
+
+  it('stops on SIGTERM: closes sockets so clients reconnect, exits 0 within 10 s', async () => {
+    const node = await startProcess({ REDIS_URL, REDIS_PREFIX: cluster.prefix });
+    const c = new TestClient(node.url);
+    await c.register();
+    const s = track(await open(c, node)).socket;
+    const reason = nextEvent<string>(s, 'disconnect', 10_000);
+    const started = Date.now();
+    const code = await node.stop('SIGTERM');
+    expect(code).to.equal(0);
+    expect(Date.now() - started).to.be.below(10_000);
+    // "transport close" (not "io server disconnect") is the reason a client reconnects on.
+    expect(await reason).to.equal('transport close');
+    expect(node.output()).to.contain('stopped');
+    await request(A.url).get('/healthz').expect(200);
+  });
+});
+
+describe('session activity and expiry across processes', function () {
+  this.timeout(30_000);
+  let cluster: Cluster;
+  before(async () => {
+    cluster = await startCluster(2, { SESSION_TTL_SECONDS: '2' });
+  });
+  after(() => cluster.close());
+
+  it('keeps a socket on one process alive through activity on another, and expires idle ones everywhere', async () => {
+    const [A, B] = cluster.nodes as [ServerProcess, ServerProcess];
+    const busy = new TestClient(A.url);
+    await busy.register();
+    const idle = new TestClient(A.url);
+    await idle.register();
+    const busySocket = (await open(busy, B)).socket;
+    const idleSocket = (await open(idle, B)).socket;
+    try {
+      const expired = nextEvent<{ reason: string }>(idleSocket, 'session:ended', 6000);
+      let busyEnded = false;
+      busySocket.on('session:ended', () => (busyEnded = true));
+      const until = Date.now() + 4000;
+      while (Date.now() < until) {
+        await busy.agent.get('/api/me').expect(200); // HTTP activity on A
+        await new Promise((r) => setTimeout(r, 300));
+      }
+      expect((await expired).reason).to.equal('expired');
+      expect(busyEnded).to.equal(false);
+      expect(busySocket.connected).to.equal(true);
+    } finally {
+      busySocket.close();
+      idleSocket.close();
+    }
+  });
+});
