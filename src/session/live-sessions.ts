@@ -174,8 +174,10 @@ export class LiveSessions {
           this.apply(live, record, state.reason);
         } while (state.again);
       } catch (err) {
-        this.o.log.error({ err, sid: sid.slice(0, 6) }, 'session refresh failed; retrying');
-        setTimeout(() => this.refresh(sid), 1000).unref();
+        // Usually Redis being away; the bus resyncs every session when it is back,
+        // and this retry covers anything else. The sid itself is never logged.
+        this.o.log.warn({ err: String(err) }, 'session refresh failed; retrying in 2 s');
+        setTimeout(() => this.refresh(sid), 2000).unref();
       } finally {
         this.refreshing.delete(sid);
       }

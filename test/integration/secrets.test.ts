@@ -1,0 +1,56 @@
+import type { AddressInfo } from 'node:net';
+import { expect } from 'chai';
+import request from 'supertest';
+import { createApp, type App } from '../../src/app.js';
+import { loadConfig } from '../../src/config.js';
+import { createLogger } from '../../src/logger.js';
+import { createMemoryStores } from '../../src/store/index.js';
+import { connectSocket, TestClient } from '../helpers/client.js';
+
+describe('session secret rotation', () => {
+  const stores = createMemoryStores(loadConfig({}));
+  const log = createLogger('silent');
+  const apps: App[] = [];
+
+  /** An app over the shared stores with the given SESSION_SECRET. */
+  async function serve(secret: string) {
+    const app = createApp(loadConfig({ SESSION_SECRET: secret, LOG_LEVEL: 'silent' }), { stores, log });
+    apps.push(app);
+    await new Promise<void>((resolve) => app.httpServer.listen(0, '127.0.0.1', resolve));
+    return `http://127.0.0.1:${(app.httpServer.address() as AddressInfo).port}`;
+  }
+
+  after(async () => {
+    for (const app of apps) await app.close();
+    await stores.close();
+  });
+
+  it('verifies cookies signed by any listed secret and signs new ones with the first', async () => {
+    const oldUrl = await serve('old-secret-0123456789');
+    const c = new TestClient(oldUrl);
+    await c.register();
+    const oldCookie = c.cookie;
+
+    const rotatedUrl = await serve('new-secret-0123456789,old-secret-0123456789');
+    await request(rotatedUrl).get('/api/me').set('cookie', oldCookie).expect(200);
+    (await connectSocket(rotatedUrl, { headers: { cookie: oldCookie } })).close();
+
+    const newOnlyUrl = await serve('new-secret-0123456789');
+    await request(newOnlyUrl).get('/api/me').set('cookie', oldCookie).expect(401);
+    const err = await connectSocket(newOnlyUrl, { headers: { cookie: oldCookie } }).then(() => null, (e: Error) => e);
+    expect(err?.message).to.equal('unauthorized');
+
+    // A login on the rotated server is signed with the new secret: the new-only server accepts it.
+    const fresh = new TestClient(rotatedUrl);
+    await fresh.register();
+    await request(newOnlyUrl).get('/api/me').set('cookie', fresh.cookie).expect(200);
+  });
+
+  it('gives the session cookie no Expires, so it never outlives the browser nor dies before the server session', async () => {
+    const url = await serve('any-secret-0123456789');
+    const res = await request(url).get('/api/csrf').expect(200);
+    const cookie = String(res.headers['set-cookie']);
+    expect(cookie).to.match(/^sid=/);
+    expect(cookie).to.not.match(/Expires=|Max-Age=/i);
+  });
+});
