@@ -4,6 +4,7 @@ import type { User } from '../chat/types.js';
 import type { Logger } from '../logger.js';
 import type { LiveSession, LiveSessions } from '../session/live-sessions.js';
 import { toAppError } from '../web/errors.js';
+import { MALFORMED_EVENT } from './parser.js';
 import type { AckFailure, AppServer, AppSocket, ClientEventName, SocketErrorCode } from './events.js';
 
 /** What a handler may use. Identity comes from the live session, never from the payload. */
@@ -72,7 +73,7 @@ export function bindHandlers(socket: AppSocket, handlers: readonly EventHandler[
   }
   socket.onAny((event: string, ...args: unknown[]) => {
     if (known.has(event)) return;
-    splitArgs(args).ack(failure('bad_request', 'unknown event'));
+    splitArgs(args).ack(failure('bad_request', event === MALFORMED_EVENT ? 'malformed payload' : 'unknown event'));
   });
 }
 

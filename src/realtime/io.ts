@@ -8,6 +8,7 @@ import type { LiveSessionStore } from '../session/live-store.js';
 import type { SessionFields } from '../session/types.js';
 import type { AppServer, AppSocket } from './events.js';
 import { bindHandlers, type EventHandler } from './handler.js';
+import { tolerantParser } from './parser.js';
 import { socketRooms } from './rooms.js';
 
 type EngineMiddleware = (req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void) => void;
@@ -46,6 +47,7 @@ export function createRealtime(deps: RealtimeDeps): AppServer {
     serveClient: true,
     perMessageDeflate: false,
     maxHttpBufferSize: 64 * 1024,
+    parser: tolerantParser,
     ...(deps.adapter && { adapter: deps.adapter }),
     cors: originPolicy.allowed.size ? { origin: [...originPolicy.allowed], credentials: true } : undefined,
   });
