@@ -20,21 +20,29 @@ export const MAX_RAW_TEXT = 2 * MAX_TEXT;
 /** Code points, not UTF-16 units, so an emoji counts as one character. */
 const charCount = (s: string) => [...s].length;
 
+/**
+ * No lone surrogates. Such a string has no UTF-8 form: Redis would store U+FFFD
+ * instead, so it could not be stored and delivered verbatim (the ack and the
+ * history would differ, and so would the two backends).
+ */
+const wellFormed = (s: string) => !/\p{Surrogate}/u.test(s);
+
 export const roomIdSchema = z.string().regex(/^[a-z0-9-]{1,32}$/, 'room ids are 1-32 of a-z, 0-9 and -');
 export const usernameSchema = z.string().regex(/^[a-z0-9_]{3,32}$/, 'usernames are 3-32 of a-z, 0-9 and _');
 export const messageIdSchema = z.string().regex(MESSAGE_ID_PATTERN, 'not a message id');
 export const limitSchema = z.number().int().min(1).max(MAX_PAGE_SIZE);
-export const clientMsgIdSchema = z.string().min(1).max(64);
+export const clientMsgIdSchema = z.string().min(1).max(64).refine(wellFormed, 'clientMsgId is not valid Unicode');
 
 /** Validated on its trimmed length, kept verbatim (leading spaces may be deliberate, e.g. code). */
 export const textSchema = z
   .string()
   .refine((s) => charCount(s) <= MAX_RAW_TEXT, `text is at most ${MAX_TEXT} characters`)
+  .refine(wellFormed, 'text is not valid Unicode')
   .refine((s) => s.trim().length > 0, 'text is empty')
   .refine((s) => charCount(s.trim()) <= MAX_TEXT, `text is at most ${MAX_TEXT} characters`);
 
-/** A short token: one emoji or a `:shortcode:`; no whitespace or control characters. */
-export const emojiSchema = z.string().regex(/^[^\s\p{Cc}]{1,16}$/u, 'not an emoji');
+/** A short token: one emoji or a `:shortcode:`; no whitespace, control characters or lone surrogates. */
+export const emojiSchema = z.string().regex(/^[^\s\p{Cc}\p{Cs}]{1,16}$/u, 'not an emoji');
 
 // ---- Socket.IO client events -------------------------------------------------
 
@@ -46,8 +54,8 @@ export const typingSchema = z.object({ roomId: roomIdSchema, typing: z.boolean()
 export const reactionToggleSchema = z.object({ roomId: roomIdSchema, messageId: messageIdSchema, emoji: emojiSchema });
 export const dmSendSchema = z.object({ to: usernameSchema, text: textSchema, clientMsgId: clientMsgIdSchema.optional() });
 export const dmHistorySchema = z.object({ with: usernameSchema, before: messageIdSchema.optional(), limit: limitSchema.optional() });
-/** Takes no fields; a missing payload is as good as `{}`. */
-export const presenceListSchema = z.object({}).optional().transform((v) => v ?? {});
+/** Takes no fields; a missing payload is as good as `{}` (an `undefined` argument arrives as JSON `null`). */
+export const presenceListSchema = z.object({}).nullish().transform((v) => v ?? {});
 
 /** Event name → payload schema, so handlers can be built from one table. */
 export const clientEventSchemas = {

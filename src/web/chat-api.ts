@@ -43,9 +43,11 @@ export function chatApi({ stores, io, chat }: ChatApiDeps): Router {
     const removed = await find(username);
     if (removed) {
       // Every socket of that user, on every process, leaves at once; the connection stays up.
-      const theirSockets = io.in(socketRooms.user(removed.id));
-      theirSockets.socketsLeave(socketRooms.room(id));
-      io.to(socketRooms.user(removed.id)).emit('room:removed', { roomId: id });
+      // Awaited (a cluster adapter publishes first), so that by the 204 and by `room:removed`
+      // this process's sockets are out: no more room traffic reaches them, nor typing from them.
+      const theirs = socketRooms.user(removed.id);
+      await io.of('/').adapter.delSockets({ rooms: new Set([theirs]), except: new Set() }, [socketRooms.room(id)]);
+      io.to(theirs).emit('room:removed', { roomId: id });
     }
     res.status(204).end();
   });

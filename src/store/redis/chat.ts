@@ -1,6 +1,6 @@
 import { AppError } from '../../errors.js';
 import { parseConversation } from '../../chat/conversations.js';
-import { isMessageId, messageIdToIso } from '../../chat/message-ids.js';
+import { compareMessageIds, isMessageId, messageIdToIso } from '../../chat/message-ids.js';
 import { GENERAL_ROOM_ID, generalRoom, MAX_REACTION_EMOJIS } from '../../chat/policy.js';
 import { normalizeReactions } from '../../chat/reaction-map.js';
 import type { Message, Reactions, Room } from '../../chat/types.js';
@@ -138,6 +138,8 @@ export function createRedisChatStore(client: RedisClient, keys: RedisKeys, opts:
 
   async function range(conversation: ConversationId, { before, after, limit }: { before?: string; after?: string; limit: number }) {
     const key = streamKey(conversation);
+    // Nothing sorts before 0-0, and Redis refuses the interval `(0-0` with an error rather than answer none.
+    if (before && compareMessageIds(before, '0-0') <= 0) return [];
     if (after) {
       const end = before ? `(${before}` : '+';
       return client.xRange(key, `(${after}`, end, { COUNT: limit });
