@@ -4,7 +4,7 @@ import { dmHistory, sendDm } from '../chat/dms.js';
 import { history, sendMessage } from '../chat/messages.js';
 import { listOnline } from '../chat/presence.js';
 import { toggleReaction } from '../chat/reactions.js';
-import { joinRoom } from '../chat/rooms.js';
+import { canAccess, joinRoom } from '../chat/rooms.js';
 import { clientEventSchemas as s } from '../chat/schemas.js';
 import type { Config } from '../config.js';
 import { AppError } from '../errors.js';
@@ -32,6 +32,7 @@ const SWEEP_MS = 10_000;
 interface SweepingPresence {
   heartbeat(): Promise<void>;
   sweep(): Promise<string[]>;
+  mine(): Promise<Array<[string, string]>>;
 }
 const sweeps = (p: object): p is SweepingPresence => 'sweep' in p && 'heartbeat' in p;
 
@@ -72,7 +73,14 @@ export function createChatRealtime(deps: ChatRealtimeDeps) {
       schema: s['room:join'],
       async handle({ roomId, since }, ctx) {
         const result = await joinRoom(chat, ctx.user, roomId, since ? { since } : {});
-        await ctx.socket.join(socketRooms.room(result.room.id));
+        const room = socketRooms.room(result.room.id);
+        await ctx.socket.join(room);
+        // A removal may have run since the access check, and its "leave" would then have missed
+        // this socket: check again now that it is in, so a join in flight cannot outlive a removal.
+        if (!(await canAccess(chat, ctx.user, result.room))) {
+          await ctx.socket.leave(room);
+          throw new AppError('forbidden', `room ${result.room.id} is private`);
+        }
         const record = await deps.sessionStore.update(ctx.live.sid, (data) => {
           if (data.lastRoomId === result.room.id) return false;
           data.lastRoomId = result.room.id;
@@ -96,7 +104,8 @@ export function createChatRealtime(deps: ChatRealtimeDeps) {
         requireJoined(ctx, input.roomId);
         await consumeSend(ctx);
         const message = await sendMessage(chat, ctx.user, input);
-        ctx.socket.to(socketRooms.room(input.roomId)).emit('message:new', message);
+        // Every member's socket, the sender's included ("room members", unlike typing's "other room members").
+        ctx.io.to(socketRooms.room(input.roomId)).emit('message:new', message);
         return { message };
       },
     }),
@@ -122,7 +131,7 @@ export function createChatRealtime(deps: ChatRealtimeDeps) {
       async handle(input, ctx) {
         requireJoined(ctx, input.roomId);
         const reactions = await toggleReaction(chat, ctx.user, input);
-        ctx.socket.to(socketRooms.room(input.roomId)).emit('reaction', { roomId: input.roomId, messageId: input.messageId, reactions });
+        ctx.io.to(socketRooms.room(input.roomId)).emit('reaction', { roomId: input.roomId, messageId: input.messageId, reactions });
         return { reactions };
       },
     }),
@@ -169,18 +178,31 @@ export function createChatRealtime(deps: ChatRealtimeDeps) {
     return p;
   };
 
+  /** This process's sockets, to put presence right after writes were lost to an outage. */
+  const local = new Map<string, AppSocket>();
+  /** Set when a presence write failed: the next good heartbeat resyncs this process's entries. */
+  let presenceDirty = false;
+
   /** Presence per user across tabs and processes: only the first and last socket are announced. */
   function onConnect(socket: AppSocket) {
     const user = socket.data.live.user;
+    local.set(socket.id, socket);
     let chain: Promise<unknown> = track(presence
       .connect(user.id, socket.id)
       .then((first) => first && announce(socket.data.live.user, true))
-      .catch((err: unknown) => log.error({ err, user: user.username }, 'presence connect failed')));
+      .catch((err: unknown) => {
+        presenceDirty = true;
+        log.error({ err: String(err), user: user.username }, 'presence connect failed');
+      }));
     socket.on('disconnect', () => {
+      local.delete(socket.id);
       chain = track(chain
         .then(() => presence.disconnect(user.id, socket.id))
         .then((last) => last && announce(socket.data.live.user, false))
-        .catch((err: unknown) => log.error({ err, user: user.username }, 'presence disconnect failed')));
+        .catch((err: unknown) => {
+          presenceDirty = true;
+          log.error({ err: String(err), user: user.username }, 'presence disconnect failed');
+        }));
     });
   }
 
@@ -188,7 +210,18 @@ export function createChatRealtime(deps: ChatRealtimeDeps) {
   function attach(server: AppServer) {
     io = server;
     if (!sweeps(presence)) return;
-    const beat = () => presence.heartbeat().catch((err: unknown) => log.warn({ err: String(err) }, 'presence heartbeat failed'));
+    const beat = async () => {
+      try {
+        await presence.heartbeat();
+        if (presenceDirty) {
+          presenceDirty = false;
+          await resyncPresence(presence);
+        }
+      } catch (err) {
+        if (!presenceDirty) log.warn({ err: String(err) }, 'presence heartbeat or resync failed');
+        presenceDirty = true;
+      }
+    };
     void beat();
     const sweep = async () => {
       try {
@@ -202,6 +235,24 @@ export function createChatRealtime(deps: ChatRealtimeDeps) {
     };
     timers.push(setInterval(beat, HEARTBEAT_MS), setInterval(sweep, SWEEP_MS));
     for (const t of timers) t.unref();
+  }
+
+  /**
+   * After Redis was away, connects and disconnects may not have been recorded:
+   * make this process's entries match its sockets, announcing what changed.
+   */
+  async function resyncPresence(p: SweepingPresence & typeof presence) {
+    const recorded = await p.mine();
+    const recordedIds = new Set(recorded.map(([, socketId]) => socketId));
+    for (const [userId, socketId] of recorded) {
+      if (local.has(socketId) || !(await p.disconnect(userId, socketId))) continue;
+      const user = await findUserById(userId);
+      if (user) announce(user, false);
+    }
+    for (const [socketId, socket] of local) {
+      if (!recordedIds.has(socketId) && (await p.connect(socket.data.live.user.id, socketId))) announce(socket.data.live.user, true);
+    }
+    log.info({ sockets: local.size }, 'presence resynced');
   }
 
   function stop() {

@@ -55,6 +55,10 @@ describe('surviving a Redis outage without a restart', function () {
     sockets.push(sa, sb, aliceOnB);
     await emitAck(sa, 'room:join', { roomId });
     await emitAck(sb, 'room:join', { roomId });
+    // Dave will close his only tab while Redis is away.
+    const dave = new TestClient(A.url);
+    const daveUser = await dave.register();
+    const daveSocket = await open(dave, A);
 
     // Steady traffic from alice, below the send limit, recording what was acknowledged.
     const acked: string[] = [];
@@ -87,6 +91,7 @@ describe('surviving a Redis outage without a restart', function () {
     expect(down.ok).to.equal(false);
     expect(down.error!.code).to.equal('internal');
     await waitFor('a failed send in the traffic', async () => failures.length > 0, 5000);
+    daveSocket.close(); // presence cannot be written now
 
     await redis.start();
     await waitFor('readyz 200 on A', ready(A));
@@ -119,6 +124,12 @@ describe('surviving a Redis outage without a restart', function () {
     const ended = nextEvent<{ reason: string }>(aliceOnB, 'session:ended');
     await alice.logout();
     expect((await ended).reason).to.equal('logout');
+
+    // Presence is put right: Dave, who left during the outage, is no longer online.
+    await waitFor('presence resync', async () => {
+      const list = await emitAck<{ ok: boolean; online?: Array<{ id: string }> }>(sb, 'presence:list', {});
+      return list.ok && !list.online!.some((u) => u.id === daveUser.id) && list.online!.some((u) => u.id === bob.user!.id);
+    });
 
     // New logins work without a restart.
     const carol = new TestClient(B.url);

@@ -14,6 +14,8 @@ export type RedisPresenceStore = PresenceStore & {
   heartbeat(): Promise<void>;
   /** Forgets the sockets of dead processes; answers the userIds that thereby went offline. */
   sweep(): Promise<string[]>;
+  /** The [userId, socketId] entries this process has recorded (to resync after an outage). */
+  mine(): Promise<Array<[userId: string, socketId: string]>>;
 };
 
 const DEFAULT_SWEEP_AFTER_MS = 15_000;
@@ -127,6 +129,10 @@ export function createRedisPresenceStore(client: RedisClient, keys: RedisKeys, o
     },
     async heartbeat() {
       await runLua(client, HEARTBEAT, [keys.presenceProcesses], [processId]);
+    },
+    async mine() {
+      const raw = await client.sMembers(keys.presenceProcess(processId));
+      return raw.map(parseEntry).filter((e): e is [string, string] => e !== null);
     },
     async sweep() {
       const dead = (await runLua(client, DEAD_PROCESSES, [keys.presenceProcesses], [String(sweepAfterMs)])) as string[];
