@@ -139,9 +139,9 @@ export function createChatRealtime(deps: ChatRealtimeDeps) {
       event: 'dm:send',
       schema: s['dm:send'],
       async handle(input, ctx) {
-        await consumeSend(ctx);
         const recipient = await findUserByUsername(input.to);
         if (!recipient) throw new AppError('not_found', `no user ${input.to}`);
+        await consumeSend(ctx); // after the lookup: a typo in `to` costs no send
         const message = await sendDm(chat, ctx.user, input, async () => recipient);
         ctx.io.to([socketRooms.user(ctx.user.id), socketRooms.user(recipient.id)]).emit('dm:new', message);
         return { message };
