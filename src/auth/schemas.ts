@@ -19,7 +19,10 @@ export const displayName = z
   .max(64, 'display name must be 1-64 characters')
   .refine((s) => !/\p{Cc}/u.test(s), 'display name may not contain control characters');
 
-export const registerBody = z.object({ username, password, displayName: displayName.optional() });
+/** An empty or blank display name (a form's untouched optional field) means "not given". */
+const optionalDisplayName = z.preprocess((v) => (typeof v === 'string' && v.trim() === '' ? undefined : v), displayName.optional());
+
+export const registerBody = z.object({ username, password, displayName: optionalDisplayName });
 export const loginBody = z.object({ username, password });
 export const meBody = z.object({ displayName });
 export const prefsBody = z.object({ theme: z.enum(['light', 'dark', 'system']) });

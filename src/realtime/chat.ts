@@ -4,7 +4,7 @@ import { dmHistory, sendDm } from '../chat/dms.js';
 import { history, sendMessage } from '../chat/messages.js';
 import { listOnline } from '../chat/presence.js';
 import { toggleReaction } from '../chat/reactions.js';
-import { canAccess, joinRoom } from '../chat/rooms.js';
+import { joinRoom, requireRoomAccess } from '../chat/rooms.js';
 import { clientEventSchemas as s } from '../chat/schemas.js';
 import type { Config } from '../config.js';
 import { AppError } from '../errors.js';
@@ -72,14 +72,17 @@ export function createChatRealtime(deps: ChatRealtimeDeps) {
       event: 'room:join',
       schema: s['room:join'],
       async handle({ roomId, since }, ctx) {
-        const result = await joinRoom(chat, ctx.user, roomId, since ? { since } : {});
-        const room = socketRooms.room(result.room.id);
+        const room = socketRooms.room((await requireRoomAccess(chat, ctx.user, roomId)).id);
         await ctx.socket.join(room);
-        // A removal may have run since the access check, and its "leave" would then have missed
-        // this socket: check again now that it is in, so a join in flight cannot outlive a removal.
-        if (!(await canAccess(chat, ctx.user, result.room))) {
+        // History is read after joining, so a message stored meanwhile is in it or arrives
+        // live (clients dedupe by id); and joinRoom checks access again, so a removal that
+        // ran since the first check cannot leave this socket in the room.
+        let result: Awaited<ReturnType<typeof joinRoom>>;
+        try {
+          result = await joinRoom(chat, ctx.user, roomId, since ? { since } : {});
+        } catch (err) {
           await ctx.socket.leave(room);
-          throw new AppError('forbidden', `room ${result.room.id} is private`);
+          throw err;
         }
         const record = await deps.sessionStore.update(ctx.live.sid, (data) => {
           if (data.lastRoomId === result.room.id) return false;

@@ -26,6 +26,9 @@ export function securityHeaders(production: boolean): RequestHandler {
       },
     },
     strictTransportSecurity: production,
+    // Not helmet's default `no-referrer`: under it browsers send `Origin: null` on
+    // same-origin form posts, which the origin policy (rightly) refuses.
+    referrerPolicy: { policy: 'same-origin' },
   });
 }
 

@@ -1,6 +1,7 @@
 import { Router, type Request, type Response } from 'express';
 import { isAppError } from '../errors.js';
 import { login, logout, register } from '../auth/flows.js';
+import { listRoomsFor } from '../chat/rooms.js';
 import { meBody, prefsBody } from '../auth/schemas.js';
 import { toPublicUser } from '../auth/service.js';
 import type { ApiDeps } from '../auth/api.js';
@@ -71,9 +72,11 @@ export function pages(deps: ApiDeps): Router {
     res.redirect(303, '/login');
   });
 
-  r.get('/chat', requireUserPage, (req, res) =>
-    render(req, res, 'chat', { title: 'Chat', roomId: req.session.lastRoomId ?? 'general' }),
-  );
+  r.get('/chat', requireUserPage, async (req, res) => {
+    // The room list is rendered on the server too, so the page is complete before the socket is up.
+    const rooms = await listRoomsFor(deps.stores.chat, req.user!);
+    render(req, res, 'chat', { title: 'Chat', roomId: req.session.lastRoomId ?? 'general', rooms });
+  });
 
   r.get('/settings', requireUserPage, (req, res) =>
     render(req, res, 'settings', {

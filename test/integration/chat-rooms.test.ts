@@ -225,29 +225,31 @@ for (const backend of BACKENDS) {
         await owner.post(`/api/rooms/${secret.id}/members`, { username: member.user.username }).expect(204);
         const so = await h.openIn(owner, secret.id);
         const sm = await h.open(member);
-        // Hold the join after its access check (while it reads the history), remove the member, then let it finish.
+        // Hold the join after the socket joined, just before its second access check
+        // (the room lookup after the first), remove the member, then let it finish.
         const chat = h.server.stores.chat;
-        const originalPage = chat.page;
+        const originalGetRoom = chat.getRoom;
         let reached!: () => void;
-        const atPage = new Promise<void>((r) => (reached = r));
+        const atRecheck = new Promise<void>((r) => (reached = r));
         let release!: () => void;
         const gate = new Promise<void>((r) => (release = r));
-        chat.page = async (...args: Parameters<typeof originalPage>) => {
-          if (args[0] === `room:${secret.id}`) {
+        let lookups = 0;
+        chat.getRoom = async (...args: Parameters<typeof originalGetRoom>) => {
+          if (args[0] === secret.id && ++lookups === 2) {
             reached();
             await gate;
           }
-          return originalPage.apply(chat, args);
+          return originalGetRoom.apply(chat, args);
         };
         let join: Promise<Ack>;
         try {
           join = emitAck<Ack>(sm, 'room:join', { roomId: secret.id });
-          await atPage;
+          await atRecheck;
           await owner.delete(`/api/rooms/${secret.id}/members/${member.user.username}`).expect(204);
           release();
           fails(await join, 'forbidden');
         } finally {
-          chat.page = originalPage;
+          chat.getRoom = originalGetRoom;
           release();
         }
         const leaked = arrivesWithin(sm, 'message:new', 300);

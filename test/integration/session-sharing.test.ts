@@ -156,7 +156,7 @@ for (const backend of BACKENDS) {
         { username: name, password: [PASSWORD] },
         { username: 12345, password: PASSWORD },
       ];
-      const badDisplayNames = [{ x: 1 }, ['a'], 'y'.repeat(65), '   ', 'bell\u0007'];
+      const badDisplayNames = [{ x: 1 }, ['a'], 'y'.repeat(65), 'bell\u0007'];
       for (const body of [...bad, ...badDisplayNames.map((displayName) => ({ username: name, password: PASSWORD, displayName }))]) {
         const res = await c.post('/api/register', body);
         expect(res.status, JSON.stringify(body)).to.equal(400);
@@ -172,6 +172,14 @@ for (const backend of BACKENDS) {
       await c.agent.post('/api/register').set('x-csrf-token', c.csrf).set('content-type', 'application/json').send('{"username":').expect(400);
       await c.post('/api/register', [name, PASSWORD]).expect(400);
       await c.agent.get('/api/me').expect(401);
+    });
+
+    it('takes a blank display name (an untouched optional form field) as "not given"', async () => {
+      const c = new TestClient(server.url);
+      await c.fetchCsrf();
+      const username = uniqueName();
+      const res = await c.post('/api/register', { username, password: PASSWORD, displayName: '  ' }).expect(201);
+      expect(res.body.user.displayName).to.equal(username);
     });
 
     it('refuses a taken username with 409 and wrong passwords with 401', async () => {
