@@ -21,6 +21,8 @@ export interface Message {
   clientMsgId?: string;
   /** Direct messages only: the recipient's username (`roomId` is then the `dm:<a>:<b>` conversation id). */
   to?: string;
+  /** In history pages only, when anyone has reacted: the whole reaction map (live changes come as `reaction` events). */
+  reactions?: Reactions;
 }
 
 /** emoji → usernames who reacted */

@@ -287,6 +287,22 @@ function chatContract(backend: Backend) {
         expect(await twin.toggleReaction(conv, m.id, '1', 'bob')).to.deep.equal({ '1': ['bob'] });
       });
 
+      it('carries each message\'s reaction map in history pages, and none where nobody reacted', async () => {
+        const { chat, twin } = backend.openChat({ historyLimit: 100 });
+        const conv = roomConversation('history-reactions');
+        const m1 = await chat.append(conv, draft('history-reactions', 'one'));
+        const m2 = await chat.append(conv, draft('history-reactions', 'two'));
+        await chat.toggleReaction(conv, m1.id, '👍', 'carol');
+        await twin.toggleReaction(conv, m1.id, '👍', 'alice');
+        await chat.toggleReaction(conv, m2.id, '🎉', 'bob');
+        await chat.toggleReaction(conv, m2.id, '🎉', 'bob'); // and off again
+        const page = await twin.page(conv, { limit: 10 });
+        expect(page.map((m) => [m.text, m.reactions])).to.deep.equal([
+          ['one', { '👍': ['alice', 'carol'] }],
+          ['two', undefined],
+        ]);
+      });
+
       it('loses no toggle when many users react at once', async () => {
         const { chat, twin } = backend.openChat({ historyLimit: 100 });
         const conv = roomConversation('busy');

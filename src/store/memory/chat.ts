@@ -92,7 +92,13 @@ export function createMemoryChatStore(opts: MemoryChatStoreOptions): ChatStore {
       );
       // With only `before` (or nothing) the page hugs the newer end; with `after` it starts right after it.
       const slice = after ? inRange.slice(0, limit) : inRange.slice(Math.max(0, inRange.length - limit));
-      return structuredClone(slice);
+      const reactions = conversations.get(conversation)?.reactions;
+      return slice.map((m) => {
+        const emojis = reactions?.get(m.id);
+        const copy = structuredClone(m);
+        if (emojis?.size) copy.reactions = normalizeReactions(Object.fromEntries(emojis));
+        return copy;
+      });
     },
     async hasMessage(conversation, messageId) {
       return findMessage(conversation, messageId) !== undefined;

@@ -191,7 +191,14 @@ export function createRedisChatStore(client: RedisClient, keys: RedisKeys, opts:
     },
     async page(conversation, opts) {
       const entries = await range(conversation, opts);
-      return entries.map((e) => fromEntry(e.id, e.message as Fields));
+      if (entries.length === 0) return [];
+      const reactions = await client.hmGet(keys.conversationReactions(conversation), entries.map((e) => e.id));
+      return entries.map((e, i) => {
+        const message = fromEntry(e.id, e.message as Fields);
+        const map = reactions[i] ? parseReactions(reactions[i]) : {};
+        if (Object.keys(map).length) message.reactions = map;
+        return message;
+      });
     },
     async hasMessage(conversation, messageId) {
       if (!isMessageId(messageId)) return false; // Redis would reject a malformed id with an error
