@@ -53,4 +53,23 @@ describe('session secret rotation', () => {
     expect(cookie).to.match(/^sid=/);
     expect(cookie).to.not.match(/Expires=|Max-Age=/i);
   });
+
+  it('marks the cookie Secure (behind a TLS-terminating proxy) and sends HSTS in production', async () => {
+    const { startServer } = await import('../helpers/server.js');
+    const server = await startServer('memory', {
+      NODE_ENV: 'production',
+      SESSION_SECRET: 'a-production-secret-0123456789',
+      TRUST_PROXY: '1',
+    });
+    try {
+      // Over plain HTTP a Secure cookie is never sent at all.
+      const plain = await request(server.url).get('/api/csrf').expect(200);
+      expect(plain.headers['set-cookie']).to.equal(undefined);
+      const res = await request(server.url).get('/api/csrf').set('x-forwarded-proto', 'https').expect(200);
+      expect(String(res.headers['set-cookie'])).to.match(/;\s*Secure/i).and.match(/HttpOnly/i).and.match(/SameSite=Lax/i);
+      expect(res.headers['strict-transport-security']).to.be.a('string');
+    } finally {
+      await server.close();
+    }
+  });
 });
