@@ -87,6 +87,11 @@ export class LiveSessions {
     return this.bySid.size;
   }
 
+  /** The live view of a session held on this process, if any. */
+  find(sid: string): LiveSession | undefined {
+    return this.bySid.get(sid);
+  }
+
   private onBusMessage(m: BusMessage) {
     if (m.t === 'session' && this.bySid.has(m.sid)) this.refresh(m.sid, m.reason);
     else if (m.t === 'user' && this.byUser.has(m.uid)) void this.refreshUser(m.uid);
