@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { z } from 'zod';
 import type { User } from '../chat/types.js';
 import type { Logger } from '../logger.js';
@@ -25,8 +24,9 @@ export interface EventHandler<S extends z.ZodType = z.ZodType, R extends object 
 /** Declares one event's handler; keeps the schema and handler types tied together. */
 export const defineHandler = <S extends z.ZodType, R extends object>(h: EventHandler<S, R>): EventHandler<S, R> => h;
 
-/** A handler that has not answered by then acks `internal` (e.g. a backend that hangs). */
-const HANDLER_TIMEOUT_MS = 5_000;
+/** A handler that has not answered by then acks `internal` (e.g. a backend that hangs): well within 5 s. */
+const HANDLER_TIMEOUT_MS = 4_000;
+const WATCHDOG_TICK_MS = 250;
 
 const SOCKET_CODES = new Set<SocketErrorCode>(['bad_request', 'unauthorized', 'forbidden', 'not_found', 'rate_limited', 'internal']);
 
@@ -59,48 +59,98 @@ export interface BindDeps {
 }
 
 /**
- * Binds handlers to a socket: checks the session is still live, counts the
- * event as activity, validates the payload, runs the handler under a timeout
- * and always acks once. Nothing here throws into Socket.IO.
+ * Acks `internal` for any handler still running after HANDLER_TIMEOUT_MS (e.g. a
+ * backend that hangs). One coarse interval for all events in flight, instead of
+ * a timer per event: the timeout is for the rare hang, not the hot path.
  */
-export function bindHandlers(socket: AppSocket, handlers: readonly EventHandler[], deps: BindDeps) {
-  const known = new Set<string>(handlers.map((h) => h.event));
-  for (const h of handlers) {
-    socket.on(h.event, (...args: unknown[]) => {
-      const { payload, ack } = splitArgs(args);
-      void run(h, payload, socket, deps).then(ack);
-    });
+class Watchdog {
+  private readonly inflight = new Set<InFlight>();
+  private timer: NodeJS.Timeout | undefined;
+
+  track(job: InFlight) {
+    this.inflight.add(job);
+    if (!this.timer) {
+      this.timer = setInterval(() => this.sweep(), WATCHDOG_TICK_MS);
+      this.timer.unref();
+    }
   }
-  socket.onAny((event: string, ...args: unknown[]) => {
-    if (known.has(event)) return;
-    splitArgs(args).ack(failure('bad_request', event === MALFORMED_EVENT ? 'malformed payload' : 'unknown event'));
-  });
+
+  forget(job: InFlight) {
+    this.inflight.delete(job);
+  }
+
+  private sweep() {
+    const now = Date.now();
+    for (const job of this.inflight) {
+      if (now - job.started >= HANDLER_TIMEOUT_MS) job.finish(failure('internal', 'timed out, try again'), 'socket event timed out');
+    }
+    if (this.inflight.size === 0) {
+      clearInterval(this.timer);
+      this.timer = undefined;
+    }
+  }
 }
 
-async function run(h: EventHandler, payload: unknown, socket: AppSocket, deps: BindDeps): Promise<unknown> {
-  const live = socket.data.live;
-  if (!live || live.ended) return failure('unauthorized', 'session ended');
-  deps.liveSessions.activity(live);
-  const parsed = h.schema.safeParse(payload);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    return failure('bad_request', `${issue?.path.join('.') || 'payload'}: ${issue?.message ?? 'invalid'}`);
+/** One event being handled: acked exactly once, by the handler or by the watchdog. */
+class InFlight {
+  readonly started = Date.now();
+  private done = false;
+
+  constructor(
+    private readonly ack: AnyAck,
+    private readonly watchdog: Watchdog,
+    private readonly onInternal: (err: unknown, msg: string) => void,
+  ) {
+    watchdog.track(this);
   }
-  const ctx: EventContext = { socket, io: deps.io, live, user: live.user, log: deps.log };
-  const timeout = new AbortController();
-  try {
-    const result = await Promise.race([
-      h.handle(parsed.data, ctx),
-      sleep(HANDLER_TIMEOUT_MS, undefined, { signal: timeout.signal }).then(() => {
-        throw new Error(`handler timed out after ${HANDLER_TIMEOUT_MS} ms`);
-      }),
-    ]);
-    return { ok: true, ...result };
-  } catch (err) {
-    const ack = toFailure(err);
-    if (ack.error.code === 'internal') deps.log.error({ err, event: h.event, user: live.user.username }, 'socket event failed');
-    return ack;
-  } finally {
-    timeout.abort();
+
+  finish(result: object, internalMessage?: string, err?: unknown) {
+    if (this.done) return;
+    this.done = true;
+    this.watchdog.forget(this);
+    if (internalMessage) this.onInternal(err, internalMessage);
+    this.ack(result);
   }
+}
+
+/**
+ * Returns the binder for sockets: one dispatcher per socket (a single `onAny`
+ * listener rather than one listener per event) that checks the session is
+ * still live, counts the event as activity, validates the payload, runs the
+ * handler and always acks once. Nothing here throws into Socket.IO.
+ */
+export function createDispatcher(handlers: readonly EventHandler[], deps: BindDeps) {
+  const byEvent = new Map<string, EventHandler>(handlers.map((h) => [h.event, h]));
+  const watchdog = new Watchdog();
+
+  function dispatch(socket: AppSocket, event: string, args: unknown[]) {
+    const { payload, ack } = splitArgs(args);
+    const h = byEvent.get(event);
+    if (!h) return ack(failure('bad_request', event === MALFORMED_EVENT ? 'malformed payload' : 'unknown event'));
+    const live = socket.data.live;
+    if (!live || live.ended) return ack(failure('unauthorized', 'session ended'));
+    deps.liveSessions.activity(live);
+    const parsed = h.schema.safeParse(payload);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      return ack(failure('bad_request', `${issue?.path.join('.') || 'payload'}: ${issue?.message ?? 'invalid'}`));
+    }
+    const job = new InFlight(ack, watchdog, (err, msg) => deps.log.error({ err, event, user: live.user.username }, msg));
+    const ctx: EventContext = { socket, io: deps.io, live, user: live.user, log: deps.log };
+    let running: Promise<object>;
+    try {
+      running = h.handle(parsed.data, ctx);
+    } catch (err) {
+      running = Promise.reject(err);
+    }
+    running.then(
+      (result) => job.finish({ ok: true, ...result }),
+      (err: unknown) => {
+        const failed = toFailure(err);
+        job.finish(failed, failed.error.code === 'internal' ? 'socket event failed' : undefined, err);
+      },
+    );
+  }
+
+  return (socket: AppSocket) => socket.onAny((event: string, ...args: unknown[]) => dispatch(socket, event, args));
 }

@@ -7,7 +7,7 @@ import type { LiveSessions } from '../session/live-sessions.js';
 import type { LiveSessionStore } from '../session/live-store.js';
 import type { SessionFields } from '../session/types.js';
 import type { AppServer, AppSocket } from './events.js';
-import { bindHandlers, type EventHandler } from './handler.js';
+import { createDispatcher, type EventHandler } from './handler.js';
 import { tolerantParser } from './parser.js';
 import { socketRooms } from './rooms.js';
 
@@ -70,13 +70,14 @@ export function createRealtime(deps: RealtimeDeps): AppServer {
     next();
   });
 
+  const bindHandlers = createDispatcher(deps.handlers, { io, liveSessions: deps.liveSessions, log });
   io.on('connection', (socket) => {
     const live = socket.data.live;
     // The handshake request (and the session object on it) is not needed any more: ~4 KB a socket.
     (socket.conn as unknown as { request: unknown }).request = null;
     void socket.join([socketRooms.user(live.user.id)]);
     socket.on('disconnect', () => deps.liveSessions.detach(socket, live));
-    bindHandlers(socket, deps.handlers, { io, liveSessions: deps.liveSessions, log });
+    bindHandlers(socket);
     socket.emit('session', live.view);
     deps.onConnect?.(socket);
   });

@@ -389,13 +389,15 @@ for (const backend of BACKENDS) {
         dmOther: dmId(fuzzer.user.username, other.user.username),
         dmSelf: dmId(fuzzer.user.username, fuzzer.user.username),
       };
+      // Messages without their reaction maps: accepted reaction toggles may change those.
+      const bare = (messages: Message[]) => messages.map(({ reactions: _, ...m }) => m);
       const snapshot = async () => ({
-        [conversations.general]: await allRoomMessages(victim, 'general'),
-        [conversations.own]: await allRoomMessages(victim, own.id),
-        [conversations.secret]: await allRoomMessages(victim, secret.id),
-        [conversations.dmVictim]: await allDms(reader, victim.user.username),
-        [conversations.dmOther]: await allDms(reader, other.user.username),
-        [conversations.dmSelf]: await allDms(reader, fuzzer.user.username),
+        [conversations.general]: bare(await allRoomMessages(victim, 'general')),
+        [conversations.own]: bare(await allRoomMessages(victim, own.id)),
+        [conversations.secret]: bare(await allRoomMessages(victim, secret.id)),
+        [conversations.dmVictim]: bare(await allDms(reader, victim.user.username)),
+        [conversations.dmOther]: bare(await allDms(reader, other.user.username)),
+        [conversations.dmSelf]: bare(await allDms(reader, fuzzer.user.username)),
       });
       const before = await snapshot();
       const roomsBefore = { fuzzer: await roomsOf(fuzzer), victim: await roomsOf(victim) };
