@@ -27,7 +27,8 @@ async function main() {
 
   await new Promise<void>((resolve, reject) => {
     server.httpServer.once('error', reject);
-    server.httpServer.listen(config.port, config.host, resolve);
+    // A deep accept backlog: after a deploy or a blip, thousands of clients reconnect at once.
+    server.httpServer.listen({ port: config.port, host: config.host, backlog: 4096 }, resolve);
   });
   const { port } = server.httpServer.address() as AddressInfo;
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;

@@ -13,6 +13,30 @@ import { socketRooms } from './rooms.js';
 
 type EngineMiddleware = (req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void) => void;
 
+const HANDSHAKE_RESPONSE = Symbol('handshake response');
+type HandshakeRequest = Request & { [HANDSHAKE_RESPONSE]?: ServerResponse };
+
+/** What express-session and Passport hang on a request, and we no longer need once the socket is in. */
+const REQUEST_EXTRAS = ['session', 'sessionStore', 'sessionID', 'user', '_passport', '_parsedUrl', '_parsedOriginalUrl'] as const;
+
+/**
+ * engine.io keeps an upgrade's response object (and through it the request)
+ * alive for the whole connection, and express-session replaced its
+ * `end`/`writeHead` with closures over the request: the session, cookie and
+ * parsed URL would stay in memory per socket. Once the socket is registered,
+ * let all of that go (~3 KB a socket).
+ */
+function releaseHandshake(req: HandshakeRequest) {
+  const res = req[HANDSHAKE_RESPONSE] as unknown as Record<string, unknown> | undefined;
+  if (res) {
+    delete res.end; // back to the prototype's methods
+    delete res.writeHead;
+  }
+  const bag = req as unknown as Record<string | symbol, unknown>;
+  for (const key of REQUEST_EXTRAS) delete bag[key];
+  delete bag[HANDSHAKE_RESPONSE];
+}
+
 /** Socket.IO's pattern: run a middleware only on the handshake request, not on every poll. */
 const onlyForHandshake =
   (mw: RequestHandler): EngineMiddleware =>
@@ -58,15 +82,22 @@ export function createRealtime(deps: RealtimeDeps): AppServer {
     log.warn({ origin: req.headers.origin, verdict }, 'refused socket request from a foreign origin');
     next(new Error('origin not allowed'));
   }) satisfies EngineMiddleware);
+  io.engine.use(((req, res, next) => {
+    const handshake = req as HandshakeRequest & { _query?: { sid?: string } };
+    if (handshake._query?.sid === undefined) handshake[HANDSHAKE_RESPONSE] = res;
+    next();
+  }) satisfies EngineMiddleware);
   io.engine.use(onlyForHandshake(deps.sessionMiddleware));
   io.engine.use(onlyForHandshake(deps.passportSession));
 
   io.use((socket, next) => {
-    const req = socket.request as Request;
-    const meta = req.session && deps.sessionStore.metaOf(req.session);
-    if (!req.user || !req.session || !meta) return next(new Error('unauthorized'));
-    const data = JSON.parse(JSON.stringify(req.session)) as SessionFields;
-    socket.data.live = deps.liveSessions.attach(socket, req.sessionID, req.user, data, meta);
+    const req = socket.request as HandshakeRequest;
+    const session = req.session;
+    const meta = session && deps.sessionStore.metaOf(session);
+    if (!req.user || !session || !meta) return next(new Error('unauthorized'));
+    const snapshot = () => JSON.parse(JSON.stringify(session)) as SessionFields;
+    socket.data.live = deps.liveSessions.attach(socket, req.sessionID, req.user, snapshot, meta);
+    releaseHandshake(req);
     next();
   });
 

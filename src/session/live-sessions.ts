@@ -41,13 +41,24 @@ export class LiveSession {
     public meta: LiveMeta,
   ) {}
 
+  private cached: SessionView | undefined;
+
+  /** The view handlers read: built once per change, not per read. */
   get view(): SessionView {
-    return {
+    return (this.cached ??= {
       user: this.user,
       prefs: this.data.prefs ?? {},
       lastRoomId: this.data.lastRoomId ?? null,
       expiresAt: new Date(this.meta.exp).toISOString(),
-    };
+    });
+  }
+
+  /** Takes a newer record or user; the next read of `view` rebuilds it. */
+  update(changes: { data?: SessionFields; meta?: LiveMeta; user?: User }) {
+    if (changes.data) this.data = changes.data;
+    if (changes.meta) this.meta = changes.meta;
+    if (changes.user) this.user = changes.user;
+    this.cached = undefined;
   }
 }
 
@@ -102,10 +113,10 @@ export class LiveSessions {
    * session on this process re-reads the record, so a change published while
    * the handshake was in flight is not missed.
    */
-  attach(member: SessionMember, sid: string, user: User, data: SessionFields, meta: LiveMeta): LiveSession {
+  attach(member: SessionMember, sid: string, user: User, data: () => SessionFields, meta: LiveMeta): LiveSession {
     let live = this.bySid.get(sid);
     if (!live) {
-      live = new LiveSession(sid, publicUser(user), data, meta);
+      live = new LiveSession(sid, publicUser(user), data(), meta);
       this.bySid.set(sid, live);
       let set = this.byUser.get(user.id);
       if (!set) this.byUser.set(user.id, (set = new Set()));
@@ -194,8 +205,7 @@ export class LiveSessions {
     if (!record) return this.end(live, reason ?? (Date.now() >= live.meta.exp ? 'expired' : 'logout'));
     if (record.data.passport?.user !== live.user.id) return this.end(live, reason ?? 'logout');
     if (record.meta.v === live.meta.v && record.meta.exp === live.meta.exp) return;
-    live.data = record.data;
-    live.meta = record.meta;
+    live.update({ data: record.data, meta: record.meta });
     this.scheduleExpiry(live);
     this.emitView(live);
   }
@@ -223,7 +233,7 @@ export class LiveSessions {
           this.end(live, 'revoked');
           continue;
         }
-        live.user = publicUser(user);
+        live.update({ user: publicUser(user) });
         this.emitView(live);
       }
     } catch (err) {
