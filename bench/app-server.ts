@@ -1,0 +1,173 @@
+/**
+ * The real app, started the way src/server.ts starts it (loadConfig, createStores,
+ * createApp, listen, SIGTERM → close), but with the App object in reach so that a
+ * benchmark can count what it holds (sockets, live sessions, rooms, listeners)
+ * through bench/heap-probe.ts. Nothing in src/ is changed.
+ *
+ * With BENCH_EXPERIMENTS=release-handshake,local-first,typing-pubsub it applies bench-only
+ * prototypes of suggested src/ changes (see below), so that their effect can
+ * be measured (`npm run bench -- --experiments=...`) before anyone writes them.
+ *
+ * With BENCH_WHOAMI=1 it adds ONE bench-only event, `bench:whoami {v}`, whose
+ * handler reads the session three ways (v = "live" | "reload" | "none"):
+ *   live   → socket.data.live.view (the project's cached live view)
+ *   reload → sessionStore.read(sid), a store round trip per event (the "reload
+ *            the session in every handler" pattern of Socket.IO's express-session how-to)
+ *   none   → no session read at all (the ceiling)
+ */
+import type { AddressInfo } from 'node:net';
+import type { Socket } from 'socket.io';
+import { Adapter as InMemoryAdapter } from 'socket.io-adapter';
+import { createApp } from '../src/app.js';
+import { loadConfig } from '../src/config.js';
+import { createLogger } from '../src/logger.js';
+import { createStores } from '../src/store/index.js';
+import { listenerTotal, setBenchStats } from './lib/probe-protocol.js';
+
+type Ack = (r: unknown) => void;
+type Emitter = NodeJS.EventEmitter;
+
+const config = loadConfig();
+const log = createLogger(config.logLevel);
+const stores = await createStores(config, log);
+const app = createApp(config, { stores, log });
+
+if (process.env.BENCH_WHOAMI === '1') {
+  app.io.on('connection', (typed) => {
+    const socket = typed as unknown as Socket;
+    // The project's catch-all acks unknown events with bad_request before any
+    // listener of ours would run: hide the bench event from it.
+    const others = socket.listenersAny();
+    socket.offAny();
+    for (const listener of others) socket.onAny((event: string, ...args: unknown[]) => event !== 'bench:whoami' && listener(event, ...args));
+
+    socket.on('bench:whoami', (payload: unknown, ack: Ack) => {
+      if (typeof ack !== 'function') return;
+      const live = typed.data.live;
+      if (!live || live.ended) return ack({ ok: false, error: { code: 'unauthorized', message: 'session ended' } });
+      const v = (payload as { v?: unknown } | null)?.v;
+      if (v === 'live') {
+        const view = live.view;
+        return ack({ ok: true, user: view.user.username, theme: view.prefs.theme ?? null });
+      }
+      if (v === 'reload') {
+        app.sessionStore.read(live.sid).then(
+          (record) =>
+            ack(
+              record && record.data.passport?.user === live.user.id
+                ? { ok: true, user: live.user.username, theme: record.data.prefs?.theme ?? null }
+                : { ok: false, error: { code: 'unauthorized', message: 'session ended' } },
+            ),
+          () => ack({ ok: false, error: { code: 'internal', message: 'store failed' } }),
+        );
+        return;
+      }
+      return ack({ ok: true, user: '', theme: null });
+    });
+  });
+}
+
+// ---- experiments: bench-only prototypes of suggested src/ changes, to measure them ----
+// BENCH_EXPERIMENTS=release-handshake,local-first (comma-separated); nothing by default.
+const experiments = new Set((process.env.BENCH_EXPERIMENTS ?? '').split(',').filter(Boolean));
+for (const e of experiments) if (!['release-handshake', 'local-first', 'typing-pubsub'].includes(e)) throw new Error(`unknown experiment ${e}`);
+
+if (experiments.has('release-handshake')) {
+  // engine.io keeps each upgrade's WebSocketResponse (and through it the handshake
+  // request) alive for the connection's life (a `close` listener on the TCP socket);
+  // express-session and on-headers replaced res.end/res.writeHead with closures over
+  // the whole request scope. Once the socket is registered, let all of that go.
+  const kRes = Symbol('handshake response');
+  app.io.engine.use((req: Record<symbol, unknown>, res: unknown, next: () => void) => {
+    req[kRes] = res;
+    next();
+  });
+  app.io.use((socket, next) => {
+    const req = socket.request as unknown as Record<string | symbol, unknown>;
+    const res = req[kRes] as Record<string, unknown> | undefined;
+    if (res) {
+      delete res.end;
+      delete res.writeHead;
+    }
+    for (const key of ['session', 'sessionStore', 'sessionID', 'user', '_passport', '_parsedUrl', '_parsedOriginalUrl', 'logIn', 'login', 'logOut', 'logout', 'isAuthenticated', 'isUnauthenticated', kRes]) {
+      delete req[key];
+    }
+    next();
+  });
+}
+
+if (experiments.has('local-first') || experiments.has('typing-pubsub')) {
+  // local-first: the streams adapter awaits its XADD before delivering a broadcast
+  // to this process's own sockets; without connection-state recovery the offset is
+  // not used: deliver locally first, publish without waiting.
+  // typing-pubsub: `typing` is ephemeral: relay it to the other processes with a
+  // server-side emit (Redis PUBLISH) instead of the stream (XADD, then XREAD and a
+  // decode in every process, the sender included).
+  const typingPubsub = experiments.has('typing-pubsub');
+  const nsp = app.io.of('/');
+  type Opts = { flags?: { local?: boolean }; rooms: Set<string>; except?: Set<string> };
+  const adapter = nsp.adapter as unknown as {
+    publishAndReturnOffset(m: unknown): Promise<string>;
+    serverSideEmit(packet: unknown[]): Promise<unknown>;
+    broadcast(packet: unknown, opts: Opts): unknown;
+  };
+  const localBroadcast = InMemoryAdapter.prototype.broadcast as (p: unknown, o: unknown) => void;
+  const encode = (opts: Opts) => ({ rooms: [...opts.rooms], except: [...(opts.except ?? [])], flags: opts.flags });
+  const RELAY = 'bench:relay';
+  if (typingPubsub) {
+    (nsp as unknown as NodeJS.EventEmitter).on(RELAY, (packet: unknown, o: { rooms: string[]; except: string[]; flags?: object }) =>
+      localBroadcast.call(adapter, packet, { rooms: new Set(o.rooms), except: new Set(o.except), flags: o.flags }),
+    );
+  }
+  adapter.broadcast = function broadcast(packet, opts) {
+    localBroadcast.call(this, packet, opts);
+    if (opts.flags?.local) return;
+    const data = (packet as { data?: unknown[] }).data;
+    if (typingPubsub && data?.[0] === 'typing') {
+      void this.serverSideEmit([RELAY, packet, encode(opts)]).catch(() => undefined);
+      return;
+    }
+    void this.publishAndReturnOffset({ type: 3, data: { packet, opts: encode(opts) } }).catch(() => undefined);
+  };
+}
+
+const redis = stores as unknown as { client?: Emitter; subscriber?: Emitter };
+setBenchStats(() => {
+  const nsp = app.io.of('/');
+  return {
+    engineClients: app.io.engine.clientsCount,
+    sockets: nsp.sockets.size,
+    liveSessions: app.liveSessions.size,
+    adapterRooms: nsp.adapter.rooms.size,
+    adapterSids: nsp.adapter.sids.size,
+    httpServerListeners: listenerTotal(app.httpServer),
+    engineListeners: listenerTotal(app.io.engine as unknown as Emitter),
+    namespaceListeners: listenerTotal(nsp as unknown as Emitter),
+    redisClientListeners: listenerTotal(redis.client),
+    redisSubscriberListeners: listenerTotal(redis.subscriber),
+  };
+});
+
+await new Promise<void>((resolve, reject) => {
+  app.httpServer.once('error', reject);
+  app.httpServer.listen(config.port, config.host, resolve);
+});
+const { port } = app.httpServer.address() as AddressInfo;
+// Same line as src/server.ts, on stdout whatever LOG_LEVEL says.
+console.log(`bench app listening on http://${config.host}:${port}`);
+
+let stopping = false;
+const stop = async () => {
+  if (stopping) return;
+  stopping = true;
+  setTimeout(() => process.exit(1), 9_000).unref();
+  try {
+    await app.close();
+    await stores.close();
+    process.exit(0);
+  } catch {
+    process.exit(1);
+  }
+};
+process.on('SIGTERM', () => void stop());
+process.on('SIGINT', () => void stop());

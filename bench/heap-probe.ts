@@ -1,0 +1,151 @@
+/**
+ * Runs a server module unchanged and answers measurement requests on the IPC
+ * channel of its parent benchmark (never on a port, never touching src/):
+ *
+ *   node --expose-gc --import tsx bench/heap-probe.ts src/server.ts
+ *   node --expose-gc --import tsx bench/heap-probe.ts bench/bare-server.ts
+ *
+ * - `heap`: full GCs, then process.memoryUsage();
+ * - `cpu`: process.cpuUsage() and event-loop utilisation;
+ * - `stats`: active resources by type, process listeners, and whatever the server
+ *   registered with setBenchStats (bench/app-server.ts and bench/bare-server.ts do);
+ * - `profile-start` / `profile-stop`: the V8 sampling profiler over a window, written
+ *   as a .cpuprofile (run.ts --cpu-prof=DIR profiles only the timed rounds);
+ * - `heap-snapshot`: full GCs, then a .heapsnapshot (run.ts --heap-snapshots=DIR).
+ * It also reports the port of the first server that starts listening, so the
+ * server under test may log at `warn` and still be found. When the parent goes
+ * away (IPC disconnect, e.g. Ctrl-C or a crash), it stops the server with SIGTERM.
+ */
+import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
+import { createRequire } from 'node:module';
+import { writeHeapSnapshot } from 'node:v8';
+import net from 'node:net';
+import { performance } from 'node:perf_hooks';
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { getBenchStats, listenerTotal, type ProbeMessage, type ProbeRequest } from './lib/probe-protocol.js';
+
+const target = process.argv[2];
+if (!target) {
+  console.error('usage: node --expose-gc --import tsx bench/heap-probe.ts <server module> [args...]');
+  process.exit(2);
+}
+// The server sees its usual argv.
+process.argv.splice(2, 1);
+
+const send = (m: ProbeMessage) => {
+  if (process.connected) process.send?.(m);
+};
+
+// ---- announce the listening port ------------------------------------------------
+let announced = false;
+const originalListen = net.Server.prototype.listen;
+net.Server.prototype.listen = function listen(this: net.Server, ...args: unknown[]) {
+  this.once('listening', () => {
+    const address = this.address();
+    if (announced || !address || typeof address === 'string') return;
+    announced = true;
+    send({ type: 'listening', port: address.port });
+  });
+  return (originalListen as (...a: unknown[]) => net.Server).apply(this, args);
+} as typeof net.Server.prototype.listen;
+
+// ---- every timer, unref'd ones too (opt-in: BENCH_TRACK_TIMERS=1 with --expose-internals) ----
+// process.getActiveResourcesInfo() lists only timers that keep the loop alive, and
+// the project's timers are unref'd. Node's own timer lists hold every pending
+// timer; reading them costs nothing while the server runs (unlike async_hooks).
+type TimerList = { _idleNext: unknown };
+let timerLists: Record<string, TimerList> | undefined;
+if (process.env.BENCH_TRACK_TIMERS === '1') {
+  timerLists = (createRequire(import.meta.url)('internal/timers') as { timerListMap: Record<string, TimerList> }).timerListMap;
+}
+
+function countTimers(): Record<string, number> {
+  if (!timerLists) return {};
+  const counts: Record<string, number> = { Timeout: 0 };
+  for (const [ms, list] of Object.entries(timerLists)) {
+    for (let t = list._idleNext as TimerList | undefined; t && t !== list; t = t._idleNext as TimerList) {
+      counts.Timeout!++;
+      counts[`${ms} ms`] = (counts[`${ms} ms`] ?? 0) + 1;
+    }
+  }
+  return counts;
+}
+
+// ---- measurements ---------------------------------------------------------------
+const gc = (globalThis as { gc?: () => void }).gc;
+const tick = () => new Promise((r) => setImmediate(r));
+
+async function fullGc() {
+  if (!gc) throw new Error('run the probe with --expose-gc');
+  // Several passes with turns of the loop between, so finalizers and weak
+  // references released by one pass are collected by the next.
+  for (let i = 0; i < 4; i++) {
+    gc();
+    await tick();
+  }
+}
+
+function countResources(): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const r of process.getActiveResourcesInfo()) counts[r] = (counts[r] ?? 0) + 1;
+  return counts;
+}
+
+let inspector: Session | undefined;
+
+async function answer(req: ProbeRequest) {
+  switch (req.type) {
+    case 'heap': {
+      await fullGc();
+      const m = process.memoryUsage();
+      return { heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external, arrayBuffers: m.arrayBuffers, rss: m.rss };
+    }
+    case 'cpu': {
+      const c = process.cpuUsage();
+      const elu = performance.eventLoopUtilization();
+      return { user: c.user, system: c.system, elu: { idle: elu.idle, active: elu.active } };
+    }
+    case 'profile-start': {
+      if (!inspector) {
+        inspector = new Session();
+        inspector.connect();
+        await inspector.post('Profiler.enable');
+        await inspector.post('Profiler.setSamplingInterval', { interval: 200 });
+      }
+      await inspector.post('Profiler.start');
+      return null;
+    }
+    case 'profile-stop': {
+      if (!inspector) throw new Error('the profiler was not started');
+      const { profile } = await inspector.post('Profiler.stop');
+      writeFileSync(req.file, JSON.stringify(profile));
+      return null;
+    }
+    case 'heap-snapshot': {
+      await fullGc();
+      writeHeapSnapshot(req.file);
+      return null;
+    }
+    case 'stats':
+      return { resources: countResources(), timers: countTimers(), processListeners: listenerTotal(process), app: getBenchStats() };
+  }
+}
+
+process.on('message', (raw: unknown) => {
+  const req = raw as ProbeRequest;
+  if (!req || typeof req !== 'object' || typeof req.id !== 'number') return;
+  answer(req).then(
+    (value) => send({ type: 'reply', id: req.id, ok: true, value }),
+    (err: unknown) => send({ type: 'reply', id: req.id, ok: false, error: err instanceof Error ? err.message : String(err) }),
+  );
+});
+
+// The benchmark is gone: stop the server the way an operator would.
+process.on('disconnect', () => {
+  process.kill(process.pid, 'SIGTERM');
+  setTimeout(() => process.exit(1), 10_000).unref();
+});
+
+await import(pathToFileURL(resolve(target)).href);

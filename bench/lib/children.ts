@@ -1,0 +1,183 @@
+/**
+ * Servers under test as child processes (their own event loop, never the load
+ * generator's), each wrapped by bench/heap-probe.ts for heap/CPU/stats over IPC.
+ * Every child is registered so that it is stopped on exit, on Ctrl-C and on errors.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { CpuReport, HeapReport, ProbeMessage, ProbeRequest, StatsReport } from './probe-protocol.js';
+import { withTimeout } from './util.js';
+
+export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+export interface ServerChild {
+  name: string;
+  url: string;
+  port: number;
+  child: ChildProcess;
+  heap(): Promise<HeapReport>;
+  cpu(): Promise<CpuReport>;
+  stats(): Promise<StatsReport>;
+  profileStart(): Promise<void>;
+  profileStop(file: string): Promise<void>;
+  heapSnapshot(file: string): Promise<void>;
+  output(): string;
+  /** SIGTERM, then SIGKILL if it has not exited within `graceMs`. Resolves with the exit code. */
+  stop(graceMs?: number): Promise<number | null>;
+}
+
+export interface SpawnOptions {
+  name: string;
+  /** The server module, relative to the repository root (src/server.ts, bench/bare-server.ts, ...). */
+  entry: string;
+  env: Record<string, string>;
+  startTimeoutMs?: number;
+  /** Extra node flags (e.g. --expose-internals). */
+  nodeFlags?: string[];
+}
+
+const children = new Set<ServerChild>();
+const cleanups: Array<() => Promise<void>> = [];
+
+/** Registers something to undo on exit or interrupt (e.g. deleting the run's Redis keys). */
+export function onCleanup(fn: () => Promise<void>) {
+  cleanups.push(fn);
+}
+
+let installed = false;
+let interrupted = false;
+
+/** Ctrl-C / SIGTERM: stop every child, run cleanups, exit 130. A second Ctrl-C exits at once. */
+export function installCleanup() {
+  if (installed) return;
+  installed = true;
+  let firstAt = 0;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (interrupted) {
+      // tsx relays the terminal's Ctrl-C, so one press can arrive twice: only a
+      // second press a moment later means "stop now, skip the cleanup".
+      if (Date.now() - firstAt < 1500) return;
+      for (const c of children) c.child.kill('SIGKILL');
+      process.exit(130);
+    }
+    interrupted = true;
+    firstAt = Date.now();
+    process.stderr.write(`\n${signal}: stopping servers...\n`);
+    void shutdownAll().finally(() => process.exit(130));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  process.on('exit', () => {
+    for (const c of children) if (c.child.exitCode === null && c.child.signalCode === null) c.child.kill('SIGKILL');
+  });
+}
+
+export function wasInterrupted() {
+  return interrupted;
+}
+
+let shuttingDown: Promise<void> | undefined;
+
+/** Stops all children and runs cleanups; bounded in time. Every caller waits for the same shutdown. */
+export function shutdownAll(): Promise<void> {
+  shuttingDown ??= (async () => {
+    await Promise.allSettled([...children].map((c) => c.stop()));
+    for (const fn of cleanups.splice(0)) {
+      await withTimeout(fn(), 15_000, 'cleanup').catch((e: unknown) => process.stderr.write(`cleanup failed: ${String(e)}\n`));
+    }
+  })();
+  return shuttingDown;
+}
+
+export async function spawnServer(o: SpawnOptions): Promise<ServerChild> {
+  const nodeArgs = ['--expose-gc', ...(o.nodeFlags ?? [])];
+  nodeArgs.push('--import', 'tsx', 'bench/heap-probe.ts', o.entry);
+  const child = spawn(process.execPath, nodeArgs, {
+    cwd: repoRoot,
+    env: { ...process.env, HOST: '127.0.0.1', PORT: '0', ...o.env },
+    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+  });
+  let out = '';
+  const keep = (d: Buffer) => {
+    out += d.toString();
+    if (out.length > 200_000) out = out.slice(-100_000);
+  };
+  child.stdout!.on('data', keep);
+  child.stderr!.on('data', keep);
+
+  let nextId = 1;
+  const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+  let onListening: ((port: number) => void) | undefined;
+  child.on('message', (raw) => {
+    const m = raw as ProbeMessage;
+    if (m.type === 'listening') onListening?.(m.port);
+    else if (m.type === 'reply') {
+      const p = pending.get(m.id);
+      if (!p) return;
+      pending.delete(m.id);
+      if (m.ok) p.resolve(m.value);
+      else p.reject(new Error(m.error));
+    }
+  });
+  child.on('exit', (code, signal) => {
+    for (const p of pending.values()) p.reject(new Error(`${o.name} exited (${code ?? signal})`));
+    pending.clear();
+  });
+
+  type Body = ProbeRequest extends infer R ? (R extends ProbeRequest ? Omit<R, 'id'> : never) : never;
+  const request = <T>(body: Body, ms = 30_000): Promise<T> => {
+    if (!child.connected) return Promise.reject(new Error(`${o.name} is not running`));
+    const id = nextId++;
+    const p = new Promise<T>((resolve, reject) => pending.set(id, { resolve: resolve as (v: unknown) => void, reject }));
+    child.send({ id, ...body });
+    return withTimeout(p, ms, `${o.name} ${body.type} probe`).finally(() => pending.delete(id));
+  };
+
+  const port = await withTimeout(
+    new Promise<number>((resolve, reject) => {
+      onListening = resolve;
+      const fromStdout = () => {
+        const m = /listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(out);
+        if (m) resolve(Number(m[1]));
+      };
+      child.stdout!.on('data', fromStdout);
+      child.once('exit', (code) => reject(new Error(`${o.name} exited with ${code} before listening:\n${out}`)));
+    }),
+    o.startTimeoutMs ?? 30_000,
+    `${o.name} start`,
+  ).catch((err: unknown) => {
+    child.kill('SIGKILL');
+    throw err;
+  });
+
+  const server: ServerChild = {
+    name: o.name,
+    url: `http://127.0.0.1:${port}`,
+    port,
+    child,
+    heap: () => request<HeapReport>({ type: 'heap' }),
+    cpu: () => request<CpuReport>({ type: 'cpu' }),
+    stats: () => request<StatsReport>({ type: 'stats' }),
+    profileStart: () => request<void>({ type: 'profile-start' }),
+    profileStop: (file: string) => request<void>({ type: 'profile-stop', file }),
+    heapSnapshot: (file: string) => request<void>({ type: 'heap-snapshot', file }, 120_000),
+    output: () => out,
+    async stop(graceMs = 10_000) {
+      children.delete(server);
+      if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+      const exited = once(child, 'exit') as Promise<[number | null]>;
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+      const [code] = await exited;
+      clearTimeout(timer);
+      return code;
+    },
+  };
+  children.add(server);
+  return server;
+}
+
+/** CPU time (µs, user+system) a child spent between two reports. */
+export const cpuSpent = (a: CpuReport, b: CpuReport) => b.user + b.system - (a.user + a.system);

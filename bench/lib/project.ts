@@ -1,0 +1,42 @@
+/** Starting the project and making its users, shared by the benchmarks. */
+import { spawnServer, type ServerChild } from './children.js';
+import { benchUsername, HttpUser } from './http.js';
+import { REDIS_URL } from './redis.js';
+import { pool, progress } from './util.js';
+
+export const SESSION_SECRET = 'bench-secret-0123456789abcdef0123';
+
+/**
+ * The project in Redis mode, under the probe. `entry` is src/server.ts (the real
+ * entry, as `npm start` runs it) or bench/app-server.ts (same wiring, App in reach).
+ */
+export function startProject(o: { name?: string; entry?: string; prefix: string; env?: Record<string, string>; nodeFlags?: string[] }): Promise<ServerChild> {
+  return spawnServer({
+    ...(o.nodeFlags && { nodeFlags: o.nodeFlags }),
+    name: o.name ?? 'project',
+    entry: o.entry ?? 'src/server.ts',
+    env: {
+      REDIS_URL,
+      REDIS_PREFIX: o.prefix,
+      LOG_LEVEL: 'warn',
+      SESSION_SECRET,
+      NODE_ENV: 'development',
+      ...o.env,
+    },
+  });
+}
+
+export function startBare(): Promise<ServerChild> {
+  return spawnServer({ name: 'bare', entry: 'bench/bare-server.ts', env: {} });
+}
+
+/** Registers `count` users (argon2 on the server: a few at a time) and returns them logged in. */
+export async function registerUsers(url: string, run: string, tag: string, count: number, concurrency = 4): Promise<HttpUser[]> {
+  let done = 0;
+  return pool(count, concurrency, async (i) => {
+    const u = new HttpUser(url);
+    await u.register(benchUsername(run, tag, i));
+    if (++done % 10 === 0 || done === count) progress(`registered ${done}/${count} ${tag} users`);
+    return u;
+  });
+}

@@ -1,0 +1,112 @@
+/** Collects per-round values and renders the final tables. */
+import { fmt, markdownTable, median } from './util.js';
+
+export type Better = 'higher' | 'lower';
+
+export interface Target {
+  /** Compare the ratio (project/bare) or the project's absolute value. */
+  on: 'ratio' | 'absolute';
+  op: '>=' | '<=';
+  value: number;
+  unit?: string;
+}
+
+export interface Metric {
+  name: string;
+  unit: string;
+  better: Better;
+  bare: number[];
+  project: number[];
+  target?: Target;
+  digits?: number;
+}
+
+export class Results {
+  readonly metrics = new Map<string, Metric>();
+  readonly notes: string[] = [];
+
+  metric(name: string, unit: string, better: Better, target?: Target, digits?: number): Metric {
+    let m = this.metrics.get(name);
+    if (!m) {
+      m = { name, unit, better, bare: [], project: [], ...(target && { target }), ...(digits !== undefined && { digits }) };
+      this.metrics.set(name, m);
+    }
+    return m;
+  }
+
+  add(name: string, side: 'bare' | 'project', value: number) {
+    const m = this.metrics.get(name);
+    if (!m) throw new Error(`metric ${name} not declared`);
+    m[side].push(value);
+  }
+
+  note(text: string) {
+    this.notes.push(text);
+  }
+}
+
+/** Per-round ratios (paired by round index), then their median. */
+export function ratioOf(m: Metric): number {
+  const n = Math.min(m.bare.length, m.project.length);
+  if (!n) return NaN;
+  const ratios: number[] = [];
+  for (let i = 0; i < n; i++) ratios.push(m.project[i]! / m.bare[i]!);
+  return median(ratios);
+}
+
+export function verdict(m: Metric): string {
+  const t = m.target;
+  if (!t) return '';
+  const v = t.on === 'ratio' ? ratioOf(m) : median(m.project);
+  if (!Number.isFinite(v)) return 'n/a';
+  const ok = t.op === '>=' ? v >= t.value : v <= t.value;
+  return ok ? 'PASS' : 'FAIL';
+}
+
+export function targetText(m: Metric): string {
+  const t = m.target;
+  if (!t) return '—';
+  const sym = t.op === '>=' ? '≥' : '≤';
+  const what = t.on === 'ratio' ? `${sym} ${t.value}×` : `${sym} ${t.value} ${t.unit ?? m.unit}`;
+  return `${what} ${verdict(m)}`;
+}
+
+export function renderTable(results: Results, names?: string[]): string {
+  const rows: string[][] = [];
+  for (const m of results.metrics.values()) {
+    if (names && !names.includes(m.name)) continue;
+    const b = median(m.bare);
+    const p = median(m.project);
+    const r = ratioOf(m);
+    rows.push([
+      `${m.name} (${m.unit})`,
+      m.bare.length ? fmt(b, m.digits) : '—',
+      m.project.length ? fmt(p, m.digits) : '—',
+      Number.isFinite(r) ? `${fmt(r, 2)}×` : '—',
+      targetText(m),
+    ]);
+  }
+  return markdownTable(['metric', 'bare', 'project', 'ratio', 'target'], rows);
+}
+
+export function renderRounds(results: Results): string {
+  const lines: string[] = [];
+  for (const m of results.metrics.values()) {
+    const list = (v: number[]) => (v.length ? v.map((x) => fmt(x, m.digits)).join(' / ') : '—');
+    lines.push(`- ${m.name}: bare ${list(m.bare)}; project ${list(m.project)}`);
+  }
+  return lines.join('\n');
+}
+
+export function toJson(results: Results) {
+  return {
+    metrics: [...results.metrics.values()].map((m) => ({
+      ...m,
+      bareMedian: median(m.bare),
+      projectMedian: median(m.project),
+      ratio: ratioOf(m),
+      verdict: verdict(m),
+    })),
+    notes: results.notes,
+  };
+}

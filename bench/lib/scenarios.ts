@@ -1,0 +1,504 @@
+/**
+ * The workloads, each one bounded in time, written once and run against any
+ * server child (bare or project). Every round measures the server's own CPU
+ * time too (over the probe), which stays meaningful even when the load
+ * generator, sharing the machine, is the bottleneck.
+ */
+import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { cpuSpent, type ServerChild } from './children.js';
+import { HttpUser } from './http.js';
+import { closeAll, connect, makeSocket, type Socket } from './sockets.js';
+import { now, Samples, sleep } from './util.js';
+
+/** Redis CPU seconds (the project's share of work that is not in its process); 0 for none. */
+export type RedisCpu = () => Promise<number>;
+const noRedis: RedisCpu = async () => 0;
+
+export interface CpuWindow {
+  /** Server process CPU, µs. */
+  serverUs: number;
+  /** Redis CPU, µs. */
+  redisUs: number;
+  /**
+   * CPU used on this machine by processes other than the server, Redis and this
+   * load generator during the window, as % of all cores (NaN where /proc/stat is
+   * missing). High values mean the round shared the machine with something else.
+   */
+  foreignPct: number;
+  /** This load generator's CPU during the window, % of one core (near 100: the client is the bottleneck). */
+  clientPct: number;
+}
+
+/** Total busy CPU of the machine in µs (from /proc/stat; USER_HZ = 100), or NaN. */
+function machineBusyUs(): number {
+  try {
+    const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!;
+    const f = line.trim().split(/\s+/).slice(1).map(Number);
+    const idle = (f[3] ?? 0) + (f[4] ?? 0);
+    const total = f.slice(0, 8).reduce((a, b) => a + b, 0);
+    return (total - idle) * 10_000;
+  } catch {
+    return NaN;
+  }
+}
+
+/**
+ * Waits (at most `maxSeconds`) until the machine is quiet: busy below `threshold`%
+ * of all cores over a 2 s window. Resolves with the last busy % seen.
+ */
+export async function waitForQuietMachine(maxSeconds: number, threshold = 15, onWait?: (busyPct: number) => void, windowMs = 2000): Promise<number> {
+  const deadline = Date.now() + maxSeconds * 1000;
+  for (;;) {
+    const a = machineBusyUs();
+    const t0 = now();
+    await sleep(windowMs);
+    const busy = ((machineBusyUs() - a) / ((now() - t0) * 1000 * availableParallelism())) * 100;
+    if (!Number.isFinite(busy) || busy < threshold || Date.now() > deadline) return busy;
+    onWait?.(busy);
+  }
+}
+
+/**
+ * Called around every timed window (not around warm-ups' setup or teardown):
+ * run.ts --cpu-prof uses it to profile exactly the timed work.
+ */
+export interface WindowHooks {
+  before(server: ServerChild): Promise<void>;
+  after(server: ServerChild): Promise<void>;
+}
+let windowHooks: WindowHooks | undefined;
+let quietBeforeRounds = 0;
+/** Before every timed window, wait up to `maxSeconds` for other processes to leave the CPUs (0: never). */
+export function setQuietBeforeRounds(maxSeconds: number) {
+  quietBeforeRounds = maxSeconds;
+}
+export function setWindowHooks(hooks: WindowHooks | undefined) {
+  windowHooks = hooks;
+}
+
+/** Measures the CPU that the server (and Redis) spend while `fn` runs, after it has quiesced. */
+export async function measureCpu<T>(server: ServerChild, redisCpu: RedisCpu, fn: () => Promise<T>): Promise<{ value: T } & CpuWindow> {
+  if (quietBeforeRounds) {
+    await waitForQuietMachine(quietBeforeRounds, 15, (b) => process.stderr.write(`  (waiting for other processes to leave the CPUs: ${b.toFixed(0)}% busy)\n`), 700);
+  }
+  await windowHooks?.before(server);
+  const [c0, r0] = await Promise.all([server.cpu(), redisCpu()]);
+  const m0 = machineBusyUs();
+  const u0 = process.cpuUsage();
+  const t0 = now();
+  const value = await fn();
+  await quiesce(server);
+  const [c1, r1] = await Promise.all([server.cpu(), redisCpu()]);
+  const m1 = machineBusyUs();
+  const u1 = process.cpuUsage(u0);
+  const elapsedUs = (now() - t0) * 1000;
+  await windowHooks?.after(server);
+  const serverUs = cpuSpent(c0, c1);
+  const redisUs = (r1 - r0) * 1e6;
+  const foreign = m1 - m0 - serverUs - redisUs - (u1.user + u1.system);
+  return {
+    value,
+    serverUs,
+    redisUs,
+    foreignPct: Math.max(0, (foreign / (elapsedUs * availableParallelism())) * 100),
+    clientPct: ((u1.user + u1.system) / elapsedUs) * 100,
+  };
+}
+
+/**
+ * Waits until the server's event loop is (nearly) idle: trailing work of the
+ * last round (presence writes, disconnect handling) must not be billed to the next.
+ */
+export async function quiesce(server: ServerChild, maxMs = 8_000, threshold = 0.08) {
+  const deadline = Date.now() + maxMs;
+  let a = await server.cpu();
+  while (Date.now() < deadline) {
+    await sleep(120);
+    const b = await server.cpu();
+    const active = b.elu.active - a.elu.active;
+    const total = active + (b.elu.idle - a.elu.idle);
+    if (total > 0 && active / total < threshold) return;
+    a = b;
+  }
+}
+
+/**
+ * How many client connections the server still holds. Uses the app's own count
+ * when the server registered one, else open TCP handles above `baseHandles`.
+ */
+export async function openConnections(server: ServerChild, baseHandles = 0): Promise<number> {
+  const s = await server.stats();
+  if (typeof s.app.engineClients === 'number') return s.app.engineClients;
+  return Math.max(0, (s.resources.TCPSocketWrap ?? 0) - baseHandles);
+}
+
+/** Closes sockets and waits for the server to let go of them (bounded). */
+export async function closeAndSettle(server: ServerChild, sockets: Socket[], target: number, baseHandles = 0) {
+  closeAll(sockets);
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline && (await openConnections(server, baseHandles)) > target) await sleep(50);
+  await quiesce(server);
+}
+
+// ---- handshakes ---------------------------------------------------------------
+
+export interface HandshakeResult extends CpuWindow {
+  perSecond: number;
+  connected: number;
+  errors: number;
+  firstError?: string;
+}
+
+/** Times `n` socket connects (concurrency `c`), nothing else: cookies were obtained beforehand. */
+export async function handshakeRound(server: ServerChild, redisCpu: RedisCpu, n: number, c: number, cookies: readonly string[]): Promise<HandshakeResult> {
+  const before = await server.stats();
+  const baseHandles = before.resources.TCPSocketWrap ?? 0;
+  const baseClients = typeof before.app.engineClients === 'number' ? before.app.engineClients : 0;
+  await quiesce(server);
+  const sockets: Socket[] = [];
+  let errors = 0;
+  let firstError: string | undefined;
+  let elapsed = 0;
+  const m = await measureCpu(server, redisCpu, async () => {
+    let next = 0;
+    const t0 = now();
+    const worker = async () => {
+      while (next < n) {
+        const i = next++;
+        try {
+          sockets.push(await connect(server.url, cookies.length ? cookies[i % cookies.length] : undefined));
+        } catch (err) {
+          errors++;
+          firstError ??= (err as Error).message;
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(c, n) }, worker));
+    elapsed = now() - t0;
+  });
+  await closeAndSettle(server, sockets, baseClients, typeof before.app.engineClients === 'number' ? 0 : baseHandles);
+  return { perSecond: (sockets.length / elapsed) * 1000, connected: sockets.length, errors, ...(firstError && { firstError }), serverUs: m.serverUs, redisUs: m.redisUs, foreignPct: m.foreignPct, clientPct: m.clientPct };
+}
+
+// ---- fan-out --------------------------------------------------------------------
+
+export interface FanoutResult extends CpuWindow {
+  perSecond: number;
+  expected: number;
+  delivered: number;
+  p50: number;
+  p99: number;
+  ackErrors: number;
+  firstAckError?: string;
+}
+
+/**
+ * Every socket (all in `roomId`) sends `messages` messages one after another,
+ * each acked before the next; every socket in the room, the sender's included
+ * (as PROTOCOL's "room members" and both servers do), receives each one. Counts
+ * `message:new` deliveries and their latency (send → receipt; one clock, this process).
+ */
+export async function fanoutRound(server: ServerChild, redisCpu: RedisCpu, sockets: Socket[], roomId: string, messages: number, tag: string, timeoutMs = 60_000): Promise<FanoutResult> {
+  const n = sockets.length;
+  const expected = n * messages * n;
+  const latencies = new Samples(expected);
+  let delivered = 0;
+  let lastAt = 0;
+  let ackErrors = 0;
+  let firstAckError: string | undefined;
+  const marker = `${tag} `;
+  let done!: () => void;
+  const allDelivered = new Promise<void>((r) => (done = r));
+  const onMessage = (m: { text?: string }) => {
+    const text = m?.text;
+    if (typeof text !== 'string' || !text.startsWith(marker)) return;
+    const t = now();
+    latencies.push(t - Number(text.slice(marker.length)));
+    lastAt = t;
+    if (++delivered === expected) done();
+  };
+  for (const s of sockets) s.on('message:new', onMessage);
+  let t0 = 0;
+  try {
+    const m = await measureCpu(server, redisCpu, async () => {
+      t0 = now();
+      const sender = (s: Socket) =>
+        new Promise<void>((resolve) => {
+          let k = 0;
+          const sendNext = () => {
+            if (k++ >= messages) return resolve();
+            s.timeout(timeoutMs).emit('message:send', { roomId, text: `${marker}${now()}` }, (err: Error | null, res?: { ok?: boolean; error?: { code?: string } }) => {
+              if (err || !res?.ok) {
+                ackErrors++;
+                firstAckError ??= err ? err.message : (res?.error?.code ?? 'no ack');
+              }
+              sendNext();
+            });
+          };
+          sendNext();
+        });
+      await Promise.all(sockets.map(sender));
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([allDelivered, new Promise<void>((r) => (timer = setTimeout(r, timeoutMs)))]);
+      clearTimeout(timer);
+    });
+    const sorted = latencies.sorted();
+    const pct = (p: number) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] ?? NaN;
+    return {
+      perSecond: (delivered / (lastAt - t0)) * 1000,
+      expected,
+      delivered,
+      p50: pct(50),
+      p99: pct(99),
+      ackErrors,
+      ...(firstAckError && { firstAckError }),
+      serverUs: m.serverUs,
+      redisUs: m.redisUs,
+      foreignPct: m.foreignPct,
+      clientPct: m.clientPct,
+    };
+  } finally {
+    for (const s of sockets) s.off('message:new', onMessage);
+  }
+}
+
+// ---- closed-loop acked events -------------------------------------------------
+
+export interface ClosedLoopResult extends CpuWindow {
+  perSecond: number;
+  acked: number;
+  failed: number;
+  firstFailure?: string;
+}
+
+/**
+ * Each socket emits `event` with `payloadOf(i, k)` and waits for the ack before
+ * the next, for `seconds`. Counts acks that arrive within the window.
+ */
+export async function closedLoopRound(
+  server: ServerChild,
+  redisCpu: RedisCpu,
+  sockets: Socket[],
+  event: string,
+  payloadOf: (i: number, k: number) => unknown,
+  seconds: number,
+): Promise<ClosedLoopResult> {
+  let acked = 0;
+  let failed = 0;
+  let firstFailure: string | undefined;
+  const m = await measureCpu(server, redisCpu, async () => {
+    const t0 = now();
+    const end = t0 + seconds * 1000;
+    // Plain acks (no per-emit client timer, to keep the load generator light);
+    // a socket whose ack never comes is abandoned by the overall bound below.
+    const loops = Promise.all(
+      sockets.map(
+        (s, i) =>
+          new Promise<void>((resolve) => {
+            let k = 0;
+            const next = () => {
+              if (now() >= end) return resolve();
+              s.emit(event, payloadOf(i, k++), (res?: { ok?: boolean; error?: { code?: string } }) => {
+                if (now() <= end) {
+                  if (res?.ok) acked++;
+                  else {
+                    failed++;
+                    firstFailure ??= res?.error?.code ?? 'not ok';
+                  }
+                }
+                next();
+              });
+            };
+            next();
+          }),
+      ),
+    );
+    let timer: NodeJS.Timeout | undefined;
+    const bound = new Promise<void>((r) => (timer = setTimeout(r, seconds * 1000 + 10_000)));
+    await Promise.race([loops, bound]);
+    clearTimeout(timer);
+  });
+  return { perSecond: acked / seconds, acked, failed, ...(firstFailure && { firstFailure }), serverUs: m.serverUs, redisUs: m.redisUs, foreignPct: m.foreignPct, clientPct: m.clientPct };
+}
+
+// ---- heap per idle socket -------------------------------------------------------
+
+export interface IdleHeapResult {
+  perSocket: number;
+  rssPerSocket: number;
+  heapBefore: number;
+  heapAfter: number;
+  connected: number;
+}
+
+/** Heap after GC with `n` idle sockets minus heap after GC without them, per socket. */
+export async function idleHeapRound(server: ServerChild, n: number, cookies: readonly string[], concurrency = 100, snapshotPrefix?: string): Promise<IdleHeapResult> {
+  const before = await server.stats();
+  const baseHandles = before.resources.TCPSocketWrap ?? 0;
+  const baseClients = typeof before.app.engineClients === 'number' ? before.app.engineClients : 0;
+  await quiesce(server);
+  const h0 = await server.heap();
+  if (snapshotPrefix) await server.heapSnapshot(`${snapshotPrefix}-0.heapsnapshot`);
+  const sockets: Socket[] = [];
+  try {
+    let next = 0;
+    const worker = async () => {
+      while (next < n) {
+        const i = next++;
+        sockets.push(await connect(server.url, cookies.length ? cookies[i % cookies.length] : undefined));
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(concurrency, n) }, worker));
+    await sleep(300);
+    await quiesce(server);
+    const h1 = await server.heap();
+    if (snapshotPrefix) await server.heapSnapshot(`${snapshotPrefix}-${n}.heapsnapshot`);
+    return {
+      perSocket: (h1.heapUsed - h0.heapUsed) / n,
+      rssPerSocket: (h1.rss - h0.rss) / n,
+      heapBefore: h0.heapUsed,
+      heapAfter: h1.heapUsed,
+      connected: sockets.length,
+    };
+  } finally {
+    await closeAndSettle(server, sockets, baseClients, typeof before.app.engineClients === 'number' ? 0 : baseHandles);
+  }
+}
+
+// ---- session liveness (project only) ------------------------------------------
+
+/** Opens a socket with the cookie and resolves once it is connected and has had its first `session` event. */
+export function connectWithSession(url: string, cookie: string, ms = 10_000): Promise<Socket> {
+  const s = makeSocket(url, cookie);
+  return new Promise((resolve, reject) => {
+    let connected = false;
+    let session = false;
+    const timer = setTimeout(() => {
+      s.close();
+      reject(new Error('no connect + session within time'));
+    }, ms);
+    const check = () => {
+      if (connected && session) {
+        clearTimeout(timer);
+        resolve(s);
+      }
+    };
+    s.once('connect', () => ((connected = true), check()));
+    s.once('session', () => ((session = true), check()));
+    s.once('connect_error', (err: Error) => {
+      clearTimeout(timer);
+      s.close();
+      reject(new Error(`connect_error: ${err.message}`));
+    });
+  });
+}
+
+interface ViewEvent {
+  user?: { displayName?: string };
+  prefs?: { theme?: string };
+}
+
+/** Resolves with the time (now()) of the first `session` event that passes `match`. */
+function sessionEventAt(s: Socket, match: (v: ViewEvent) => boolean, ms: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const on = (v: ViewEvent) => {
+      if (!match(v)) return;
+      const t = now();
+      clearTimeout(timer);
+      s.off('session', on);
+      resolve(t);
+    };
+    const timer = setTimeout(() => {
+      s.off('session', on);
+      reject(new Error(`no matching "session" event within ${ms} ms`));
+    }, ms);
+    s.on('session', on);
+  });
+}
+
+export interface StalenessSamples {
+  /** From the HTTP response to the `session` event (0 when the event came first). */
+  afterResponse: Samples;
+  /** From sending the HTTP request to the `session` event. */
+  fromRequest: Samples;
+  misses: number;
+}
+
+/**
+ * `iterations` changes made over HTTP (PATCH /api/prefs theme, or PATCH /api/me
+ * displayName), each awaited on an open socket of the same session (prefs) or
+ * user (displayName).
+ */
+export async function stalenessRound(user: HttpUser, socket: Socket, kind: 'prefs' | 'me', iterations: number, tag: string): Promise<StalenessSamples> {
+  const out: StalenessSamples = { afterResponse: new Samples(iterations), fromRequest: new Samples(iterations), misses: 0 };
+  for (let i = 0; i < iterations; i++) {
+    let event: Promise<number>;
+    let send: () => Promise<unknown>;
+    if (kind === 'prefs') {
+      const theme = i % 2 ? 'dark' : 'light';
+      event = sessionEventAt(socket, (v) => v.prefs?.theme === theme, 5_000);
+      send = () => user.expect('PATCH', '/api/prefs', 200, { theme });
+    } else {
+      const displayName = `${tag} ${i}`;
+      event = sessionEventAt(socket, (v) => v.user?.displayName === displayName, 5_000);
+      send = () => user.expect('PATCH', '/api/me', 200, { displayName });
+    }
+    event.catch(() => undefined);
+    const t0 = now();
+    await send();
+    const t1 = now();
+    try {
+      const t2 = await event;
+      out.fromRequest.push(t2 - t0);
+      out.afterResponse.push(Math.max(0, t2 - t1));
+    } catch {
+      out.misses++;
+    }
+  }
+  return out;
+}
+
+export interface LogoutSamples {
+  /** POST /api/logout sent → `disconnect` on the socket. */
+  toDisconnect: Samples;
+  /** POST /api/logout sent → `session:ended`. */
+  toEnded: Samples;
+  misses: number;
+}
+
+/** Logs a fresh session in, opens a socket on it, logs out over HTTP and times the socket's end. */
+export async function logoutRound(url: string, username: string, iterations: number): Promise<LogoutSamples> {
+  const out: LogoutSamples = { toDisconnect: new Samples(iterations), toEnded: new Samples(iterations), misses: 0 };
+  for (let i = 0; i < iterations; i++) {
+    const user = new HttpUser(url);
+    await user.login(username);
+    const s = await connectWithSession(url, user.cookie);
+    try {
+      let endedAt = NaN;
+      s.once('session:ended', () => (endedAt = now()));
+      const gone = new Promise<number>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error('not disconnected')), 5_000);
+        s.once('disconnect', () => {
+          clearTimeout(timer);
+          resolve(now());
+        });
+      });
+      gone.catch(() => undefined);
+      const t0 = now();
+      await user.logout();
+      try {
+        const t2 = await gone;
+        out.toDisconnect.push(t2 - t0);
+        if (Number.isFinite(endedAt)) out.toEnded.push(endedAt - t0);
+      } catch {
+        out.misses++;
+      }
+    } finally {
+      s.close();
+    }
+  }
+  return out;
+}
+
+export { noRedis };

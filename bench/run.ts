@@ -1,0 +1,396 @@
+/**
+ * `npm run bench`: the project (Redis mode, `src/server.ts` unchanged) against a
+ * bare Socket.IO server with the same chat events (bench/bare-server.ts), both
+ * as child processes, driven by the same socket.io-client load from this process
+ * in interleaved rounds. Every figure is a ratio against the bare server measured
+ * in the same run; medians over rounds are reported.
+ *
+ *   npm run bench                         full run
+ *   npm run bench -- --quick              a fast run (small sizes, 1 round)
+ *   npm run bench -- --only=fanout,heap   some phases: handshake, fanout, inbound, heap, liveness, session-read
+ *   npm run bench -- --sockets=100 --messages=5 --rounds=3 --idle=1000,5000 --handshakes=500
+ *                    --hs-concurrency=25 --inbound-seconds=3 --liveness=50 --idle-users=10
+ *                    --cpu-prof=/tmp/prof (V8 CPU profiles of the timed rounds of handshake, fanout and
+ *                    inbound, both servers: <server>-<phase>-<n>.cpuprofile)  --json=/tmp/bench.json
+ *                    --heap-snapshots=/tmp/snaps (heap snapshots without and with N idle sockets, first round)
+ *                    --experiments=release-handshake,local-first,typing-pubsub (bench-only prototypes of suggested src/
+ *                    changes, in bench/app-server.ts)  --project-entry=bench/app-server.ts (its control)
+ *                    --memory (the project on its in-memory stores: one process, no Redis round trips,
+ *                    to separate the framework's own cost from Redis's)
+ *                    --wait-quiet=120 (first wait up to 120 s for other processes to leave the CPUs,
+ *                    then up to 60 s before each timed round)
+ * Options may also be given as BENCH_<NAME> environment variables (BENCH_ROUNDS=5).
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { availableParallelism, loadavg } from 'node:os';
+import { installCleanup, repoRoot, shutdownAll, wasInterrupted } from './lib/children.js';
+import { closeIdleHttp, runId } from './lib/http.js';
+import { registerUsers, startBare, startProject } from './lib/project.js';
+import { openBenchRedis } from './lib/redis.js';
+import { renderRounds, renderTable, Results, toJson } from './lib/report.js';
+import {
+  closeAndSettle,
+  closedLoopRound,
+  connectWithSession,
+  fanoutRound,
+  handshakeRound,
+  idleHeapRound,
+  logoutRound,
+  noRedis,
+  quiesce,
+  stalenessRound,
+  type RedisCpu,
+  setQuietBeforeRounds,
+  setWindowHooks,
+  waitForQuietMachine,
+} from './lib/scenarios.js';
+import { ack, connectMany, type Socket } from './lib/sockets.js';
+import { fmt, gitState, median, Options, parseArgs, progress, progressDone, sleep, warn } from './lib/util.js';
+import { runSessionRead } from './session-read.js';
+
+const PHASES = ['handshake', 'fanout', 'inbound', 'heap', 'liveness', 'session-read'] as const;
+type Phase = (typeof PHASES)[number];
+
+/** The project's per-user send limit (PROTOCOL.md): 30 per 10 s. */
+const SEND_LIMIT = 30;
+const SEND_WINDOW_MS = 11_000;
+
+async function main() {
+  const opts = new Options(parseArgs(process.argv.slice(2)));
+  const quick = opts.flag('quick', false);
+  const only = new Set(opts.list('only', [...PHASES]) as Phase[]);
+  for (const p of only) if (!PHASES.includes(p)) throw new Error(`--only: unknown phase ${p} (${PHASES.join(', ')})`);
+  const cfg = {
+    rounds: opts.int('rounds', quick ? 1 : 3, 1, 50),
+    warmup: opts.flag('warmup', true),
+    sockets: opts.int('sockets', quick ? 50 : 100, 2, 1000),
+    messages: opts.int('messages', 5, 1, SEND_LIMIT),
+    handshakes: opts.int('handshakes', quick ? 200 : 500, 1, 20_000),
+    hsConcurrency: opts.int('hs-concurrency', 25, 1, 1000),
+    inboundSeconds: opts.int('inbound-seconds', quick ? 1 : 3, 0.2, 120),
+    idle: opts.list('idle', quick ? ['200', '1000'] : ['1000', '5000']).map(Number),
+    idleUsers: opts.int('idle-users', 10, 1, 1000),
+    liveness: opts.int('liveness', quick ? 15 : 50, 1, 10_000),
+    sessionReadSeconds: opts.int('session-read-seconds', quick ? 1 : 2, 0.2, 120),
+    sessionReadRounds: opts.int('session-read-rounds', quick ? 1 : 5, 1, 50),
+    cpuProf: opts.str('cpu-prof'),
+    json: opts.str('json'),
+    waitQuiet: opts.int('wait-quiet', 0, 0, 3600),
+    heapSnapshots: opts.str('heap-snapshots'),
+    projectEntry: opts.str('project-entry', 'src/server.ts'),
+    experiments: opts.str('experiments', ''),
+    memory: opts.flag('memory', false),
+  };
+  opts.assertAllUsed();
+  if (cfg.idle.some((n) => !Number.isInteger(n) || n < 1)) throw new Error('--idle: a comma-separated list of socket counts');
+  if (cfg.cpuProf) mkdirSync(cfg.cpuProf, { recursive: true });
+  if (cfg.heapSnapshots) mkdirSync(cfg.heapSnapshots, { recursive: true });
+
+  installCleanup();
+  if (cfg.waitQuiet) {
+    const busy = await waitForQuietMachine(cfg.waitQuiet, 15, (b) => progress(`waiting for a quiet machine: ${fmt(b, 0)}% busy`));
+    if (busy >= 15) warn(`the machine is still ${fmt(busy, 0)}% busy after ${cfg.waitQuiet} s; measuring anyway`);
+    setQuietBeforeRounds(Math.min(cfg.waitQuiet, 60));
+  }
+  checkFileLimit(Math.max(...cfg.idle, cfg.handshakes, cfg.sockets));
+  const started = Date.now();
+  const loadAtStart = loadavg().map((x) => x.toFixed(2)).join(' ');
+  const results = new Results();
+  /** Other processes' share of the machine during each timed round (see CpuWindow.foreignPct). */
+  const foreign: number[] = [];
+  /** The load generator's own CPU (% of a core) per workload and side. */
+  const clientBusy = new Map<string, number[]>();
+  const noteForeign = (what: string, res: { foreignPct: number; clientPct: number }) => {
+    foreign.push(res.foreignPct);
+    if (res.foreignPct > 15) warn(`${what}: other processes used ${fmt(res.foreignPct, 0)}% of the machine during this round (noisy)`);
+    const list = clientBusy.get(what) ?? [];
+    list.push(res.clientPct);
+    clientBusy.set(what, list);
+  };
+  const benchOnly = [...only].filter((p) => p !== 'session-read');
+  let sessionReadText = '';
+
+  if (benchOnly.length) {
+    const redis = await openBenchRedis('run');
+    const redisCpu: RedisCpu = () => redis.cpuSeconds();
+    progress('starting the bare server and the project (Redis mode)');
+    // --experiments runs the project through bench/app-server.ts with bench-only prototypes of suggested changes.
+    const entry = cfg.experiments ? 'bench/app-server.ts' : cfg.projectEntry;
+    const [bare, project] = await Promise.all([
+      startBare(),
+      startProject({
+        prefix: redis.prefix,
+        entry,
+        env: { ...(cfg.experiments ? { BENCH_EXPERIMENTS: cfg.experiments } : {}), ...(cfg.memory ? { REDIS_URL: '' } : {}) },
+      }),
+    ]);
+    if (entry !== 'src/server.ts' || cfg.experiments) results.note(`project started from ${entry}${cfg.experiments ? ` with experiments ${cfg.experiments}` : ''}`);
+    progress(`bare ${bare.url}, project ${project.url} (prefix ${redis.prefix})`);
+    const run = runId();
+
+    // Users: one per fan-out socket (the send limit is per user), one for staleness, one for logout.
+    const needFanUsers = only.has('handshake') || only.has('fanout') || only.has('inbound') || only.has('heap');
+    const fanUsers = needFanUsers ? await registerUsers(project.url, run, 'f', cfg.sockets) : [];
+    const fanCookies = fanUsers.map((u) => u.cookie);
+    const targets = { bare, project };
+    const cookiesOf = (side: Side) => (side === 'project' ? fanCookies : []);
+    const cpuOf = (side: Side) => (side === 'project' ? redisCpu : noRedis);
+    const order = (r: number): Side[] => (r % 2 ? ['project', 'bare'] : ['bare', 'project']);
+    const label = (r: number) => (r < 0 ? 'warm-up' : `round ${r + 1}/${cfg.rounds}`);
+    // --cpu-prof: one .cpuprofile per timed round and server, named <server>-<phase>-<n>.
+    let profPhase = '';
+    let profTimed = false;
+    const profCount = new Map<string, number>();
+    if (cfg.cpuProf) {
+      const dir = cfg.cpuProf;
+      setWindowHooks({
+        before: async (server) => (profTimed ? server.profileStart() : undefined),
+        after: async (server) => {
+          if (!profTimed) return;
+          const key = `${server.name}-${profPhase}`;
+          const n = (profCount.get(key) ?? 0) + 1;
+          profCount.set(key, n);
+          await server.profileStop(`${dir}/${key}-${n}.cpuprofile`);
+        },
+      });
+    }
+    const profile = (phase: string, r: number) => {
+      profPhase = phase;
+      profTimed = r >= 0;
+    };
+    const roundsWithWarmup = [...(cfg.warmup ? [-1] : []), ...Array.from({ length: cfg.rounds }, (_, i) => i)];
+
+    // ---- handshakes -------------------------------------------------------------
+    if (only.has('handshake')) {
+      results.metric('handshakes/s', 'per s', 'higher', { on: 'ratio', op: '>=', value: 0.5 });
+      results.metric('server CPU per handshake', 'µs', 'lower');
+      results.metric('Redis CPU per handshake', 'µs', 'lower');
+      for (const r of roundsWithWarmup) {
+        for (const side of order(r)) {
+          progress(`handshakes ${label(r)}: ${side} (${cfg.handshakes} connects, ${cfg.hsConcurrency} at a time)`);
+          profile('handshake', r);
+          const res = await handshakeRound(targets[side], cpuOf(side), cfg.handshakes, cfg.hsConcurrency, cookiesOf(side));
+          if (res.errors) warn(`${side} handshakes: ${res.errors} failed (${res.firstError})`);
+          if (r < 0) continue;
+          noteForeign(`${side} handshakes`, res);
+          results.add('handshakes/s', side, res.perSecond);
+          results.add('server CPU per handshake', side, res.serverUs / res.connected);
+          results.add('Redis CPU per handshake', side, res.redisUs / res.connected);
+        }
+      }
+    }
+
+    // ---- fan-out and acked inbound (persistent sockets) -----------------------
+    if (only.has('fanout') || only.has('inbound')) {
+      progress(`connecting ${cfg.sockets} sockets to each server and joining rooms`);
+      const handlesBefore = {
+        bare: (await bare.stats()).resources.TCPSocketWrap ?? 0,
+        project: (await project.stats()).resources.TCPSocketWrap ?? 0,
+      };
+      const persistent: Record<Side, Socket[]> = {
+        bare: await connectMany(bare.url, cfg.sockets, [], 25),
+        project: await connectMany(project.url, cfg.sockets, fanCookies, 25),
+      };
+      const fanRoom = 'general';
+      const ownRoom = (i: number) => `in-${run}-${i}`;
+      // In the project rooms must exist: each fan user creates its own (public) room.
+      await Promise.all(fanUsers.map((u, i) => u.expect('POST', '/api/rooms', 201, { id: ownRoom(i) })));
+      for (const side of ['bare', 'project'] as const) {
+        await Promise.all(
+          persistent[side].map(async (s, i) => {
+            for (const roomId of [fanRoom, ownRoom(i)]) {
+              const res = await ack<{ ok: boolean; error?: unknown }>(s, 'room:join', { roomId }, 20_000);
+              if (!res.ok) throw new Error(`${side} room:join ${roomId}: ${JSON.stringify(res.error)}`);
+            }
+          }),
+        );
+        await quiesce(targets[side]);
+      }
+      const sendsAt: number[] = [];
+      const respectSendLimit = async () => {
+        for (;;) {
+          const t = Date.now();
+          const recent = sendsAt.filter((x) => t - x < SEND_WINDOW_MS);
+          if ((recent.length + 1) * cfg.messages <= SEND_LIMIT) break;
+          const wait = SEND_WINDOW_MS - (t - Math.min(...recent)) + 50;
+          progress(`waiting ${fmt(wait / 1000, 1)} s for the project's per-user send limit`);
+          await sleep(wait);
+        }
+        sendsAt.push(Date.now());
+      };
+
+      if (only.has('fanout')) {
+        results.metric('fan-out deliveries/s', 'per s', 'higher', { on: 'ratio', op: '>=', value: 0.9 });
+        results.metric('delivery latency p50', 'ms', 'lower');
+        results.metric('delivery latency p99', 'ms', 'lower');
+        results.metric('server CPU per delivery', 'µs', 'lower');
+        results.metric('Redis CPU per delivery', 'µs', 'lower');
+        for (const r of roundsWithWarmup) {
+          for (const side of order(r)) {
+            if (side === 'project') await respectSendLimit();
+            progress(`fan-out ${label(r)}: ${side} (${cfg.sockets} sockets × ${cfg.messages} messages → ${cfg.sockets - 1} each)`);
+            profile('fanout', r);
+            const res = await fanoutRound(targets[side], cpuOf(side), persistent[side], fanRoom, cfg.messages, `f${r + 1}${side[0]}`);
+            if (res.ackErrors) warn(`${side} fan-out: ${res.ackErrors} sends failed (${res.firstAckError})`);
+            if (res.delivered < res.expected) warn(`${side} fan-out: ${res.delivered}/${res.expected} deliveries arrived`);
+            if (r < 0) continue;
+            noteForeign(`${side} fan-out`, res);
+            results.add('fan-out deliveries/s', side, res.perSecond);
+            results.add('delivery latency p50', side, res.p50);
+            results.add('delivery latency p99', side, res.p99);
+            results.add('server CPU per delivery', side, res.serverUs / Math.max(1, res.delivered));
+            results.add('Redis CPU per delivery', side, res.redisUs / Math.max(1, res.delivered));
+          }
+        }
+      }
+
+      if (only.has('inbound')) {
+        results.metric('acked inbound events/s', 'per s', 'higher', { on: 'ratio', op: '>=', value: 0.8 });
+        results.metric('server CPU per inbound event', 'µs', 'lower');
+        results.metric('Redis CPU per inbound event', 'µs', 'lower');
+        for (const r of roundsWithWarmup) {
+          for (const side of order(r)) {
+            progress(`acked inbound ${label(r)}: ${side} (${cfg.sockets} sockets, typing in own room, ${cfg.inboundSeconds} s)`);
+            profile('inbound', r);
+            const res = await closedLoopRound(
+              targets[side],
+              cpuOf(side),
+              persistent[side],
+              'typing',
+              (i, k) => ({ roomId: ownRoom(i), typing: k % 2 === 0 }),
+              cfg.inboundSeconds,
+            );
+            if (res.failed) warn(`${side} inbound: ${res.failed} acks not ok (${res.firstFailure})`);
+            if (r < 0) continue;
+            noteForeign(`${side} inbound`, res);
+            results.add('acked inbound events/s', side, res.perSecond);
+            results.add('server CPU per inbound event', side, res.serverUs / Math.max(1, res.acked));
+            results.add('Redis CPU per inbound event', side, res.redisUs / Math.max(1, res.acked));
+          }
+        }
+      }
+      progress('closing the persistent sockets');
+      await Promise.all((['bare', 'project'] as const).map((side) => closeAndSettle(targets[side], persistent[side], 0, handlesBefore[side])));
+    }
+
+    // ---- heap per idle socket -----------------------------------------------------
+    if (only.has('heap')) {
+      const idleCookies = fanCookies.slice(0, cfg.idleUsers);
+      for (const n of cfg.idle) {
+        const name = `heap per idle socket @${n}`;
+        results.metric(name, 'bytes', 'lower', { on: 'ratio', op: '<=', value: 1.5 }, 0);
+        for (const r of cfg.rounds > 1 ? [...Array(cfg.rounds).keys()] : [0]) {
+          for (const side of order(r)) {
+            progress(`heap ${label(r)}: ${side} with ${n} idle sockets`);
+            // --heap-snapshots: before/after snapshots of the first timed round of each size.
+            const snap = cfg.heapSnapshots && r === 0 ? `${cfg.heapSnapshots}/${side}-idle` : undefined;
+            const res = await idleHeapRound(targets[side], n, side === 'project' ? idleCookies : [], 100, snap);
+            results.add(name, side, res.perSocket);
+          }
+        }
+      }
+      results.note(`heap: project sockets share the sessions of ${Math.min(cfg.idleUsers, fanCookies.length)} users (per-session state is amortised)`);
+    }
+
+    // ---- session liveness (project only) -----------------------------------------
+    if (only.has('liveness')) {
+      const [st, lo] = await registerUsers(project.url, run, 's', 2);
+      const stSocket = await connectWithSession(project.url, st!.cookie);
+      results.metric('staleness p99: PATCH /api/prefs → session', 'ms', 'lower', { on: 'absolute', op: '<=', value: 50 });
+      results.metric('staleness p50: PATCH /api/prefs → session', 'ms', 'lower');
+      results.metric('staleness p99: PATCH /api/me → session', 'ms', 'lower', { on: 'absolute', op: '<=', value: 50 });
+      results.metric('logout→disconnect p99', 'ms', 'lower', { on: 'absolute', op: '<=', value: 100 });
+      results.metric('logout→disconnect p50', 'ms', 'lower');
+      let misses = 0;
+      for (let r = 0; r < cfg.rounds; r++) {
+        progress(`liveness ${label(r)}: ${cfg.liveness} × PATCH /api/prefs, PATCH /api/me, logout`);
+        const prefs = await stalenessRound(st!, stSocket, 'prefs', cfg.liveness, `p${r}`);
+        const me = await stalenessRound(st!, stSocket, 'me', cfg.liveness, `Bench ${run} ${r}`);
+        const out = await logoutRound(project.url, lo!.username, cfg.liveness);
+        misses += prefs.misses + me.misses + out.misses;
+        results.add('staleness p99: PATCH /api/prefs → session', 'project', prefs.afterResponse.pct(99));
+        results.add('staleness p50: PATCH /api/prefs → session', 'project', prefs.afterResponse.pct(50));
+        results.add('staleness p99: PATCH /api/me → session', 'project', me.afterResponse.pct(99));
+        results.add('logout→disconnect p99', 'project', out.toDisconnect.pct(99));
+        results.add('logout→disconnect p50', 'project', out.toDisconnect.pct(50));
+      }
+      stSocket.close();
+      if (misses) warn(`liveness: ${misses} changes or logouts never reached the socket (not counted)`);
+      results.note('staleness = time from the HTTP response to the `session` event on an open socket (0 when the event came first)');
+    }
+
+    setWindowHooks(undefined);
+    closeIdleHttp();
+    progress('stopping servers');
+    await Promise.all([bare.stop(), project.stop()]);
+    await redis.close();
+  }
+
+  if (only.has('session-read')) {
+    sessionReadText = await runSessionRead({
+      rounds: cfg.sessionReadRounds,
+      warmup: cfg.warmup,
+      sockets: cfg.sockets,
+      seconds: cfg.sessionReadSeconds,
+      liveness: cfg.liveness,
+      cpuProf: cfg.cpuProf,
+    });
+  }
+
+  progressDone();
+  const minutes = fmt((Date.now() - started) / 60_000, 1);
+  const out: string[] = [];
+  if (results.metrics.size) {
+    out.push(`## project vs bare Socket.IO (${cfg.rounds} round(s)${cfg.warmup ? ' after a warm-up' : ''}, medians; ratio = project/bare, median of per-round ratios)`, '');
+    out.push(renderTable(results), '');
+    out.push('Per round (in order):', renderRounds(results), '');
+    for (const n of results.notes) out.push(`Note: ${n}`);
+    if (clientBusy.size) {
+      const parts = [...clientBusy].map(([what, v]) => `${what} ${fmt(median(v), 0)}%`);
+      out.push(`Note: load generator CPU (% of one core, median; near 100% = client-bound): ${parts.join(', ')}`);
+    }
+    if (foreign.length) {
+      out.push(`Note: other processes on this machine used ${fmt(median(foreign), 0)}% (median) / ${fmt(Math.max(...foreign), 0)}% (max) of its CPU during the timed rounds`);
+    }
+  }
+  if (sessionReadText) out.push('', sessionReadText);
+  out.push('', `(${minutes} min; node ${process.version}; ${cpuCount()} CPUs; load average at start ${loadAtStart}; checkout ${gitState(repoRoot)})`);
+  process.stdout.write(`${out.join('\n')}\n`);
+  if (cfg.json) writeFileSync(cfg.json, JSON.stringify({ config: cfg, ...toJson(results) }, null, 2));
+  if (cfg.cpuProf) process.stderr.write(`CPU profiles of the timed rounds (both servers) written to ${cfg.cpuProf}\n`);
+}
+
+type Side = 'bare' | 'project';
+
+function cpuCount() {
+  return availableParallelism();
+}
+
+/** Warns when the open-file limit is too low for the largest socket count. */
+function checkFileLimit(sockets: number) {
+  try {
+    const limit = Number(execFileSync('sh', ['-c', 'ulimit -n']).toString().trim());
+    if (Number.isFinite(limit) && limit < sockets + 1000) {
+      warn(`ulimit -n is ${limit}: ${sockets} sockets need more (raise it with \`ulimit -n ${sockets * 2 + 2000}\`)`);
+    }
+  } catch {
+    // no shell: nothing to check
+  }
+}
+
+main()
+  .then(async () => {
+    await shutdownAll();
+    process.exit(0);
+  })
+  .catch(async (err: unknown) => {
+    progressDone();
+    if (wasInterrupted()) {
+      await shutdownAll();
+      process.exit(130);
+    }
+    console.error(`bench failed: ${err instanceof Error ? err.stack : String(err)}`);
+    await shutdownAll();
+    process.exit(1);
+  });
