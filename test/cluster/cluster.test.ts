@@ -3,7 +3,7 @@ import request from 'supertest';
 import type { Socket } from 'socket.io-client';
 import type { Message } from '../../src/chat/types.js';
 import type { SessionView } from '../../src/session/live-sessions.js';
-import { arrivesWithin, disconnected, emitAck, nextEvent, socketFor, TestClient, uniqueName } from '../helpers/client.js';
+import { arrivesWithin, disconnected, emitAck, nextEvent, socketFor, TestClient, uniqueName, viewWhere } from '../helpers/client.js';
 import { startCluster, startProcess, type ServerProcess } from '../helpers/processes.js';
 import { REDIS_URL } from '../helpers/server.js';
 
@@ -14,19 +14,6 @@ async function open(c: TestClient, node: ServerProcess, transports = ['websocket
   const socket = socketFor(node.url, { transports, headers: { cookie: c.cookie } });
   const view = await nextEvent<SessionView>(socket, 'session');
   return { socket, view };
-}
-
-function viewWhere(socket: Socket, pred: (v: SessionView) => boolean, ms = 5000): Promise<SessionView> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => (socket.off('session', on), reject(new Error('no matching session event'))), ms);
-    const on = (v: SessionView) => {
-      if (!pred(v)) return;
-      clearTimeout(timer);
-      socket.off('session', on);
-      resolve(v);
-    };
-    socket.on('session', on);
-  });
 }
 
 const roomId = () => `c-${uniqueName('r').slice(2)}`.replace(/_/g, '-');

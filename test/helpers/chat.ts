@@ -4,8 +4,10 @@ import { expect } from 'chai';
 import type { Socket } from 'socket.io-client';
 import type { Message, Room, User } from '../../src/chat/types.js';
 import type { Logger } from '../../src/logger.js';
-import { emitAck, TestClient } from './client.js';
+import { emitAck, eventWhere, TestClient } from './client.js';
 import { startServer, type Backend, type TestServer } from './server.js';
+
+export { eventWhere };
 
 /** The error codes a socket acknowledgement may carry (PROTOCOL.md). */
 export const SOCKET_CODES = ['bad_request', 'unauthorized', 'forbidden', 'not_found', 'rate_limited', 'internal'] as const;
@@ -50,23 +52,6 @@ export async function waitFor(pred: () => boolean | Promise<boolean>, label: str
     if (Date.now() > deadline) expect.fail(`timed out waiting for ${label}`);
     await sleep(20);
   }
-}
-
-/** The first `event` whose payload satisfies `pred`; rejects after `ms`. */
-export function eventWhere<T = unknown>(socket: Socket, event: string, pred: (p: T) => boolean, ms = 5000): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      socket.off(event, on);
-      reject(new Error(`no matching "${event}" within ${ms} ms`));
-    }, ms);
-    const on = (p: T) => {
-      if (!pred(p)) return;
-      clearTimeout(timer);
-      socket.off(event, on);
-      resolve(p);
-    };
-    socket.on(event, on);
-  });
 }
 
 /** True if a matching `event` arrives within `ms` (for "nothing of that kind arrives" checks). */

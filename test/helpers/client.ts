@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import request from 'supertest';
 import { io as ioClient, type Socket, type ManagerOptions, type SocketOptions } from 'socket.io-client';
 import type { User } from '../../src/chat/types.js';
+import type { SessionView } from '../../src/session/live-sessions.js';
 
 export const uniqueName = (base = 'u') => `${base}_${randomBytes(5).toString('hex')}`;
 export const PASSWORD = 'correct horse battery';
@@ -131,3 +132,24 @@ export function disconnected(socket: Socket, ms = 5000): Promise<string> {
   if (socket.disconnected) return Promise.resolve('already');
   return nextEvent<string>(socket, 'disconnect', ms);
 }
+
+/** The first `event` whose payload satisfies `pred`; rejects after `ms`. */
+export function eventWhere<T = unknown>(socket: Socket, event: string, pred: (p: T) => boolean, ms = 5000): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      socket.off(event, on);
+      reject(new Error(`no matching "${event}" within ${ms} ms`));
+    }, ms);
+    const on = (p: T) => {
+      if (!pred(p)) return;
+      clearTimeout(timer);
+      socket.off(event, on);
+      resolve(p);
+    };
+    socket.on(event, on);
+  });
+}
+
+/** The next `session` view that satisfies `pred`. */
+export const viewWhere = (socket: Socket, pred: (v: SessionView) => boolean, ms = 5000) =>
+  eventWhere<SessionView>(socket, 'session', pred, ms);

@@ -3,7 +3,7 @@ import { expect } from 'chai';
 import type { Socket } from 'socket.io-client';
 import type { Message } from '../../src/chat/types.js';
 import type { SessionView } from '../../src/session/live-sessions.js';
-import { arrivesWithin, disconnected, emitAck, nextEvent, socketFor, TestClient, uniqueName, PASSWORD } from '../helpers/client.js';
+import { arrivesWithin, disconnected, emitAck, nextEvent, socketFor, TestClient, uniqueName, PASSWORD, viewWhere } from '../helpers/client.js';
 import { BACKENDS, startServer, type TestServer } from '../helpers/server.js';
 
 /** Opens a socket and waits for its first `session` view. */
@@ -11,20 +11,6 @@ async function open(c: TestClient, transports: string[] = ['websocket']): Promis
   const socket = socketFor(c.url, { transports, headers: { cookie: c.cookie } });
   const view = await nextEvent<SessionView>(socket, 'session');
   return { socket, view };
-}
-
-/** Waits for a `session` event whose view satisfies `pred`. */
-function viewWhere(socket: Socket, pred: (v: SessionView) => boolean, ms = 5000): Promise<SessionView> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => (socket.off('session', on), reject(new Error('no matching session event'))), ms);
-    const on = (v: SessionView) => {
-      if (!pred(v)) return;
-      clearTimeout(timer);
-      socket.off('session', on);
-      resolve(v);
-    };
-    socket.on('session', on);
-  });
 }
 
 for (const backend of BACKENDS) {
