@@ -6,7 +6,6 @@
 export function redisKeys(prefix: string) {
   return {
     prefix,
-    session: (sid: string) => `${prefix}sess:${sid}`,
     sessionPrefix: `${prefix}sess:`,
     sessionLock: (sid: string) => `${prefix}sesslock:${sid}`,
     userSessions: (userId: string) => `${prefix}usess:${userId}`,
@@ -14,12 +13,10 @@ export function redisKeys(prefix: string) {
     usernames: `${prefix}usernames`,
     busChannel: `${prefix}bus`,
     rateLimit: (name: string) => `${prefix}rl:${name}`,
-    room: (roomId: string) => `${prefix}room:${roomId}`,
     rooms: `${prefix}rooms`,
     roomMembers: (roomId: string) => `${prefix}room:${roomId}:members`,
     roomStream: (roomId: string) => `${prefix}room:${roomId}:stream`,
     dmStream: (a: string, b: string) => `${prefix}dm:${[a, b].sort().join(':')}:stream`,
-    reactions: (conversation: string, messageId: string) => `${prefix}react:${conversation}:${messageId}`,
     /** Reactions of every message of a conversation: hash messageId → JSON map (one key, so trimming can clean it up). */
     conversationReactions: (conversation: string) => `${prefix}react:${conversation}`,
     /** Set of userIds with at least one socket anywhere. */
