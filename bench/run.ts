@@ -24,7 +24,7 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
-import { installCleanup, repoRoot, shutdownAll, wasInterrupted } from './lib/children.js';
+import { installCleanup, repoRoot, runMain } from './lib/children.js';
 import { closeIdleHttp, runId } from './lib/http.js';
 import { registerUsers, startBare, startProject } from './lib/project.js';
 import { openBenchRedis } from './lib/redis.js';
@@ -379,18 +379,4 @@ function checkFileLimit(sockets: number) {
   }
 }
 
-main()
-  .then(async () => {
-    await shutdownAll();
-    process.exit(0);
-  })
-  .catch(async (err: unknown) => {
-    progressDone();
-    if (wasInterrupted()) {
-      await shutdownAll();
-      process.exit(130);
-    }
-    console.error(`bench failed: ${err instanceof Error ? err.stack : String(err)}`);
-    await shutdownAll();
-    process.exit(1);
-  });
+runMain('bench', main);

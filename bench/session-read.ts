@@ -14,7 +14,7 @@
  *   npm run bench -- --only=session-read
  */
 import { pathToFileURL } from 'node:url';
-import { installCleanup, shutdownAll, wasInterrupted } from './lib/children.js';
+import { installCleanup, runMain } from './lib/children.js';
 import { closeIdleHttp, runId } from './lib/http.js';
 import { registerUsers, startProject } from './lib/project.js';
 import { openBenchRedis } from './lib/redis.js';
@@ -158,21 +158,9 @@ if (isMain) {
   const waitQuiet = opts.int('wait-quiet', 0, 0, 3600);
   opts.assertAllUsed();
   if (waitQuiet) setQuietBeforeRounds(Math.min(waitQuiet, 60));
-  runSessionRead(cfg)
-    .then(async (text) => {
-      progressDone();
-      process.stdout.write(`${text}\n`);
-      await shutdownAll();
-      process.exit(0);
-    })
-    .catch(async (err: unknown) => {
-      progressDone();
-      if (wasInterrupted()) {
-        await shutdownAll();
-        process.exit(130);
-      }
-      console.error(`session-read failed: ${err instanceof Error ? err.stack : String(err)}`);
-      await shutdownAll();
-      process.exit(1);
-    });
+  runMain('session-read', async () => {
+    const text = await runSessionRead(cfg);
+    progressDone();
+    process.stdout.write(`${text}\n`);
+  });
 }

@@ -16,7 +16,7 @@
  *            --cpu-prof=FILE.cpuprofile (V8 profile of the server during the soak phase)
  * Exit code 0 when every check passes, 1 otherwise.
  */
-import { installCleanup, repoRoot, shutdownAll, wasInterrupted, type ServerChild } from './lib/children.js';
+import { installCleanup, repoRoot, runMain, type ServerChild } from './lib/children.js';
 import { closeIdleHttp, HttpUser, runId } from './lib/http.js';
 import type { StatsReport } from './lib/probe-protocol.js';
 import { registerUsers, startProject } from './lib/project.js';
@@ -357,18 +357,4 @@ async function churn(
   return c;
 }
 
-main()
-  .then(async (pass) => {
-    await shutdownAll();
-    process.exit(pass ? 0 : 1);
-  })
-  .catch(async (err: unknown) => {
-    progressDone();
-    if (wasInterrupted()) {
-      await shutdownAll();
-      process.exit(130);
-    }
-    console.error(`soak failed: ${err instanceof Error ? err.stack : String(err)}`);
-    await shutdownAll();
-    process.exit(1);
-  });
+runMain('soak', async () => ((await main()) ? 0 : 1));

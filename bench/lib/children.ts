@@ -8,7 +8,7 @@ import { once } from 'node:events';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { CpuReport, HeapReport, ProbeMessage, ProbeRequest, StatsReport } from './probe-protocol.js';
-import { withTimeout } from './util.js';
+import { progressDone, withTimeout } from './util.js';
 
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -76,6 +76,26 @@ export function installCleanup() {
 
 export function wasInterrupted() {
   return interrupted;
+}
+
+/**
+ * Runs a benchmark's main function and exits with its code (0 when it returns
+ * nothing): stops every child and runs cleanups first, whether it finished,
+ * failed (exit 1, with the stack) or was interrupted (exit 130).
+ */
+export function runMain(name: string, main: () => Promise<number | void>) {
+  main()
+    .then(async (code) => {
+      progressDone();
+      await shutdownAll();
+      process.exit(code ?? 0);
+    })
+    .catch(async (err: unknown) => {
+      progressDone();
+      if (!wasInterrupted()) console.error(`${name} failed: ${err instanceof Error ? err.stack : String(err)}`);
+      await shutdownAll();
+      process.exit(wasInterrupted() ? 130 : 1);
+    });
 }
 
 let shuttingDown: Promise<void> | undefined;

@@ -88,9 +88,10 @@ export async function removeMember(
   roomId: string,
   username: string,
   findUserByUsername: FindUserByUsername,
-): Promise<void> {
+): Promise<User> {
   const room = await requireOwnedRoom(chat, actor, roomId);
   const member = await requireUserNamed(findUserByUsername, username);
   if (member.username === room.owner) throw new AppError('bad_request', 'the owner cannot be removed from their room');
   await chat.removeMember(room.id, member.username);
+  return member;
 }

@@ -84,11 +84,15 @@ export function createChatRealtime(deps: ChatRealtimeDeps) {
           await ctx.socket.leave(room);
           throw err;
         }
-        const record = await deps.sessionStore.update(ctx.live.sid, (data) => {
-          if (data.lastRoomId === result.room.id) return false;
-          data.lastRoomId = result.room.id;
-        });
-        deps.liveSessions.applyRecord(ctx.live, record);
+        // The live view says whether the session already names this room: a rejoin
+        // (reconnects do it all the time) then costs no lock and no store read.
+        if (ctx.live.data.lastRoomId !== result.room.id) {
+          const record = await deps.sessionStore.update(ctx.live.sid, (data) => {
+            if (data.lastRoomId === result.room.id) return false;
+            data.lastRoomId = result.room.id;
+          });
+          deps.liveSessions.applyRecord(ctx.live, record);
+        }
         return result;
       },
     }),

@@ -80,10 +80,6 @@ export class LiveSessionStore extends session.Store {
     super();
   }
 
-  get ttlMs() {
-    return this.o.ttlMs;
-  }
-
   // ---- promisified base store ------------------------------------------------
 
   private baseGet(sid: string): Promise<StoredRecord | null> {

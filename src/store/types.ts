@@ -27,8 +27,7 @@ export interface KeyedLock {
 /** Change notifications, delivered to every process (including the sender). */
 export type BusMessage =
   | { t: 'session'; sid: string; reason?: 'logout' | 'revoked' | 'expired' }
-  | { t: 'user'; uid: string }
-  | { t: 'room-member-removed'; roomId: string; username: string };
+  | { t: 'user'; uid: string };
 
 export interface Bus {
   publish(message: BusMessage): Promise<void>;

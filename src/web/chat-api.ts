@@ -39,16 +39,13 @@ export function chatApi({ stores, io, chat }: ChatApiDeps): Router {
 
   r.delete('/rooms/:id/members/:username', requireUser, async (req, res) => {
     const { id, username } = parseInput(memberParamsSchema, req.params);
-    await removeMember(stores.chat, currentUser(req), id, username, find);
-    const removed = await find(username);
-    if (removed) {
-      // Every socket of that user, on every process, leaves at once; the connection stays up.
-      // Awaited (a cluster adapter publishes first), so that by the 204 and by `room:removed`
-      // this process's sockets are out: no more room traffic reaches them, nor typing from them.
-      const theirs = socketRooms.user(removed.id);
-      await io.of('/').adapter.delSockets({ rooms: new Set([theirs]), except: new Set() }, [socketRooms.room(id)]);
-      io.to(theirs).emit('room:removed', { roomId: id });
-    }
+    const removed = await removeMember(stores.chat, currentUser(req), id, username, find);
+    // Every socket of that user, on every process, leaves at once; the connection stays up.
+    // Awaited (a cluster adapter publishes first), so that by the 204 and by `room:removed`
+    // this process's sockets are out: no more room traffic reaches them, nor typing from them.
+    const theirs = socketRooms.user(removed.id);
+    await io.of('/').adapter.delSockets({ rooms: new Set([theirs]), except: new Set() }, [socketRooms.room(id)]);
+    io.to(theirs).emit('room:removed', { roomId: id });
     res.status(204).end();
   });
 

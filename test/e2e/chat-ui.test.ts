@@ -40,26 +40,45 @@ describe('browser chat', function () {
     await browser?.close();
   });
 
-  for (const backend of BACKENDS) {
-    describe(`main flow (${backend})`, () => {
-      let server: TestServer;
-      const users: BrowserUser[] = [];
-      const open = async (base: string, displayName?: string) => {
-        const u = await BrowserUser.register(browser, server.url, { base, ...(displayName && { displayName }) });
+  /**
+   * A server on `backend` for the tests of a describe, and the browser users they
+   * open; after each passing test no page may have had errors, CSP violations or dialogs.
+   */
+  function useServer(backend: Backend) {
+    let server: TestServer | undefined;
+    const users: BrowserUser[] = [];
+    before(async () => {
+      server = await startServer(backend);
+    });
+    afterEach(async function () {
+      const problems = users.flatMap((u) => u.problems);
+      for (const u of users.splice(0)) await u.close();
+      if (this.currentTest?.state === 'passed') expect(problems, 'page errors, CSP violations or dialogs').to.deep.equal([]);
+    });
+    after(async () => {
+      await server?.close();
+    });
+    const started = (): TestServer => {
+      if (!server) throw new Error('server not started');
+      return server;
+    };
+    return {
+      get server() {
+        return started();
+      },
+      /** Registers a new user in a fresh browser context (closed after the test). */
+      async open(base: string, opts: Parameters<typeof BrowserUser.register>[2] = {}) {
+        const u = await BrowserUser.register(browser, started().url, { base, ...opts });
         users.push(u);
         return u;
-      };
-      before(async () => {
-        server = await startServer(backend as Backend);
-      });
-      afterEach(async function () {
-        const problems = users.flatMap((u) => u.problems);
-        for (const u of users.splice(0)) await u.close();
-        if (this.currentTest?.state === 'passed') expect(problems, 'page errors, CSP violations or dialogs').to.deep.equal([]);
-      });
-      after(async () => {
-        await server?.close();
-      });
+      },
+    };
+  }
+
+  for (const backend of BACKENDS) {
+    describe(`main flow (${backend})`, () => {
+      const env = useServer(backend);
+      const open = (base: string, displayName?: string) => env.open(base, displayName ? { displayName } : {});
 
       it('two users register through the forms and chat both ways in a room', async () => {
         const alice = await open('alice', 'Alice');
@@ -113,29 +132,13 @@ describe('browser chat', function () {
   }
 
   describe('in-memory server', () => {
-    let server: TestServer;
-    const users: BrowserUser[] = [];
-    const open = async (base: string, opts: Parameters<typeof BrowserUser.register>[2] = {}) => {
-      const u = await BrowserUser.register(browser, server.url, { base, ...opts });
-      users.push(u);
-      return u;
-    };
-    before(async () => {
-      server = await startServer('memory');
-    });
-    afterEach(async function () {
-      const problems = users.flatMap((u) => u.problems);
-      for (const u of users.splice(0)) await u.close();
-      if (this.currentTest?.state === 'passed') expect(problems, 'page errors, CSP violations or dialogs').to.deep.equal([]);
-    });
-    after(async () => {
-      await server?.close();
-    });
+    const env = useServer('memory');
+    const { open } = env;
 
     /** A new public room owned by the first user, with every user's page in it (tests that count messages get their own room). */
     const freshRoom = async (...members: BrowserUser[]) => {
       const roomId = uniqueName('room').replace(/_/g, '-');
-      await server.stores.chat.createRoom({ id: roomId, name: roomId, private: false, owner: members[0]!.username });
+      await env.server.stores.chat.createRoom({ id: roomId, name: roomId, private: false, owner: members[0]!.username });
       for (const u of members) {
         await u.page.reload();
         await waitConnected(u.page);
@@ -151,7 +154,7 @@ describe('browser chat', function () {
       const context = await browser.newContext({ viewport: DESKTOP });
       try {
         const page = await context.newPage();
-        await page.goto(`${server.url}/register`);
+        await page.goto(`${env.server.url}/register`);
         await page.getByLabel('Username').fill('No Good!');
         await page.getByLabel('Password').fill('short');
         await page.getByRole('button', { name: 'Create account' }).click();
@@ -161,7 +164,7 @@ describe('browser chat', function () {
         expect(await page.getByLabel('Username').inputValue()).to.equal('No Good!');
         expect(await page.getByLabel('Username').getAttribute('aria-describedby')).to.contain('username-error');
         // Login with a wrong password: the form comes back with the error.
-        await page.goto(`${server.url}/login`);
+        await page.goto(`${env.server.url}/login`);
         await page.getByLabel('Username').fill('nobody_here');
         await page.getByLabel('Password').fill('wrong password');
         await page.getByRole('button', { name: 'Sign in' }).click();
@@ -205,7 +208,7 @@ describe('browser chat', function () {
       const second = await alice.newTab('/chat');
       await waitConnected(second);
       await alice.page.getByTestId('logout').click();
-      await alice.page.waitForURL(`${server.url}/login`, { timeout: WAIT });
+      await alice.page.waitForURL(`${env.server.url}/login`, { timeout: WAIT });
       await second.locator('[data-testid="connection-status"][data-state="ended"]').waitFor({ timeout: WAIT });
       const banner = second.getByTestId('session-ended');
       await banner.waitFor({ timeout: WAIT });
@@ -216,7 +219,7 @@ describe('browser chat', function () {
       expect(await bob.page.getByTestId('connection-status').getAttribute('data-state')).to.equal('connected');
       // Reloading the ended tab lands on the sign-in page.
       await second.reload();
-      expect(second.url()).to.equal(`${server.url}/login`);
+      expect(second.url()).to.equal(`${env.server.url}/login`);
     });
 
     it('creates a room through the UI, joins rooms by clicking, and a reload restores the last room', async () => {
@@ -311,10 +314,10 @@ describe('browser chat', function () {
     it('loads older history when scrolled to the top, without gaps or repeats', async () => {
       const alice = await open('alice');
       const roomId = uniqueName('history').replace(/_/g, '-');
-      const user = { id: (await server.stores.users.findByUsername(alice.username))!.id, username: alice.username, displayName: alice.displayName };
-      await server.stores.chat.createRoom({ id: roomId, name: 'History', private: false, owner: alice.username });
+      const user = { id: (await env.server.stores.users.findByUsername(alice.username))!.id, username: alice.username, displayName: alice.displayName };
+      await env.server.stores.chat.createRoom({ id: roomId, name: 'History', private: false, owner: alice.username });
       const total = 130;
-      for (let i = 1; i <= total; i++) await server.stores.chat.append(roomConversation(roomId), { roomId, user, text: `seed ${i}` });
+      for (let i = 1; i <= total; i++) await env.server.stores.chat.append(roomConversation(roomId), { roomId, user, text: `seed ${i}` });
 
       await alice.page.reload();
       await waitConnected(alice.page);
@@ -496,7 +499,7 @@ describe('browser chat', function () {
       const anon = await browser.newContext({ viewport: PHONE, isMobile: true, hasTouch: true, deviceScaleFactor: 2 });
       try {
         const login = await anon.newPage();
-        await login.goto(`${server.url}/login`);
+        await login.goto(`${env.server.url}/login`);
         await login.screenshot({ path: artifactPath('login-phone.png') });
         expect(await login.evaluate(() => document.documentElement.scrollWidth)).to.be.at.most(PHONE.width);
       } finally {

@@ -83,7 +83,6 @@ function redisBackend(): Backend & { clients: () => [RedisClient, RedisClient]; 
 }
 
 const alice: User = { id: 'u-alice', username: 'alice', displayName: 'Alice' };
-const bob: User = { id: 'u-bob', username: 'bob', displayName: 'Bob' };
 
 function draft(roomId: string, text: string, user: User = alice): Omit<Message, 'id' | 'ts'> {
   return { roomId, user, text };
