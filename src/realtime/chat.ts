@@ -42,7 +42,7 @@ const sweeps = (p: object): p is SweepingPresence => 'sweep' in p && 'heartbeat'
  */
 export function createChatRealtime(deps: ChatRealtimeDeps) {
   const { stores, log } = deps;
-  const { chat, presence } = stores;
+  const { chat, presence, interest } = stores;
   const sendLimiter = stores.limiter({ name: 'send', ...SEND_LIMIT });
   const findUserByUsername = async (username: string) => {
     const u = await stores.users.findByUsername(username);
@@ -74,6 +74,8 @@ export function createChatRealtime(deps: ChatRealtimeDeps) {
       async handle({ roomId, since }, ctx) {
         const room = socketRooms.room((await requireRoomAccess(chat, ctx.user, roomId)).id);
         await ctx.socket.join(room);
+        // Once joined is acked, the other processes know to send this room's typing here.
+        await interest.here(room);
         // History is read after joining, so a message stored meanwhile is in it or arrives
         // live (clients dedupe by id); and joinRoom checks access again, so a removal that
         // ran since the first check cannot leave this socket in the room.
@@ -128,7 +130,11 @@ export function createChatRealtime(deps: ChatRealtimeDeps) {
       schema: s.typing,
       async handle({ roomId, typing }, ctx) {
         requireJoined(ctx, roomId);
-        ctx.socket.to(socketRooms.room(roomId)).emit('typing', { roomId, user: ctx.user, typing });
+        const room = socketRooms.room(roomId);
+        // Typing is ephemeral (clients drop a typist they stop hearing from): it goes
+        // through Redis only when another process has sockets in the room.
+        const others = interest.elsewhere(room) ? ctx.socket.to(room) : ctx.socket.local.to(room);
+        others.emit('typing', { roomId, user: ctx.user, typing });
         return {};
       },
     }),
@@ -216,6 +222,9 @@ export function createChatRealtime(deps: ChatRealtimeDeps) {
   /** Starts the timers that keep this process's presence alive and sweep dead processes'. */
   function attach(server: AppServer) {
     io = server;
+    const adapter = server.of('/').adapter;
+    adapter.on('create-room', (room: string) => socketRooms.isRoom(room) && void interest.here(room));
+    adapter.on('delete-room', (room: string) => socketRooms.isRoom(room) && interest.gone(room));
     if (!sweeps(presence)) return;
     const beat = async () => {
       try {

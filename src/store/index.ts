@@ -7,13 +7,14 @@ import type { Logger } from '../logger.js';
 import type { StoredRecord } from '../session/types.js';
 import { redisKeys } from './keys.js';
 import { createMemoryChatStore } from './memory/chat.js';
-import { createMemoryBus, createMemoryLock, createMemorySessionIndex } from './memory/infra.js';
+import { createMemoryBus, createMemoryLock, createMemoryRoomInterest, createMemorySessionIndex } from './memory/infra.js';
 import { createMemoryPresenceStore } from './memory/presence.js';
 import { MemorySessionStore } from './memory/sessions.js';
 import { createMemoryUserStore } from './memory/users.js';
 import { createRedisChatStore } from './redis/chat.js';
 import { createRedisClient, type RedisClient } from './redis/client.js';
 import { createRedisBus, createRedisLock, createRedisSessionIndex } from './redis/infra.js';
+import { createRedisRoomInterest } from './redis/interest.js';
 import { createRedisPresenceStore } from './redis/presence.js';
 import { createRedisUserStore } from './redis/users.js';
 import type { Stores } from './types.js';
@@ -34,6 +35,7 @@ export function createMemoryStores(config: Config): Stores {
     sessionIndex: createMemorySessionIndex(),
     chat: createMemoryChatStore({ historyLimit: config.messageHistoryLimit }),
     presence: createMemoryPresenceStore(),
+    interest: createMemoryRoomInterest(),
     limiter: ({ name, points, durationSeconds }) => new RateLimiterMemory({ keyPrefix: name, points, duration: durationSeconds }),
     ping: async () => undefined,
     close: async () => sessionBase.close(),
@@ -58,6 +60,8 @@ export async function createRedisStores(config: Config & { redisUrl: string }, l
   const processId = randomUUID();
   const bus = createRedisBus(client, subscriber, keys, log);
   await bus.start();
+  const interest = createRedisRoomInterest(client, bus, keys, log, { processId });
+  await interest.start();
 
   return {
     kind: 'redis',
@@ -75,6 +79,7 @@ export async function createRedisStores(config: Config & { redisUrl: string }, l
     sessionIndex: createRedisSessionIndex(client, keys),
     chat: createRedisChatStore(client, keys, { historyLimit: config.messageHistoryLimit }),
     presence: createRedisPresenceStore(client, keys, { processId }),
+    interest,
     limiter: ({ name, points, durationSeconds }) =>
       new RateLimiterRedis({
         storeClient: client,
@@ -96,6 +101,7 @@ export async function createRedisStores(config: Config & { redisUrl: string }, l
       await client.ping();
     },
     close: async () => {
+      await interest.close();
       await Promise.allSettled([subscriber.close(), client.close(), adapterClient.close()]);
     },
   };

@@ -28,6 +28,10 @@ export function redisKeys(prefix: string) {
     /** Set of the JSON [userId, socketId] entries a process recorded, so a dead process can be swept. */
     presenceProcess: (processId: string) => `${prefix}presence:proc:${processId}`,
     adapterStream: `${prefix}socket.io`,
+    /** Sorted set processId → last refresh (ms) of the processes that announce room interest. */
+    interestProcesses: `${prefix}interest:procs`,
+    /** Set of the Socket.IO rooms a process has sockets in; expires unless refreshed. */
+    interestProcess: (processId: string) => `${prefix}interest:proc:${processId}`,
   };
 }
 export type RedisKeys = ReturnType<typeof redisKeys>;

@@ -27,7 +27,9 @@ export interface KeyedLock {
 /** Change notifications, delivered to every process (including the sender). */
 export type BusMessage =
   | { t: 'session'; sid: string; reason?: 'logout' | 'revoked' | 'expired' }
-  | { t: 'user'; uid: string };
+  | { t: 'user'; uid: string }
+  /** Process `pid` has (`here`) or no longer has sockets in `room`; without `room`: re-read its whole set. */
+  | { t: 'rooms'; pid: string; room?: string; here?: boolean };
 
 export interface Bus {
   publish(message: BusMessage): Promise<void>;
@@ -37,6 +39,23 @@ export interface Bus {
    * notifications may have been missed, so listeners should re-read what they cache.
    */
   onResync(listener: () => void): void;
+  /** Called when the bus is cut off (notifications are being missed until the resync). */
+  onCutOff(listener: () => void): void;
+}
+
+/**
+ * Which processes have sockets in which Socket.IO rooms, so that an ephemeral
+ * broadcast (typing) that no other process needs stays on this one instead of
+ * costing a trip through Redis. Errs towards "elsewhere": while it does not
+ * know (starting, cut off), every room counts as having members elsewhere.
+ */
+export interface RoomInterest {
+  /** This process has sockets in `room`. Resolves once other processes can know it; never rejects. */
+  here(room: string): Promise<void>;
+  /** This process has no sockets in `room` any more. */
+  gone(room: string): void;
+  /** Whether another process may have sockets in `room`. */
+  elsewhere(room: string): boolean;
 }
 
 /** Which sessions each user has, for listing and revoking them. */
@@ -88,6 +107,7 @@ export interface Stores {
   sessionIndex: SessionIndex;
   chat: ChatStore;
   presence: PresenceStore;
+  interest: RoomInterest;
   limiter(options: LimiterOptions): RateLimiterAbstract;
   /** Socket.IO adapter factory for several processes (undefined: the in-memory default). */
   socketAdapter?: (nsp: Namespace) => Adapter;

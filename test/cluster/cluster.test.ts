@@ -1,4 +1,6 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { expect } from 'chai';
+import { createClient } from 'redis';
 import request from 'supertest';
 import type { Socket } from 'socket.io-client';
 import type { Message } from '../../src/chat/types.js';
@@ -71,7 +73,8 @@ describe('several processes on one Redis act as one server', function () {
     expect((await ended).reason).to.equal('revoked');
   });
 
-  it('carries room messages, typing and reactions between processes', async () => {
+  /** Alice on A and Bob on B, and a new room of Alice's that only her socket has joined. */
+  async function aliceOnAbobOnB() {
     const alice = new TestClient(A.url);
     await alice.register();
     const bob = new TestClient(B.url);
@@ -81,6 +84,11 @@ describe('several processes on one Redis act as one server', function () {
     const id = roomId();
     await alice.post('/api/rooms', { id }).expect(201);
     expect((await emitAck(sa, 'room:join', { roomId: id })).ok).to.equal(true);
+    return { alice, bob, sa, sb, id };
+  }
+
+  it('carries room messages, typing and reactions between processes', async () => {
+    const { bob, sa, sb, id } = await aliceOnAbobOnB();
     expect((await emitAck(sb, 'room:join', { roomId: id })).ok).to.equal(true);
 
     const got = nextEvent<Message>(sb, 'message:new');
@@ -94,6 +102,41 @@ describe('several processes on one Redis act as one server', function () {
     const reaction = nextEvent<{ reactions: Record<string, string[]> }>(sa, 'reaction');
     await emitAck(sb, 'reaction:toggle', { roomId: id, messageId: sent.message.id, emoji: '👍' });
     expect((await reaction).reactions).to.deep.equal({ '👍': [bob.user!.username] });
+  });
+
+  it('sends typing through Redis only while another process has sockets in the room', async () => {
+    const redis = createClient({ url: REDIS_URL });
+    await redis.connect();
+    // Every cross-process broadcast is one entry of the adapter's stream.
+    const published = () => redis.xLen(`${cluster.prefix}socket.io`);
+    try {
+      const { alice, sa, sb, id } = await aliceOnAbobOnB();
+
+      // Nobody elsewhere: typing stays on A.
+      const before = await published();
+      for (let i = 0; i < 5; i++) expect((await emitAck(sa, 'typing', { roomId: id, typing: i % 2 === 0 })).ok).to.equal(true);
+      expect(await published()).to.equal(before);
+
+      // Once Bob's join on B is acked, A knows to send the room's typing there.
+      expect((await emitAck(sb, 'room:join', { roomId: id })).ok).to.equal(true);
+      const typing = nextEvent<{ user: { username: string }; typing: boolean }>(sb, 'typing');
+      await emitAck(sa, 'typing', { roomId: id, typing: true });
+      expect(await typing).to.include({ typing: true }).and.nested.include({ 'user.username': alice.user!.username });
+      expect(await published()).to.be.greaterThan(before);
+
+      // After Bob leaves, A stops publishing again (as soon as it hears of it).
+      expect((await emitAck(sb, 'room:leave', { roomId: id })).ok).to.equal(true);
+      let quiet = false;
+      for (let attempt = 0; attempt < 50 && !quiet; attempt++) {
+        const start = await published();
+        await emitAck(sa, 'typing', { roomId: id, typing: false });
+        quiet = (await published()) === start;
+        if (!quiet) await sleep(20);
+      }
+      expect(quiet, 'A still publishes typing after B left the room').to.equal(true);
+    } finally {
+      await redis.close();
+    }
   });
 
   it('delivers DMs to every socket of both people, on any process', async () => {

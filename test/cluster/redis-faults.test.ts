@@ -113,6 +113,11 @@ describe('surviving a Redis outage without a restart', function () {
     const sent = await emitAck<{ ok: true; message: Message }>(sa, 'message:send', { roomId, text: 'after recovery' });
     expect((await got).id).to.equal(sent.message.id);
 
+    // Each process still knows the other has sockets in the room: typing crosses too.
+    const typing = nextEvent<{ typing: boolean }>(sa, 'typing');
+    await emitAck(sb, 'typing', { roomId, typing: true });
+    expect((await typing).typing).to.equal(true);
+
     // The bus subscription came back: an HTTP change on A reaches alice's socket on B.
     const seen = viewWhere(aliceOnB, (v) => v.user.displayName === 'Back Again');
     await alice.patch('/api/me', { displayName: 'Back Again' }).expect(200);

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import type { Bus, BusMessage, KeyedLock, SessionIndex } from '../types.js';
+import type { Bus, BusMessage, KeyedLock, RoomInterest, SessionIndex } from '../types.js';
 
 /** One process: a promise chain per key is all the exclusion needed. */
 export function createMemoryLock(): KeyedLock {
@@ -33,6 +33,18 @@ export function createMemoryBus(): Bus {
     onResync() {
       // One process, no connection to lose: never needed.
     },
+    onCutOff() {
+      // Never cut off.
+    },
+  };
+}
+
+/** One process: no room has members elsewhere. */
+export function createMemoryRoomInterest(): RoomInterest {
+  return {
+    here: async () => undefined,
+    gone: () => undefined,
+    elsewhere: () => false,
   };
 }
 

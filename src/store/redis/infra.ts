@@ -37,10 +37,15 @@ export function createRedisLock(client: RedisClient, keyOf: (key: string) => str
 export function createRedisBus(client: RedisClient, subscriber: RedisClient, keys: RedisKeys, log: Logger): Bus & { start(): Promise<void> } {
   const listeners: Array<(m: BusMessage) => void> = [];
   const resyncListeners: Array<() => void> = [];
+  const cutOffListeners: Array<() => void> = [];
   // node-redis resubscribes by itself after a reconnect; what was published
   // while we were away is lost, so the listeners re-read what they cache.
   let cutOff = false;
-  subscriber.on('error', () => (cutOff = true));
+  subscriber.on('error', () => {
+    if (cutOff) return;
+    cutOff = true;
+    for (const l of cutOffListeners) l();
+  });
   subscriber.on('ready', () => {
     if (!cutOff) return;
     cutOff = false;
@@ -68,6 +73,9 @@ export function createRedisBus(client: RedisClient, subscriber: RedisClient, key
     },
     onResync(listener) {
       resyncListeners.push(listener);
+    },
+    onCutOff(listener) {
+      cutOffListeners.push(listener);
     },
   };
 }
