@@ -4,7 +4,7 @@
  * benchmark can count what it holds (sockets, live sessions, rooms, listeners)
  * through bench/heap-probe.ts. Nothing in src/ is changed.
  *
- * With BENCH_EXPERIMENTS=release-handshake,local-first,typing-pubsub it applies bench-only
+ * With BENCH_EXPERIMENTS=release-handshake,local-first it applies bench-only
  * prototypes of suggested src/ changes (see below), so that their effect can
  * be measured (`npm run bench -- --experiments=...`) before anyone writes them.
  *
@@ -70,7 +70,7 @@ if (process.env.BENCH_WHOAMI === '1') {
 // ---- experiments: bench-only prototypes of suggested src/ changes, to measure them ----
 // BENCH_EXPERIMENTS=release-handshake,local-first (comma-separated); nothing by default.
 const experiments = new Set((process.env.BENCH_EXPERIMENTS ?? '').split(',').filter(Boolean));
-for (const e of experiments) if (!['release-handshake', 'local-first', 'typing-pubsub'].includes(e)) throw new Error(`unknown experiment ${e}`);
+for (const e of experiments) if (!['release-handshake', 'local-first'].includes(e)) throw new Error(`unknown experiment ${e}`);
 
 if (experiments.has('release-handshake')) {
   // engine.io keeps each upgrade's WebSocketResponse (and through it the handshake
@@ -96,37 +96,21 @@ if (experiments.has('release-handshake')) {
   });
 }
 
-if (experiments.has('local-first') || experiments.has('typing-pubsub')) {
+if (experiments.has('local-first')) {
   // local-first: the streams adapter awaits its XADD before delivering a broadcast
   // to this process's own sockets; without connection-state recovery the offset is
   // not used: deliver locally first, publish without waiting.
-  // typing-pubsub: `typing` is ephemeral: relay it to the other processes with a
-  // server-side emit (Redis PUBLISH) instead of the stream (XADD, then XREAD and a
-  // decode in every process, the sender included).
-  const typingPubsub = experiments.has('typing-pubsub');
   const nsp = app.io.of('/');
   type Opts = { flags?: { local?: boolean }; rooms: Set<string>; except?: Set<string> };
   const adapter = nsp.adapter as unknown as {
     publishAndReturnOffset(m: unknown): Promise<string>;
-    serverSideEmit(packet: unknown[]): Promise<unknown>;
     broadcast(packet: unknown, opts: Opts): unknown;
   };
   const localBroadcast = InMemoryAdapter.prototype.broadcast as (p: unknown, o: unknown) => void;
   const encode = (opts: Opts) => ({ rooms: [...opts.rooms], except: [...(opts.except ?? [])], flags: opts.flags });
-  const RELAY = 'bench:relay';
-  if (typingPubsub) {
-    (nsp as unknown as NodeJS.EventEmitter).on(RELAY, (packet: unknown, o: { rooms: string[]; except: string[]; flags?: object }) =>
-      localBroadcast.call(adapter, packet, { rooms: new Set(o.rooms), except: new Set(o.except), flags: o.flags }),
-    );
-  }
   adapter.broadcast = function broadcast(packet, opts) {
     localBroadcast.call(this, packet, opts);
     if (opts.flags?.local) return;
-    const data = (packet as { data?: unknown[] }).data;
-    if (typingPubsub && data?.[0] === 'typing') {
-      void this.serverSideEmit([RELAY, packet, encode(opts)]).catch(() => undefined);
-      return;
-    }
     void this.publishAndReturnOffset({ type: 3, data: { packet, opts: encode(opts) } }).catch(() => undefined);
   };
 }

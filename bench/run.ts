@@ -7,13 +7,13 @@
  *
  *   npm run bench                         full run
  *   npm run bench -- --quick              a fast run (small sizes, 1 round)
- *   npm run bench -- --only=fanout,heap   some phases: handshake, fanout, inbound, heap, liveness, session-read
+ *   npm run bench -- --only=fanout,heap   some phases: handshake, fanout, inbound, inbound-remote, heap, liveness, session-read
  *   npm run bench -- --sockets=100 --messages=5 --rounds=3 --idle=1000,5000 --handshakes=500
  *                    --hs-concurrency=25 --inbound-seconds=3 --liveness=50 --idle-users=10
  *                    --cpu-prof=/tmp/prof (V8 CPU profiles of the timed rounds of handshake, fanout and
  *                    inbound, both servers: <server>-<phase>-<n>.cpuprofile)  --json=/tmp/bench.json
  *                    --heap-snapshots=/tmp/snaps (heap snapshots without and with N idle sockets, first round)
- *                    --experiments=release-handshake,local-first,typing-pubsub (bench-only prototypes of suggested src/
+ *                    --experiments=release-handshake,local-first (bench-only prototypes of suggested src/
  *                    changes, in bench/app-server.ts)  --project-entry=bench/app-server.ts (its control)
  *                    --memory (the project on its in-memory stores: one process, no Redis round trips,
  *                    to separate the framework's own cost from Redis's)
@@ -49,7 +49,7 @@ import { ack, connectMany, type Socket } from './lib/sockets.js';
 import { fmt, gitState, median, Options, parseArgs, progress, progressDone, sleep, warn } from './lib/util.js';
 import { runSessionRead } from './session-read.js';
 
-const PHASES = ['handshake', 'fanout', 'inbound', 'heap', 'liveness', 'session-read'] as const;
+const PHASES = ['handshake', 'fanout', 'inbound', 'inbound-remote', 'heap', 'liveness', 'session-read'] as const;
 type Phase = (typeof PHASES)[number];
 
 /** The project's per-user send limit (PROTOCOL.md): 30 per 10 s. */
@@ -130,7 +130,7 @@ async function main() {
     const run = runId();
 
     // Users: one per fan-out socket (the send limit is per user), one for staleness, one for logout.
-    const needFanUsers = only.has('handshake') || only.has('fanout') || only.has('inbound') || only.has('heap');
+    const needFanUsers = only.has('handshake') || only.has('fanout') || only.has('inbound') || only.has('inbound-remote') || only.has('heap');
     const fanUsers = needFanUsers ? await registerUsers(project.url, run, 'f', cfg.sockets) : [];
     const fanCookies = fanUsers.map((u) => u.cookie);
     const targets = { bare, project };
@@ -182,7 +182,7 @@ async function main() {
     }
 
     // ---- fan-out and acked inbound (persistent sockets) -----------------------
-    if (only.has('fanout') || only.has('inbound')) {
+    if (only.has('fanout') || only.has('inbound') || only.has('inbound-remote')) {
       progress(`connecting ${cfg.sockets} sockets to each server and joining rooms`);
       const handlesBefore = {
         bare: (await bare.stats()).resources.TCPSocketWrap ?? 0,
@@ -245,6 +245,10 @@ async function main() {
         }
       }
 
+      /** Every socket sends `typing` to its own room in a closed loop with acks. */
+      const typingLoop = (side: Side) =>
+        closedLoopRound(targets[side], cpuOf(side), persistent[side], 'typing', (i, k) => ({ roomId: ownRoom(i), typing: k % 2 === 0 }), cfg.inboundSeconds);
+
       if (only.has('inbound')) {
         results.metric('acked inbound events/s', 'per s', 'higher', { on: 'ratio', op: '>=', value: 0.8 });
         results.metric('server CPU per inbound event', 'µs', 'lower');
@@ -253,14 +257,7 @@ async function main() {
           for (const side of order(r)) {
             progress(`acked inbound ${label(r)}: ${side} (${cfg.sockets} sockets, typing in own room, ${cfg.inboundSeconds} s)`);
             profile('inbound', r);
-            const res = await closedLoopRound(
-              targets[side],
-              cpuOf(side),
-              persistent[side],
-              'typing',
-              (i, k) => ({ roomId: ownRoom(i), typing: k % 2 === 0 }),
-              cfg.inboundSeconds,
-            );
+            const res = await typingLoop(side);
             if (res.failed) warn(`${side} inbound: ${res.failed} acks not ok (${res.firstFailure})`);
             if (r < 0) continue;
             noteForeign(`${side} inbound`, res);
@@ -269,6 +266,40 @@ async function main() {
             results.add('Redis CPU per inbound event', side, res.redisUs / Math.max(1, res.acked));
           }
         }
+      }
+      // The same load with a listener in every room: on the bare server a second socket
+      // of its own; for the project a socket on a SECOND project process, so that every
+      // typing event crosses Redis (the adapter's stream). No target: it shows what the
+      // cross-process path costs, which the main row (nobody elsewhere) no longer pays.
+      if (only.has('inbound-remote') && cfg.memory) warn('--memory: skipping inbound-remote (in-memory processes share nothing)');
+      if (only.has('inbound-remote') && !cfg.memory) {
+        const name = 'acked inbound events/s, listener on another process';
+        results.metric(name, 'per s', 'higher');
+        results.metric('server CPU per inbound event, listener elsewhere', 'µs', 'lower');
+        progress('starting a second project process and a listener socket per room');
+        const second = await startProject({ name: 'project-2', prefix: redis.prefix, entry, env: cfg.experiments ? { BENCH_EXPERIMENTS: cfg.experiments } : {} });
+        const listeners: Record<Side, Socket[]> = {
+          bare: await connectMany(bare.url, cfg.sockets, [], 25),
+          project: await connectMany(second.url, cfg.sockets, fanCookies, 25),
+        };
+        for (const side of ['bare', 'project'] as const) {
+          await Promise.all(listeners[side].map((s, i) => ack(s, 'room:join', { roomId: ownRoom(i) }, 20_000)));
+        }
+        for (const r of roundsWithWarmup) {
+          for (const side of order(r)) {
+            progress(`acked inbound, listener elsewhere ${label(r)}: ${side} (${cfg.sockets} sockets, ${cfg.inboundSeconds} s)`);
+            profile('inbound-remote', r);
+            const res = await typingLoop(side);
+            if (res.failed) warn(`${side} inbound (listener elsewhere): ${res.failed} acks not ok (${res.firstFailure})`);
+            if (r < 0) continue;
+            noteForeign(`${side} inbound, listener elsewhere`, res);
+            results.add(name, side, res.perSecond);
+            results.add('server CPU per inbound event, listener elsewhere', side, res.serverUs / Math.max(1, res.acked));
+          }
+        }
+        for (const s of [...listeners.bare, ...listeners.project]) s.close();
+        await second.stop();
+        results.note('inbound, listener elsewhere: server CPU is the sending process only; the second project process is not counted');
       }
       progress('closing the persistent sockets');
       await Promise.all((['bare', 'project'] as const).map((side) => closeAndSettle(targets[side], persistent[side], 0, handlesBefore[side])));
