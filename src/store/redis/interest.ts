@@ -53,8 +53,7 @@ export function createRedisRoomInterest(
   const mine = new Set<string>();
   /** Writes in flight, per room, so that a join can wait for its own announcement. */
   const pending = new Map<string, Promise<void>>();
-  /** The replica: other processes' rooms, and the other processes per room. */
-  let roomsOf = new Map<string, Set<string>>();
+  /** The replica: per room, the other processes with sockets in it. */
   let processesIn = new Map<string, Set<string>>();
   /** False until the replica is whole, and again while the bus is cut off. */
   let known = false;
@@ -69,23 +68,19 @@ export function createRedisRoomInterest(
   let closed = false;
 
   function put(pid: string, room: string) {
-    let rooms = roomsOf.get(pid);
-    if (!rooms) roomsOf.set(pid, (rooms = new Set()));
-    rooms.add(room);
     let pids = processesIn.get(room);
     if (!pids) processesIn.set(room, (pids = new Set()));
     pids.add(pid);
   }
 
   function drop(pid: string, room: string) {
-    roomsOf.get(pid)?.delete(room);
     const pids = processesIn.get(room);
     pids?.delete(pid);
     if (pids?.size === 0) processesIn.delete(room);
   }
 
   function apply(m: RoomsMessage) {
-    if (m.room === undefined) return void requestReload();
+    if (m.room === undefined) return reloadOrDoubt();
     if (m.here) put(m.pid, m.room);
     else drop(m.pid, m.room);
   }
@@ -103,7 +98,6 @@ export function createRedisRoomInterest(
       await client.zRemRangeByScore(keys.interestProcesses, '-inf', Date.now() - ttlMs);
       const pids = (await client.zRange(keys.interestProcesses, 0, -1)).filter((pid) => pid !== processId);
       const sets = await Promise.all(pids.map((pid) => client.sMembers(keys.interestProcess(pid))));
-      roomsOf = new Map();
       processesIn = new Map();
       pids.forEach((pid, i) => {
         for (const room of sets[i] ?? []) put(pid, room);
@@ -132,6 +126,14 @@ export function createRedisRoomInterest(
       }
     })();
     return reloading;
+  }
+
+  /** A process rewrote its set: re-read; if that fails, count every room as shared until a refresh succeeds. */
+  function reloadOrDoubt() {
+    requestReload().catch((err: unknown) => {
+      known = false;
+      log.warn({ err: String(err) }, 'room interest reload failed; treating every room as shared until the next refresh');
+    });
   }
 
   const stamp = () => ({ score: Date.now(), value: processId });
