@@ -12,7 +12,7 @@ import type { Logger } from '../logger.js';
 import type { LiveSessionStore } from '../session/live-store.js';
 import type { LiveSessions } from '../session/live-sessions.js';
 import type { Stores } from '../store/types.js';
-import type { AppServer, AppSocket } from './events.js';
+import type { AppServer, AppSocket, ServerToClientEvents } from './events.js';
 import { defineHandler, type EventContext, type EventHandler } from './handler.js';
 import { socketRooms } from './rooms.js';
 
@@ -131,10 +131,11 @@ export function createChatRealtime(deps: ChatRealtimeDeps) {
       async handle({ roomId, typing }, ctx) {
         requireJoined(ctx, roomId);
         const room = socketRooms.room(roomId);
-        // Typing is ephemeral (clients drop a typist they stop hearing from): it goes
-        // through Redis only when another process has sockets in the room.
-        const others = interest.elsewhere(room) ? ctx.socket.to(room) : ctx.socket.local.to(room);
-        others.emit('typing', { roomId, user: ctx.user, typing });
+        const data = { roomId, user: ctx.user, typing };
+        // Typing is ephemeral (clients drop a typist they stop hearing from): straight to the
+        // processes with sockets in the room, if any, rather than through the adapter's stream.
+        if (interest.relay({ room, except: ctx.socket.id, event: 'typing', data })) ctx.socket.local.to(room).emit('typing', data);
+        else ctx.socket.to(room).emit('typing', data);
         return {};
       },
     }),
@@ -225,6 +226,9 @@ export function createChatRealtime(deps: ChatRealtimeDeps) {
     const adapter = server.of('/').adapter;
     adapter.on('create-room', (room: string) => socketRooms.isRoom(room) && void interest.here(room));
     adapter.on('delete-room', (room: string) => socketRooms.isRoom(room) && interest.gone(room));
+    interest.onRelay(({ room, except, event, data }) => {
+      if (event === 'typing') server.local.to(room).except(except).emit('typing', data as Parameters<ServerToClientEvents['typing']>[0]);
+    });
     if (!sweeps(presence)) return;
     const beat = async () => {
       try {

@@ -60,7 +60,7 @@ export async function createRedisStores(config: Config & { redisUrl: string }, l
   const processId = randomUUID();
   const bus = createRedisBus(client, subscriber, keys, log);
   await bus.start();
-  const interest = createRedisRoomInterest(client, bus, keys, log, { processId });
+  const interest = createRedisRoomInterest(client, subscriber, bus, keys, log, { processId });
   await interest.start();
 
   return {

@@ -32,6 +32,8 @@ export function redisKeys(prefix: string) {
     interestProcesses: `${prefix}interest:procs`,
     /** Set of the Socket.IO rooms a process has sockets in; expires unless refreshed. */
     interestProcess: (processId: string) => `${prefix}interest:proc:${processId}`,
+    /** Pub/sub channel of the ephemeral events relayed to one process. */
+    relayChannel: (processId: string) => `${prefix}relay:${processId}`,
   };
 }
 export type RedisKeys = ReturnType<typeof redisKeys>;

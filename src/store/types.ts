@@ -43,19 +43,36 @@ export interface Bus {
   onCutOff(listener: () => void): void;
 }
 
+/** An ephemeral event for a room's sockets on other processes. */
+export interface RelayedEvent {
+  room: string;
+  /** The sending socket, which must not get it. */
+  except: string;
+  event: string;
+  data: unknown;
+}
+
 /**
  * Which processes have sockets in which Socket.IO rooms, so that an ephemeral
- * broadcast (typing) that no other process needs stays on this one instead of
- * costing a trip through Redis. Errs towards "elsewhere": while it does not
- * know (starting, cut off), every room counts as having members elsewhere.
+ * event (typing) goes straight to the processes that need it, or nowhere,
+ * instead of through the adapter's stream that every process reads. Errs
+ * towards the adapter: while it does not know (starting, cut off), it says so.
  */
 export interface RoomInterest {
   /** This process has sockets in `room`. Resolves once other processes can know it; never rejects. */
   here(room: string): Promise<void>;
   /** This process has no sockets in `room` any more. */
   gone(room: string): void;
-  /** Whether another process may have sockets in `room`. */
+  /** Whether another process may have sockets in `room` (true while not known). */
   elsewhere(room: string): boolean;
+  /**
+   * Sends the event to the room's sockets on other processes: to each process that has
+   * some (nothing is kept: lost if Redis blips), or to none. Answers false, sending
+   * nothing, when it cannot tell which processes those are: then broadcast through the adapter.
+   */
+  relay(event: RelayedEvent): boolean;
+  /** Where events relayed to this process are delivered (to its own sockets). */
+  onRelay(deliver: (event: RelayedEvent) => void): void;
 }
 
 /** Which sessions each user has, for listing and revoking them. */

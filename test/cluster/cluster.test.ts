@@ -104,42 +104,48 @@ describe('several processes on one Redis act as one server', function () {
     expect((await reaction).reactions).to.deep.equal({ '👍': [bob.user!.username] });
   });
 
-  it('sends typing through Redis only while another process has sockets in the room', async () => {
+  it('sends typing only to the processes with sockets in the room, never through the adapter\'s stream', async () => {
     const redis = createClient({ url: REDIS_URL });
-    await redis.connect();
-    // Every cross-process broadcast is one entry of the adapter's stream; count this room's
-    // typing ones (other tests' presence broadcasts may land there meanwhile).
+    const listener = redis.duplicate();
+    await Promise.all([redis.connect(), listener.connect()]);
+    // The adapter's stream (durable broadcasts) and the per-process relay channels (ephemeral ones).
     const stream = `${cluster.prefix}socket.io`;
     const lastEntry = async () => (await redis.xRevRange(stream, '+', '-', { COUNT: 1 }))[0]?.id ?? '0-0';
-    const typingSince = async (after: string, roomId: string) =>
+    const typingInStream = async (after: string, roomId: string) =>
       (await redis.xRange(stream, `(${after}`, '+')).filter((e) => e.message.data?.includes('"typing"') && e.message.data.includes(roomId)).length;
+    const relayed: Array<{ channel: string; room: string }> = [];
+    await listener.pSubscribe(`${cluster.prefix}relay:*`, (raw, channel) => relayed.push({ channel, room: (JSON.parse(raw) as { room: string }).room }));
     try {
       const { alice, sa, sb, id } = await aliceOnAbobOnB();
+      const relayedHere = () => relayed.filter((r) => r.room === `room:${id}`).length;
+      const start = await lastEntry();
 
       // Nobody elsewhere: typing stays on A.
-      const start = await lastEntry();
       for (let i = 0; i < 5; i++) expect((await emitAck(sa, 'typing', { roomId: id, typing: i % 2 === 0 })).ok).to.equal(true);
-      expect(await typingSince(start, id)).to.equal(0);
+      await sleep(50); // (a relayed event would have reached the listener by now)
+      expect(relayedHere()).to.equal(0);
 
-      // Once Bob's join on B is acked, A knows to send the room's typing there.
+      // Once Bob's join on B is acked, A knows to send the room's typing there: one publish, to B.
       expect((await emitAck(sb, 'room:join', { roomId: id })).ok).to.equal(true);
       const typing = nextEvent<{ user: { username: string }; typing: boolean }>(sb, 'typing');
       await emitAck(sa, 'typing', { roomId: id, typing: true });
       expect(await typing).to.include({ typing: true }).and.nested.include({ 'user.username': alice.user!.username });
-      expect(await typingSince(start, id)).to.equal(1);
+      expect(relayedHere()).to.equal(1);
+      expect(await arrivesWithin(sa, 'typing', 200), 'the sender does not get its own typing').to.equal(false);
 
-      // After Bob leaves, A stops publishing again (as soon as it hears of it).
+      // After Bob leaves, A stops sending it there (as soon as it hears of it).
       expect((await emitAck(sb, 'room:leave', { roomId: id })).ok).to.equal(true);
       let quiet = false;
       for (let attempt = 0; attempt < 50 && !quiet; attempt++) {
-        const before = await lastEntry();
+        const before = relayedHere();
         await emitAck(sa, 'typing', { roomId: id, typing: false });
-        quiet = (await typingSince(before, id)) === 0;
-        if (!quiet) await sleep(20);
+        await sleep(20);
+        quiet = relayedHere() === before;
       }
-      expect(quiet, 'A still publishes typing after B left the room').to.equal(true);
+      expect(quiet, 'A still relays typing after B left the room').to.equal(true);
+      expect(await typingInStream(start, id), 'typing went through the adapter').to.equal(0);
     } finally {
-      await redis.close();
+      await Promise.all([redis.close(), listener.close()]);
     }
   });
 

@@ -8,6 +8,7 @@ import { createMemoryRoomInterest } from '../../src/store/memory/infra.js';
 import type { RedisClient } from '../../src/store/redis/client.js';
 import { createRedisBus } from '../../src/store/redis/infra.js';
 import { createRedisRoomInterest, type RedisRoomInterest } from '../../src/store/redis/interest.js';
+import type { RelayedEvent } from '../../src/store/types.js';
 import { connectTestClient, deleteKeys, REDIS_URL, uniquePrefix } from './helpers/redis.js';
 
 /** Polls until `check` holds (a replica converges within moments, not at a fixed time). */
@@ -46,7 +47,7 @@ describe('room interest', () => {
       await Promise.all([client.connect(), subscriber.connect()]);
       const bus = createRedisBus(client, subscriber, keys, log);
       await bus.start();
-      const interest = createRedisRoomInterest(client, bus, keys, log, { processId: name, refreshMs: opts.refreshMs, ttlMs: opts.ttlMs });
+      const interest = createRedisRoomInterest(client, subscriber, bus, keys, log, { processId: name, refreshMs: opts.refreshMs, ttlMs: opts.ttlMs });
       opened.push({ interest, clients: [client, subscriber] });
       return { interest, name, subscriber, start: () => interest.start() };
     }
@@ -99,6 +100,27 @@ describe('room interest', () => {
       await late.start();
       expect(late.interest.elsewhere('room:2')).to.equal(true);
       expect(late.interest.elsewhere('room:1')).to.equal(false);
+    });
+
+    it('relays an event only to the processes with sockets in its room, and declines while it does not know', async () => {
+      const a = await process();
+      const b = await process();
+      const c = await process();
+      const got = { b: [] as RelayedEvent[], c: [] as RelayedEvent[] };
+      b.interest.onRelay((e) => got.b.push(e));
+      c.interest.onRelay((e) => got.c.push(e));
+      const event = (room: string): RelayedEvent => ({ room, except: 'sender-socket', event: 'typing', data: { typing: true } });
+      expect(a.interest.relay(event('room:t')), 'not started: use the adapter').to.equal(false);
+
+      await Promise.all([a.start(), b.start(), c.start()]);
+      await b.interest.here('room:t');
+      await until('A hears of room:t', () => a.interest.elsewhere('room:t'));
+      expect(a.interest.relay(event('room:t'))).to.equal(true);
+      expect(a.interest.relay(event('room:nobody')), 'handled: nobody to send to').to.equal(true);
+      await until('B gets the event', () => got.b.length === 1);
+      await sleep(50);
+      expect(got.b).to.deep.equal([event('room:t')]);
+      expect(got.c, 'C has no socket in room:t').to.deep.equal([]);
     });
 
     it('forgets a process that stopped refreshing', async () => {

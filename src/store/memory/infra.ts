@@ -39,12 +39,14 @@ export function createMemoryBus(): Bus {
   };
 }
 
-/** One process: no room has members elsewhere. */
+/** One process: no room has members elsewhere, so there is never anything to relay. */
 export function createMemoryRoomInterest(): RoomInterest {
   return {
     here: async () => undefined,
     gone: () => undefined,
     elsewhere: () => false,
+    relay: () => true,
+    onRelay: () => undefined,
   };
 }
 

@@ -1,6 +1,6 @@
 import type { Logger } from '../../logger.js';
 import type { RedisKeys } from '../keys.js';
-import type { Bus, BusMessage, RoomInterest } from '../types.js';
+import type { Bus, BusMessage, RelayedEvent, RoomInterest } from '../types.js';
 import type { RedisClient } from './client.js';
 
 export interface RedisRoomInterestOptions {
@@ -12,7 +12,7 @@ export interface RedisRoomInterestOptions {
 }
 
 export type RedisRoomInterest = RoomInterest & {
-  /** Writes this process's entry, reads the others', starts the refresh timer. */
+  /** Subscribes to this process's relay channel, writes its entry, reads the others', starts the refresh timer. */
   start(): Promise<void>;
   /** Lets pending writes finish, removes this process's entry, stops the timer. */
   close(): Promise<void>;
@@ -27,18 +27,25 @@ const DEFAULT_TTL_MS = 35_000;
  * Layout (every key from keys.ts):
  *   interest:procs       sorted set processId → last refresh (ms)
  *   interest:proc:<pid>  set of the Socket.IO rooms that process has sockets in; expires unless refreshed
+ *   relay:<pid>          pub/sub channel of the ephemeral events for that process's sockets
  * Each change is written first, then announced on the bus ({t:'rooms', pid, room, here}) on the
  * same connection, so whoever reads the set after hearing the announcement sees the change.
  * {t:'rooms', pid} alone means "my set was rewritten: re-read it".
  *
- * Every process keeps a replica of the others' sets. It can lag by a moment (a socket that
- * joins a room on another process is known here once the bus delivers the announcement, well
- * under a millisecond on one host): fine for typing, which clients treat as lossy anyway.
- * While the replica is not known to be whole (before the first read, while the bus is
- * cut off) every room counts as having members elsewhere, which is today's safe behaviour.
+ * Every process keeps a replica of the others' sets, and relays an ephemeral event with one
+ * PUBLISH per process that has sockets in the room: none when nobody is elsewhere, and the
+ * sender never reads its own event back (the adapter's stream costs an XADD that every
+ * process, the sender included, reads and decodes, and it would crowd the durable
+ * broadcasts out of the stream's bounded window).
+ *
+ * The replica can lag by a moment (a socket that joins a room on another process is known
+ * here once the bus delivers the announcement, well under a millisecond on one host): fine
+ * for typing, which clients treat as lossy anyway. While it is not known to be whole (before
+ * the first read, while the bus is cut off) `relay` declines and callers use the adapter.
  */
 export function createRedisRoomInterest(
   client: RedisClient,
+  subscriber: RedisClient,
   bus: Bus,
   keys: RedisKeys,
   log: Logger,
@@ -66,6 +73,18 @@ export function createRedisRoomInterest(
   let reloadAgain = false;
   let timer: NodeJS.Timeout | undefined;
   let closed = false;
+  const deliverers: Array<(event: RelayedEvent) => void> = [];
+
+  function onRelayed(raw: string) {
+    let event: RelayedEvent;
+    try {
+      event = JSON.parse(raw) as RelayedEvent;
+    } catch {
+      log.warn('ignoring a malformed relayed event');
+      return;
+    }
+    for (const deliver of deliverers) deliver(event);
+  }
 
   function put(pid: string, room: string) {
     let pids = processesIn.get(room);
@@ -207,7 +226,20 @@ export function createRedisRoomInterest(
     elsewhere(room) {
       return !known || processesIn.has(room);
     },
+    relay(event) {
+      if (!known) return false;
+      const pids = processesIn.get(event.room);
+      if (!pids) return true;
+      const payload = JSON.stringify(event);
+      // Ephemeral: a publish that fails (Redis away) is dropped, as a lost pub/sub message would be.
+      for (const pid of pids) client.publish(keys.relayChannel(pid), payload).catch(() => undefined);
+      return true;
+    },
+    onRelay(deliver) {
+      deliverers.push(deliver);
+    },
     async start() {
+      await subscriber.subscribe(keys.relayChannel(processId), onRelayed);
       await refresh();
       timer = setInterval(() => void refresh(), refreshMs);
       timer.unref();
@@ -215,6 +247,7 @@ export function createRedisRoomInterest(
     async close() {
       closed = true;
       clearInterval(timer);
+      await subscriber.unsubscribe(keys.relayChannel(processId)).catch(() => undefined);
       await Promise.allSettled([...pending.values()]);
       await Promise.allSettled([
         client.multi().del(myKey).zRem(keys.interestProcesses, processId).exec(),
