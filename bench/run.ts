@@ -269,8 +269,8 @@ async function main() {
       }
       // The same load with a listener in every room: on the bare server a second socket
       // of its own; for the project a socket on a SECOND project process, so that every
-      // typing event crosses Redis (the adapter's stream). No target: it shows what the
-      // cross-process path costs, which the main row (nobody elsewhere) no longer pays.
+      // typing event crosses Redis (relayed to that process). No target: it shows what the
+      // cross-process path costs, which the main row (nobody elsewhere) does not pay.
       if (only.has('inbound-remote') && cfg.memory) warn('--memory: skipping inbound-remote (in-memory processes share nothing)');
       if (only.has('inbound-remote') && !cfg.memory) {
         const name = 'acked inbound events/s, listener on another process';
