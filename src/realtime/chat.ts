@@ -74,7 +74,7 @@ export function createChatRealtime(deps: ChatRealtimeDeps) {
       async handle({ roomId, since }, ctx) {
         const room = socketRooms.room((await requireRoomAccess(chat, ctx.user, roomId)).id);
         await ctx.socket.join(room);
-        // Once joined is acked, the other processes know to send this room's typing here.
+        // Before the join is acked, the other processes hear that this one has sockets in the room (and relay its typing here).
         await interest.here(room);
         // History is read after joining, so a message stored meanwhile is in it or arrives
         // live (clients dedupe by id); and joinRoom checks access again, so a removal that
@@ -220,7 +220,10 @@ export function createChatRealtime(deps: ChatRealtimeDeps) {
     });
   }
 
-  /** Starts the timers that keep this process's presence alive and sweep dead processes'. */
+  /**
+   * Wires the server in: room interest follows the adapter's local rooms, relayed typing
+   * reaches this process's sockets, and the presence timers start (heartbeat, sweep of dead processes).
+   */
   function attach(server: AppServer) {
     io = server;
     const adapter = server.of('/').adapter;
