@@ -35,7 +35,7 @@ describe('room interest', () => {
     const opened: Array<{ interest: RedisRoomInterest; clients: RedisClient[] }> = [];
 
     /** A process's view: its own connections, bus and interest, as src/store/index.ts wires them. */
-    async function process(opts: { refreshMs?: number; ttlMs?: number } = {}) {
+    async function peer(opts: { refreshMs?: number; ttlMs?: number } = {}) {
       const name = `interest-test-${randomUUID().slice(0, 8)}`;
       const connect = (role: string) => {
         const c: RedisClient = createClient({ url: REDIS_URL, name: `${name}-${role}`, socket: { reconnectStrategy: 20 } });
@@ -77,15 +77,15 @@ describe('room interest', () => {
     });
 
     it('counts every room as elsewhere until it has read the others', async () => {
-      const a = await process();
+      const a = await peer();
       expect(a.interest.elsewhere('room:any')).to.equal(true);
       await a.start();
       expect(a.interest.elsewhere('room:any')).to.equal(false);
     });
 
     it('tells other processes when it gains and loses a room, and a late starter reads what is there', async () => {
-      const a = await process();
-      const b = await process();
+      const a = await peer();
+      const b = await peer();
       await Promise.all([a.start(), b.start()]);
       await a.interest.here('room:1');
       await a.interest.here('room:2');
@@ -96,16 +96,16 @@ describe('room interest', () => {
       await until('B hears room:1 is gone', () => !b.interest.elsewhere('room:1'));
       expect(b.interest.elsewhere('room:2')).to.equal(true);
 
-      const late = await process();
+      const late = await peer();
       await late.start();
       expect(late.interest.elsewhere('room:2')).to.equal(true);
       expect(late.interest.elsewhere('room:1')).to.equal(false);
     });
 
     it('relays an event only to the processes with sockets in its room, and declines while it does not know', async () => {
-      const a = await process();
-      const b = await process();
-      const c = await process();
+      const a = await peer();
+      const b = await peer();
+      const c = await peer();
       const got = { b: [] as RelayedEvent[], c: [] as RelayedEvent[] };
       b.interest.onRelay((e) => got.b.push(e));
       c.interest.onRelay((e) => got.c.push(e));
@@ -124,8 +124,8 @@ describe('room interest', () => {
     });
 
     it('forgets a process that stopped refreshing', async () => {
-      const dead = await process({ refreshMs: 60_000, ttlMs: 300 });
-      const b = await process({ refreshMs: 50, ttlMs: 300 });
+      const dead = await peer({ refreshMs: 60_000, ttlMs: 300 });
+      const b = await peer({ refreshMs: 50, ttlMs: 300 });
       await Promise.all([dead.start(), b.start()]);
       await dead.interest.here('room:x');
       await until('B hears of room:x', () => b.interest.elsewhere('room:x'));
@@ -133,8 +133,8 @@ describe('room interest', () => {
     });
 
     it('removes its entry when it closes', async () => {
-      const a = await process();
-      const b = await process();
+      const a = await peer();
+      const b = await peer();
       await Promise.all([a.start(), b.start()]);
       await a.interest.here('room:c');
       await until('B hears of room:c', () => b.interest.elsewhere('room:c'));
@@ -144,8 +144,8 @@ describe('room interest', () => {
     });
 
     it('assumes elsewhere while its bus is cut off, and writes its rooms again after (Redis may have lost them)', async () => {
-      const a = await process();
-      const b = await process({ refreshMs: 50 });
+      const a = await peer();
+      const b = await peer({ refreshMs: 50 });
       await Promise.all([a.start(), b.start()]);
       await a.interest.here('room:r');
       await until('B hears of room:r', () => b.interest.elsewhere('room:r'));
