@@ -33,6 +33,20 @@ export function createRedisLock(client: RedisClient, keyOf: (key: string) => str
   };
 }
 
+/** A pub/sub listener that parses each JSON message and hands it to every listener; a malformed one is logged and dropped. */
+export function jsonListener<T>(listeners: ReadonlyArray<(message: T) => void>, log: Logger, what: string) {
+  return (raw: string) => {
+    let message: T;
+    try {
+      message = JSON.parse(raw) as T;
+    } catch {
+      log.warn(`ignoring a malformed ${what}`);
+      return;
+    }
+    for (const l of listeners) l(message);
+  };
+}
+
 /** Redis pub/sub on one channel. The subscriber is its own connection, as Redis requires. */
 export function createRedisBus(client: RedisClient, subscriber: RedisClient, keys: RedisKeys, log: Logger): Bus & { start(): Promise<void> } {
   const listeners: Array<(m: BusMessage) => void> = [];
@@ -54,16 +68,7 @@ export function createRedisBus(client: RedisClient, subscriber: RedisClient, key
   });
   return {
     async start() {
-      await subscriber.subscribe(keys.busChannel, (raw) => {
-        let message: BusMessage;
-        try {
-          message = JSON.parse(raw) as BusMessage;
-        } catch {
-          log.warn('ignoring malformed bus message');
-          return;
-        }
-        for (const l of listeners) l(message);
-      });
+      await subscriber.subscribe(keys.busChannel, jsonListener(listeners, log, 'bus message'));
     },
     async publish(message) {
       await client.publish(keys.busChannel, JSON.stringify(message));

@@ -2,6 +2,7 @@ import type { Logger } from '../../logger.js';
 import type { RedisKeys } from '../keys.js';
 import type { Bus, BusMessage, RelayedEvent, RoomInterest } from '../types.js';
 import type { RedisClient } from './client.js';
+import { jsonListener } from './infra.js';
 
 export interface RedisRoomInterestOptions {
   processId: string;
@@ -74,17 +75,6 @@ export function createRedisRoomInterest(
   let timer: NodeJS.Timeout | undefined;
   let closed = false;
   const deliverers: Array<(event: RelayedEvent) => void> = [];
-
-  function onRelayed(raw: string) {
-    let event: RelayedEvent;
-    try {
-      event = JSON.parse(raw) as RelayedEvent;
-    } catch {
-      log.warn('ignoring a malformed relayed event');
-      return;
-    }
-    for (const deliver of deliverers) deliver(event);
-  }
 
   function put(pid: string, room: string) {
     let pids = processesIn.get(room);
@@ -239,7 +229,7 @@ export function createRedisRoomInterest(
       deliverers.push(deliver);
     },
     async start() {
-      await subscriber.subscribe(keys.relayChannel(processId), onRelayed);
+      await subscriber.subscribe(keys.relayChannel(processId), jsonListener(deliverers, log, 'relayed event'));
       await refresh();
       timer = setInterval(() => void refresh(), refreshMs);
       timer.unref();
