@@ -249,23 +249,29 @@ async function main() {
       const typingLoop = (side: Side) =>
         closedLoopRound(targets[side], cpuOf(side), persistent[side], 'typing', (i, k) => ({ roomId: ownRoom(i), typing: k % 2 === 0 }), cfg.inboundSeconds);
 
-      if (only.has('inbound')) {
-        results.metric('acked inbound events/s', 'per s', 'higher', { on: 'ratio', op: '>=', value: 0.8 });
-        results.metric('server CPU per inbound event', 'µs', 'lower');
-        results.metric('Redis CPU per inbound event', 'µs', 'lower');
+      /** Timed rounds of the typing loop, both sides, into the given rows. */
+      const inboundRounds = async (phase: string, what: string, rows: { rate: string; server: string; redis?: string }) => {
         for (const r of roundsWithWarmup) {
           for (const side of order(r)) {
-            progress(`acked inbound ${label(r)}: ${side} (${cfg.sockets} sockets, typing in own room, ${cfg.inboundSeconds} s)`);
-            profile('inbound', r);
+            progress(`${what} ${label(r)}: ${side} (${cfg.sockets} sockets, typing in own room, ${cfg.inboundSeconds} s)`);
+            profile(phase, r);
             const res = await typingLoop(side);
-            if (res.failed) warn(`${side} inbound: ${res.failed} acks not ok (${res.firstFailure})`);
+            if (res.failed) warn(`${side} ${what}: ${res.failed} acks not ok (${res.firstFailure})`);
             if (r < 0) continue;
-            noteForeign(`${side} inbound`, res);
-            results.add('acked inbound events/s', side, res.perSecond);
-            results.add('server CPU per inbound event', side, res.serverUs / Math.max(1, res.acked));
-            results.add('Redis CPU per inbound event', side, res.redisUs / Math.max(1, res.acked));
+            noteForeign(`${side} ${what}`, res);
+            results.add(rows.rate, side, res.perSecond);
+            results.add(rows.server, side, res.serverUs / Math.max(1, res.acked));
+            if (rows.redis) results.add(rows.redis, side, res.redisUs / Math.max(1, res.acked));
           }
         }
+      };
+
+      if (only.has('inbound')) {
+        const rows = { rate: 'acked inbound events/s', server: 'server CPU per inbound event', redis: 'Redis CPU per inbound event' };
+        results.metric(rows.rate, 'per s', 'higher', { on: 'ratio', op: '>=', value: 0.8 });
+        results.metric(rows.server, 'µs', 'lower');
+        results.metric(rows.redis, 'µs', 'lower');
+        await inboundRounds('inbound', 'inbound', rows);
       }
       // The same load with a listener in every room: on the bare server a second socket
       // of its own; for the project a socket on a SECOND project process, so that every
@@ -273,9 +279,9 @@ async function main() {
       // cross-process path costs, which the main row (nobody elsewhere) does not pay.
       if (only.has('inbound-remote') && cfg.memory) warn('--memory: skipping inbound-remote (in-memory processes share nothing)');
       if (only.has('inbound-remote') && !cfg.memory) {
-        const name = 'acked inbound events/s, listener on another process';
-        results.metric(name, 'per s', 'higher');
-        results.metric('server CPU per inbound event, listener elsewhere', 'µs', 'lower');
+        const rows = { rate: 'acked inbound events/s, listener on another process', server: 'server CPU per inbound event, listener elsewhere' };
+        results.metric(rows.rate, 'per s', 'higher');
+        results.metric(rows.server, 'µs', 'lower');
         progress('starting a second project process and a listener socket per room');
         const second = await startProject({ name: 'project-2', prefix: redis.prefix, entry, env: cfg.experiments ? { BENCH_EXPERIMENTS: cfg.experiments } : {} });
         const listeners: Record<Side, Socket[]> = {
@@ -285,18 +291,7 @@ async function main() {
         for (const side of ['bare', 'project'] as const) {
           await Promise.all(listeners[side].map((s, i) => ack(s, 'room:join', { roomId: ownRoom(i) }, 20_000)));
         }
-        for (const r of roundsWithWarmup) {
-          for (const side of order(r)) {
-            progress(`acked inbound, listener elsewhere ${label(r)}: ${side} (${cfg.sockets} sockets, ${cfg.inboundSeconds} s)`);
-            profile('inbound-remote', r);
-            const res = await typingLoop(side);
-            if (res.failed) warn(`${side} inbound (listener elsewhere): ${res.failed} acks not ok (${res.firstFailure})`);
-            if (r < 0) continue;
-            noteForeign(`${side} inbound, listener elsewhere`, res);
-            results.add(name, side, res.perSecond);
-            results.add('server CPU per inbound event, listener elsewhere', side, res.serverUs / Math.max(1, res.acked));
-          }
-        }
+        await inboundRounds('inbound-remote', 'inbound, listener elsewhere', rows);
         for (const s of [...listeners.bare, ...listeners.project]) s.close();
         await second.stop();
         results.note('inbound, listener elsewhere: server CPU is the sending process only; the second project process is not counted');
