@@ -1,4 +1,6 @@
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { expect } from 'chai';
 import request from 'supertest';
 import { BACKENDS, startServer, type TestServer } from '../helpers/server.js';
@@ -29,6 +31,43 @@ for (const backend of BACKENDS) {
         s2.close();
       });
     }
+
+    it('keeps neither the handshake request nor its session on the socket, only the live view', async () => {
+      const c = new TestClient(server.url);
+      const user = await c.register();
+      const s = socketFor(server.url, { transports: ['websocket'], headers: { cookie: c.cookie } });
+      await nextEvent<SessionView>(s, 'session');
+      const held = server.app.io.of('/').sockets.get(s.id!);
+      expect(held, 'the server socket').to.not.equal(undefined);
+      expect(held!.conn.request, 'the handshake request (and through it the session)').to.equal(null);
+      expect(held!.data.live.user.id).to.equal(user.id);
+      s.close();
+    });
+
+    it('offers no per-message deflate on the websocket upgrade', async () => {
+      const url = new URL('/socket.io/?EIO=4&transport=websocket', server.url);
+      const headers = await new Promise<IncomingHttpHeaders>((resolve, reject) => {
+        const req = httpRequest(url, {
+          headers: {
+            Connection: 'Upgrade',
+            Upgrade: 'websocket',
+            Origin: server.origin,
+            'Sec-WebSocket-Version': '13',
+            'Sec-WebSocket-Key': randomBytes(16).toString('base64'),
+            'Sec-WebSocket-Extensions': 'permessage-deflate; client_max_window_bits',
+          },
+        });
+        req.on('upgrade', (res, socket) => {
+          socket.destroy();
+          resolve(res.headers);
+        });
+        req.on('response', (res) => reject(new Error(`no upgrade: ${res.statusCode}`)));
+        req.on('error', reject);
+        req.end();
+      });
+      expect(headers['sec-websocket-accept'], 'upgraded').to.be.a('string');
+      expect(headers['sec-websocket-extensions']).to.equal(undefined);
+    });
 
     it('refuses a handshake with no cookie', async () => {
       const err = await connectSocket(server.url).then(

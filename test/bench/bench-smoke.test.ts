@@ -1,0 +1,75 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { expect } from 'chai';
+import { createClient } from 'redis';
+import { REDIS_URL } from '../helpers/server.js';
+
+const run = promisify(execFile);
+
+/** Runs a bench script with tsx, as `npm run bench` / `npm run soak` do; rejects on a non-zero exit. */
+const tsx = (script: string, args: string[]) =>
+  run(process.execPath, ['--import', 'tsx', script, ...args], { env: { ...process.env, REDIS_URL }, maxBuffer: 16 * 1024 * 1024 });
+
+async function keysUnder(prefix: string) {
+  const client = createClient({ url: REDIS_URL });
+  await client.connect();
+  try {
+    let n = 0;
+    for await (const batch of client.scanIterator({ MATCH: `${prefix}*`, COUNT: 500 })) n += batch.length;
+    return n;
+  } finally {
+    await client.close();
+  }
+}
+
+/**
+ * The benchmarks at toy sizes, so that they cannot rot: every phase runs against both
+ * servers and reports a number for every row. No figure is judged here (a loaded
+ * machine could break any timing): speed is what `npm run bench` itself reports.
+ */
+describe('benchmarks (toy sizes)', function () {
+  this.timeout(180_000);
+  let dir: string;
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'bench-smoke-'));
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('npm run bench: every phase reports every row for both servers, and leaves no Redis keys', async () => {
+    const json = join(dir, 'bench.json');
+    const { stdout, stderr } = await tsx('bench/run.ts', [
+      '--rounds=1', '--no-warmup', '--sockets=6', '--messages=2', '--handshakes=20', '--hs-concurrency=5',
+      '--inbound-seconds=0.3', '--idle=30', '--idle-users=3', '--liveness=3',
+      '--session-read-rounds=1', '--session-read-seconds=0.3', `--json=${json}`,
+    ]);
+    const { metrics } = JSON.parse(readFileSync(json, 'utf8')) as { metrics: Array<{ name: string; bareMedian: number | null; projectMedian: number | null }> };
+    const byName = new Map(metrics.map((m) => [m.name, m]));
+    const bothSides = [
+      'handshakes/s', 'fan-out deliveries/s', 'delivery latency p50', 'delivery latency p99',
+      'acked inbound events/s', 'acked inbound events/s, listener on another process', 'heap per idle socket @30',
+    ];
+    const projectOnly = ['staleness p99: PATCH /api/prefs → session', 'staleness p99: PATCH /api/me → session', 'logout→disconnect p99'];
+    for (const name of [...bothSides, ...projectOnly]) {
+      const m = byName.get(name);
+      expect(m, name).to.not.equal(undefined);
+      expect(Number.isFinite(m!.projectMedian), `${name}: project`).to.equal(true);
+      if (bothSides.includes(name)) expect(Number.isFinite(m!.bareMedian), `${name}: bare`).to.equal(true);
+    }
+    expect(stdout).to.match(/\| acked inbound events\/s .*×/); // the table with ratios
+    expect(stdout).to.include('live view vs reload per event'); // the session-read part
+    const prefix = /\(prefix (bench:[^ )]+)\)/.exec(stderr)?.[1]; // on the progress lines
+    expect(prefix, 'the run names its Redis prefix').to.be.a('string');
+    expect(await keysUnder(prefix!)).to.equal(0);
+  });
+
+  it('npm run soak: churning sockets leave nothing behind (heap, sockets, sessions, listeners, timers)', async () => {
+    const { stdout } = await tsx('bench/soak.ts', [
+      '--seconds=4', '--sockets=60', '--users=4', '--warmup=2', '--min-life=300', '--max-life=1200', '--ramp=0', '--revoke-every=1',
+    ]);
+    expect(stdout).to.include('soak PASS');
+    expect(stdout).to.match(/sockets back to 0 +\| 0 +\| 0 +\| PASS/);
+  });
+});
