@@ -11,7 +11,7 @@ import { publicDir, viewsDir } from './paths.js';
 import type { AppServer } from './realtime/events.js';
 import { createRealtime } from './realtime/io.js';
 import { createChatRealtime } from './realtime/chat.js';
-import { corsForAllowedOrigins, createCsrf, originGuard, securityHeaders } from './security/http.js';
+import { corsForAllowedOrigins, createCsrf, noStore, originGuard, securityHeaders } from './security/http.js';
 import { createOriginPolicy } from './security/origin.js';
 import { LiveSessions } from './session/live-sessions.js';
 import { LiveSessionStore } from './session/live-store.js';
@@ -94,6 +94,8 @@ export function createApp(config: Config, { stores, log }: AppDeps): App {
     }
   });
   app.use(express.static(publicDir, { index: false, maxAge: config.production ? '1h' : 0 }));
+  // Everything after the static files is a page or an API answer that may carry a token or personal data.
+  app.use(noStore);
 
   app.use('/api', corsForAllowedOrigins(originPolicy), originGuard(originPolicy, log, 'all'));
   app.use(originGuard(originPolicy, log, 'unsafe-methods'));

@@ -32,7 +32,8 @@ async function main() {
   });
   const { port } = server.httpServer.address() as AddressInfo;
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
-  log.info({ store: stores.kind }, `listening on http://${host}:${port}`);
+  // Launchers and tests wait for this line, so it is written whatever LOG_LEVEL is (PROTOCOL.md).
+  log.child({}, { level: 'info' }).info({ store: stores.kind }, `listening on http://${host}:${port}`);
 
   let stopping = false;
   const stop = async (signal: string) => {

@@ -54,6 +54,12 @@ export function corsForAllowedOrigins(policy: OriginPolicy): RequestHandler {
   });
 }
 
+/** Pages and API answers carry CSRF tokens and personal data: no browser or proxy may keep them. */
+export const noStore: RequestHandler = (_req, res, next) => {
+  res.set('Cache-Control', 'no-store');
+  next();
+};
+
 export const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 /** Synchronizer-token CSRF (csrf-sync): header `x-csrf-token` or form field `_csrf`. */

@@ -1,0 +1,60 @@
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { promisify } from 'node:util';
+import { expect } from 'chai';
+import request from 'supertest';
+import { TestClient } from '../helpers/client.js';
+import { startProcess } from '../helpers/processes.js';
+import { startServer } from '../helpers/server.js';
+
+/** Deployment defaults: what a launcher, a proxy cache and docker compose rely on. */
+describe('deployment defaults', function () {
+  this.timeout(60_000);
+
+  for (const level of ['error', 'silent']) {
+    it(`prints the readiness line at LOG_LEVEL=${level}, and only that`, async () => {
+      // startProcess waits for "listening on http://..." and fails if it never comes.
+      const node = await startProcess({ LOG_LEVEL: level, REDIS_URL: '' });
+      try {
+        await request(node.url).get('/healthz').expect(200);
+        const lines = node.output().trim().split('\n');
+        expect(lines, node.output()).to.have.length(1);
+        expect(JSON.parse(lines[0]!).msg).to.match(/^listening on http:\/\/127\.0\.0\.1:\d+$/);
+      } finally {
+        expect(await node.stop()).to.equal(0);
+      }
+    });
+  }
+
+  it('tells browsers and proxies not to keep pages or API answers (tokens, personal data), but lets them cache static files', async () => {
+    const server = await startServer('memory');
+    try {
+      const c = new TestClient(server.url);
+      await c.register();
+      for (const path of ['/api/csrf', '/api/me', '/api/sessions', '/login', '/chat', '/settings', '/api/nope']) {
+        const res = await c.agent.get(path);
+        expect(res.headers['cache-control'], path).to.equal('no-store');
+      }
+      const css = await c.agent.get('/css/app.css').expect(200);
+      expect(css.headers['cache-control']).to.not.include('no-store');
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('has docker compose refuse to start without SESSION_SECRET: no default secret', async () => {
+    const compose = readFileSync('docker-compose.yml', 'utf8');
+    const uses = compose.match(/SESSION_SECRET:.*$/gm) ?? [];
+    expect(uses.length).to.be.greaterThan(0);
+    for (const line of uses) expect(line, line).to.match(/\$\{SESSION_SECRET:\?[^}]+\}$/);
+    // Checked by docker compose itself where it is installed (.ci/run installs Debian's docker-compose).
+    const run = promisify(execFile);
+    const installed = await run('docker-compose', ['version']).then(() => true, () => false);
+    if (process.env.CI === 'true') expect(installed, 'docker-compose is installed in CI').to.equal(true);
+    if (!installed) return;
+    const env = { ...process.env, SESSION_SECRET: '' };
+    const refused = await run('docker-compose', ['config', '--quiet'], { env }).then(() => null, (err: { stderr: string }) => err.stderr);
+    expect(refused).to.match(/SESSION_SECRET/);
+    await run('docker-compose', ['config', '--quiet'], { env: { ...env, SESSION_SECRET: 'x'.repeat(32) } });
+  });
+});
