@@ -3,7 +3,6 @@ import express, { type Express } from 'express';
 import session from 'express-session';
 import { authApi, type ApiDeps } from './auth/api.js';
 import { createPassport } from './auth/passport.js';
-import { createLoginLimiter } from './auth/service.js';
 import type { Config } from './config.js';
 import { AppError } from './errors.js';
 import type { Logger } from './logger.js';
@@ -12,6 +11,7 @@ import type { AppServer } from './realtime/events.js';
 import { createRealtime } from './realtime/io.js';
 import { createChatRealtime } from './realtime/chat.js';
 import { corsForAllowedOrigins, createCsrf, noStore, originGuard, securityHeaders } from './security/http.js';
+import { createLimits } from './security/limits.js';
 import { createOriginPolicy } from './security/origin.js';
 import { LiveSessions } from './session/live-sessions.js';
 import { LiveSessionStore } from './session/live-store.js';
@@ -47,6 +47,7 @@ export function createApp(config: Config, { stores, log }: AppDeps): App {
     bus: stores.bus,
     index: stores.sessionIndex,
     ttlMs,
+    anonymousTtlMs: config.anonymousSessionTtlSeconds * 1000,
     touchEveryMs: touchInterval(ttlMs),
     log,
   });
@@ -67,10 +68,11 @@ export function createApp(config: Config, { stores, log }: AppDeps): App {
   const passport = createPassport(stores);
   const csrf = createCsrf();
   const originPolicy = createOriginPolicy(config.allowedOrigins, Boolean(config.trustProxy));
+  const limits = createLimits(stores, config.limits);
   const deps: ApiDeps = {
     stores,
     passport,
-    loginLimiter: createLoginLimiter(stores),
+    limits,
     sessions: sessionStore,
     generateCsrfToken: csrf.generateToken,
   };
@@ -104,7 +106,7 @@ export function createApp(config: Config, { stores, log }: AppDeps): App {
   app.use(csrf.protect);
 
   const httpServer = createServer(app);
-  const chat = createChatRealtime({ stores, sessionStore, liveSessions, log, config });
+  const chat = createChatRealtime({ stores, sessionStore, liveSessions, log, config, limits });
   const io = createRealtime({
     httpServer,
     originPolicy,
@@ -114,12 +116,13 @@ export function createApp(config: Config, { stores, log }: AppDeps): App {
     liveSessions,
     handlers: chat.handlers,
     adapter: stores.socketAdapter,
+    admit: chat.admit,
     onConnect: chat.onConnect,
     log,
   });
   chat.attach(io);
 
-  app.use('/api', authApi(deps), chatApi({ stores, io, chat }));
+  app.use('/api', authApi(deps), chatApi({ stores, io, chat, limits }));
   app.use('/api', (_req, _res, next) => next(new AppError('not_found', 'no such endpoint')));
   app.use(pages(deps));
   app.use(errorHandler(log));

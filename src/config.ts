@@ -18,7 +18,38 @@ export interface Config {
   production: boolean;
   /** Messages kept per room or DM conversation (extension: `MESSAGE_HISTORY_LIMIT`). */
   messageHistoryLimit: number;
+  /** Open sockets one user may hold across all processes (`MAX_SOCKETS_PER_USER`). */
+  maxSocketsPerUser: number;
+  /** Idle lifetime of a session nobody has logged into (extension: `ANONYMOUS_SESSION_TTL_SECONDS`). */
+  anonymousSessionTtlSeconds: number;
+  /** Every rate limit (PROTOCOL.md's, overridable with the extension `RATE_LIMITS`). */
+  limits: Limits;
 }
+
+/** A limit: at most `points` per `durationSeconds`, per key (a user, a username, an address). */
+export interface Limit {
+  points: number;
+  durationSeconds: number;
+}
+
+/** The limits of PROTOCOL.md, by the name `RATE_LIMITS` (and the logs) use. */
+export const DEFAULT_LIMITS = {
+  /** `message:send` + `dm:send` per user. */
+  send: { points: 30, durationSeconds: 10 },
+  /** `typing` per user. */
+  typing: { points: 50, durationSeconds: 10 },
+  /** `reaction:toggle` per user. */
+  reaction: { points: 30, durationSeconds: 10 },
+  /** Rooms created per user. */
+  room_create: { points: 20, durationSeconds: 3600 },
+  /** Failed logins (and wrong current passwords) per username. */
+  login: { points: 10, durationSeconds: 15 * 60 },
+  /** Failed logins per client address, across usernames (password spraying). */
+  login_ip: { points: 100, durationSeconds: 3600 },
+} as const satisfies Record<string, Limit>;
+
+export type LimitName = keyof typeof DEFAULT_LIMITS;
+export type Limits = Record<LimitName, Limit>;
 
 export class ConfigError extends Error {
   constructor(message: string) {
@@ -64,7 +95,29 @@ const schema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   NODE_ENV: z.string().optional(),
   MESSAGE_HISTORY_LIMIT: intIn(100, 10_000_000).default(10_000),
+  MAX_SOCKETS_PER_USER: intIn(1, 1_000_000).default(50),
+  ANONYMOUS_SESSION_TTL_SECONDS: intIn(1, 400 * 86400).default(3600),
+  RATE_LIMITS: z.string().optional(),
 });
+
+/**
+ * `RATE_LIMITS=typing=200/10,send=60/10`: overrides some of the limits (points per
+ * seconds), e.g. for a load test or a trusted deployment; the others keep their defaults.
+ */
+function parseLimits(value: string | undefined): Limits {
+  const limits: Limits = { ...DEFAULT_LIMITS };
+  for (const entry of csv(value)) {
+    const m = /^([a-z_]+)=(\d{1,9})\/(\d{1,7})$/.exec(entry);
+    if (!m) throw new ConfigError(`RATE_LIMITS: "${entry}" is not name=points/seconds (e.g. typing=50/10)`);
+    const [, name, points, seconds] = m as unknown as [string, string, string, string];
+    if (!Object.hasOwn(DEFAULT_LIMITS, name)) {
+      throw new ConfigError(`RATE_LIMITS: unknown limit "${name}" (one of ${Object.keys(DEFAULT_LIMITS).join(', ')})`);
+    }
+    if (Number(points) < 1 || Number(seconds) < 1) throw new ConfigError(`RATE_LIMITS: "${entry}" needs at least 1 point per 1 second`);
+    limits[name as LimitName] = { points: Number(points), durationSeconds: Number(seconds) };
+  }
+  return limits;
+}
 
 /** Express `trust proxy` accepts booleans, hop counts and address lists. */
 function parseTrustProxy(value: string | undefined): Config['trustProxy'] {
@@ -120,5 +173,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel: e.LOG_LEVEL,
     production,
     messageHistoryLimit: e.MESSAGE_HISTORY_LIMIT,
+    maxSocketsPerUser: e.MAX_SOCKETS_PER_USER,
+    // Never longer than a logged-in session's.
+    anonymousSessionTtlSeconds: Math.min(e.ANONYMOUS_SESSION_TTL_SECONDS, e.SESSION_TTL_SECONDS),
+    limits: parseLimits(e.RATE_LIMITS),
   };
 }

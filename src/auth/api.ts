@@ -3,10 +3,9 @@ import { Router, type Request } from 'express';
 import { AppError } from '../errors.js';
 import { currentUser, requireUser } from '../web/guards.js';
 import { parseInput } from '../web/validate.js';
-import { login, logout, register, type AuthDeps } from './flows.js';
-import { meBody, passwordBody, prefsBody } from './schemas.js';
-import { checkCredentials, toPublicUser } from './service.js';
-import { hashPassword } from './passwords.js';
+import { changePassword, endOtherSessions, login, logout, register, type AuthDeps } from './flows.js';
+import { meBody, prefsBody } from './schemas.js';
+import { toPublicUser } from './service.js';
 
 /** An opaque, stable handle for a session: never the cookie's session id. */
 export const sessionHandle = (sid: string) => createHash('sha256').update(sid).digest('base64url').slice(0, 22);
@@ -58,16 +57,10 @@ export function authApi(deps: ApiDeps): Router {
     res.json({ prefs: req.session.prefs });
   });
 
-  // Extension: change the password; every other session of the user ends (`revoked`).
+  // Every other session of the user ends (`revoked`); this one continues on a new id, with a new CSRF token.
   r.post('/password', requireUser, async (req, res) => {
-    const { currentPassword, newPassword } = parseInput(passwordBody, req.body);
-    const me = currentUser(req);
-    if (!(await checkCredentials(stores, me.username, currentPassword))) {
-      throw new AppError('invalid_credentials', 'current password is wrong');
-    }
-    await stores.users.update(me.id, { passwordHash: await hashPassword(newPassword), passwordChangedAt: Date.now() });
-    await revokeOthers(req);
-    res.status(204).end();
+    await changePassword(deps, req);
+    res.json({ csrfToken: deps.generateCsrfToken(req, true) });
   });
 
   r.get('/sessions', requireUser, async (req, res) => {
@@ -91,13 +84,8 @@ export function authApi(deps: ApiDeps): Router {
     res.status(204).end();
   });
 
-  async function revokeOthers(req: Request) {
-    const mine = await sessions.sessionsOf(currentUser(req).id);
-    await Promise.all(mine.filter((s) => s.sid !== req.sessionID).map((s) => sessions.end(s.sid, 'revoked')));
-  }
-
   r.post('/sessions/revoke-others', requireUser, async (req, res) => {
-    await revokeOthers(req);
+    await endOtherSessions(sessions, currentUser(req).id, req.sessionID);
     res.status(204).end();
   });
 

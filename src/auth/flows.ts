@@ -1,60 +1,66 @@
 import type { Request, Response } from 'express';
 import { AppError } from '../errors.js';
 import type { User } from '../chat/types.js';
+import { addressKey, guardedPasswordCheck, type RateLimits } from '../security/limits.js';
 import type { LiveSessionStore } from '../session/live-store.js';
 import type { Stores } from '../store/types.js';
-import { loginBody, registerBody } from './schemas.js';
+import { currentUser } from '../web/guards.js';
 import { parseInput } from '../web/validate.js';
+import { hashPassword } from './passwords.js';
 import type { AppPassport } from './passport.js';
-import { registerUser, toPublicUser, type LoginLimiter } from './service.js';
+import { loginBody, passwordBody, registerBody } from './schemas.js';
+import { checkCredentials, registerUser, toPublicUser, toVerifiedUser, type VerifiedUser } from './service.js';
 
 export interface AuthDeps {
   stores: Stores;
   passport: AppPassport;
-  loginLimiter: LoginLimiter;
+  limits: RateLimits;
   sessions: LiveSessionStore;
 }
 
 /** Passport's req.login as a promise: regenerates the session id (no fixation) and stores the user. */
-function logIn(req: Request, user: User): Promise<void> {
+function passportLogIn(req: Request, user: User): Promise<void> {
   return new Promise((resolve, reject) => req.logIn(user, (err) => (err ? reject(err) : resolve())));
 }
 
-/** Runs passport-local; resolves to the user or false. */
-function authenticateLocal(deps: AuthDeps, req: Request, res: Response): Promise<User | false> {
+/** Runs passport-local; resolves to the verified user or false. */
+function authenticateLocal(deps: AuthDeps, req: Request, res: Response): Promise<VerifiedUser | false> {
   return new Promise((resolve, reject) => {
-    deps.passport.authenticate('local', { session: false }, (err: unknown, user: User | false) =>
+    deps.passport.authenticate('local', { session: false }, (err: unknown, user: VerifiedUser | false) =>
       err ? reject(err) : resolve(user),
     )(req, res, (err?: unknown) => reject(err));
   });
 }
 
-/** What a fresh login leaves in the new session besides the user. */
-function startSession(req: Request) {
+/** Who a password check is counted against: the username, and the client address (behind TRUST_PROXY, the forwarded one). */
+const attemptBy = (req: Request, username: string) => ({ username, address: addressKey(req.ip) });
+
+/**
+ * Logs `user` in on a new session id (the old record is destroyed, ending its
+ * sockets), remembering the credential version the password was verified
+ * against: a later password change makes this login invalid.
+ */
+async function startSession(req: Request, user: VerifiedUser): Promise<void> {
+  await passportLogIn(req, toPublicUser(user));
+  req.session.credentialVersion = user.credentialVersion;
   const ua = req.get('user-agent');
   if (ua) req.session.userAgent = ua.slice(0, 200);
 }
 
 export async function register(deps: AuthDeps, req: Request): Promise<User> {
   const input = parseInput(registerBody, req.body);
-  const user = toPublicUser(await registerUser(deps.stores, input));
-  await logIn(req, user);
-  startSession(req);
-  return user;
+  const user = toVerifiedUser(await registerUser(deps.stores, input));
+  await startSession(req, user);
+  return toPublicUser(user);
 }
 
+/** The failed-login limits count the attempt before the password is checked (see guardedPasswordCheck). */
 export async function login(deps: AuthDeps, req: Request, res: Response): Promise<User> {
   const { username } = parseInput(loginBody, req.body);
-  await deps.loginLimiter.assertAllowed(username);
-  const user = await authenticateLocal(deps, req, res);
-  if (!user) {
-    await deps.loginLimiter.failed(username);
-    throw new AppError('invalid_credentials', 'wrong username or password');
-  }
-  await deps.loginLimiter.succeeded(username);
-  await logIn(req, user);
-  startSession(req);
-  return user;
+  const user = await guardedPasswordCheck(deps.limits, attemptBy(req, username), () => authenticateLocal(deps, req, res));
+  if (!user) throw new AppError('invalid_credentials', 'wrong username or password');
+  await startSession(req, user);
+  return toPublicUser(user);
 }
 
 /** Ends the session (its sockets everywhere get `session:ended {reason:"logout"}`). */
@@ -62,4 +68,39 @@ export async function logout(req: Request): Promise<void> {
   // Passport saves the session without the user, then regenerates it: the old
   // record is destroyed through the live store, which tells every process.
   await new Promise<void>((resolve, reject) => req.logout((err) => (err ? reject(err) : resolve())));
+}
+
+/** Ends every session of the user but `keep` (their sockets get `session:ended {reason:"revoked"}`). */
+export async function endOtherSessions(sessions: LiveSessionStore, userId: string, keep: string): Promise<void> {
+  const mine = await sessions.sessionsOf(userId);
+  await Promise.all(mine.filter((s) => s.sid !== keep).map((s) => sessions.end(s.sid, 'revoked')));
+}
+
+/**
+ * Changes the logged-in user's password. A wrong current password counts
+ * toward the failed-login limits, so a stolen session cannot guess it. The
+ * change is a compare-and-set of the user's credential version: every session
+ * that logged in with the old password, including a login that raced this
+ * change, is no longer logged in. This session continues on a new id (the old
+ * one is dead); every other session of the user ends (`revoked`).
+ */
+export async function changePassword(deps: AuthDeps, req: Request): Promise<void> {
+  const { currentPassword, newPassword } = parseInput(passwordBody, req.body);
+  const me = currentUser(req);
+  const verified = await guardedPasswordCheck(deps.limits, attemptBy(req, me.username), () =>
+    checkCredentials(deps.stores, me.username, currentPassword),
+  );
+  if (!verified) throw fieldError('invalid_credentials', 'current password is wrong', 'currentPassword');
+  const version = await deps.stores.users.changePassword(verified.id, verified.credentialVersion, await hashPassword(newPassword));
+  if (version === null) throw fieldError('invalid_credentials', 'the password was changed meanwhile; try again', 'currentPassword');
+  await startSession(req, { ...toVerifiedUser(verified), credentialVersion: version });
+  await endOtherSessions(deps.sessions, me.id, req.sessionID);
+  // Every process also re-checks the version of each session it holds for the user.
+  await deps.stores.bus.publish({ t: 'user', uid: me.id });
+}
+
+function fieldError(code: 'invalid_credentials', message: string, field: string): AppError {
+  const err = new AppError(code, message);
+  err.field = field;
+  return err;
 }

@@ -1,7 +1,9 @@
+import type { Request } from 'express';
 import { Passport } from 'passport';
 import { Strategy as LocalStrategy } from 'passport-local';
+import { credentialsCurrent } from '../session/types.js';
 import type { Stores } from '../store/types.js';
-import { checkCredentials, toPublicUser } from './service.js';
+import { checkCredentials, toPublicUser, toVerifiedUser } from './service.js';
 import type { User } from '../chat/types.js';
 
 declare global {
@@ -14,21 +16,25 @@ declare global {
 }
 type PublicUser = User;
 
-/** A Passport instance of our own (no global singleton): local strategy, user id in the session. */
+/**
+ * A Passport instance of our own (no global singleton): local strategy, user id
+ * in the session. A session is logged in only while the user exists and its
+ * credential version is the user's current one (a password change ends it).
+ */
 export function createPassport(stores: Pick<Stores, 'users'>) {
   const passport = new Passport();
   passport.use(
     new LocalStrategy({ session: true }, (username, password, done) => {
       checkCredentials(stores, username, password).then(
-        (user) => done(null, user ? toPublicUser(user) : false),
+        (user) => done(null, user ? toVerifiedUser(user) : false),
         (err: unknown) => done(err),
       );
     }),
   );
   passport.serializeUser<string>((user, done) => done(null, (user as User).id));
-  passport.deserializeUser<string>((id, done) => {
+  passport.deserializeUser<string, Request>((req, id, done) => {
     stores.users.findById(id).then(
-      (user) => done(null, user ? toPublicUser(user) : false),
+      (user) => done(null, user && credentialsCurrent(req.session, user) ? toPublicUser(user) : false),
       (err: unknown) => done(err),
     );
   });

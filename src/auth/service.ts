@@ -5,6 +5,10 @@ import { dummyPasswordHash, hashPassword, verifyPassword } from './passwords.js'
 
 export const toPublicUser = (u: StoredUser | User): User => ({ id: u.id, username: u.username, displayName: u.displayName });
 
+/** A user whose password was just verified, with the credential version it was verified against. */
+export type VerifiedUser = User & { credentialVersion: number };
+export const toVerifiedUser = (u: StoredUser): VerifiedUser => ({ ...toPublicUser(u), credentialVersion: u.credentialVersion });
+
 export async function registerUser(
   stores: Pick<Stores, 'users'>,
   input: { username: string; password: string; displayName?: string | undefined },
@@ -25,25 +29,3 @@ export async function checkCredentials(stores: Pick<Stores, 'users'>, username: 
   const ok = await verifyPassword(user?.passwordHash ?? (await dummyPasswordHash()), password);
   return user && ok ? user : null;
 }
-
-const FAILED_LOGINS = { points: 10, durationSeconds: 15 * 60 };
-
-/** Failed logins per username, shared by every process (Redis) — 10 per 15 minutes. */
-export function createLoginLimiter(stores: Pick<Stores, 'limiter'>) {
-  const limiter = stores.limiter({ name: 'login', ...FAILED_LOGINS });
-  return {
-    async assertAllowed(username: string) {
-      const state = await limiter.get(username);
-      if (state && state.consumedPoints >= FAILED_LOGINS.points) {
-        throw new AppError('rate_limited', 'too many failed logins; try again later', Math.ceil(state.msBeforeNext / 1000));
-      }
-    },
-    async failed(username: string) {
-      await limiter.penalty(username, 1);
-    },
-    async succeeded(username: string) {
-      await limiter.delete(username);
-    },
-  };
-}
-export type LoginLimiter = ReturnType<typeof createLoginLimiter>;

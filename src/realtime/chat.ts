@@ -1,4 +1,3 @@
-import { RateLimiterRes } from 'rate-limiter-flexible';
 import { publicUser } from '../chat/users.js';
 import { dmHistory, sendDm } from '../chat/dms.js';
 import { history, sendMessage } from '../chat/messages.js';
@@ -9,11 +8,13 @@ import { clientEventSchemas as s } from '../chat/schemas.js';
 import type { Config } from '../config.js';
 import { AppError } from '../errors.js';
 import type { Logger } from '../logger.js';
+import type { RateLimits } from '../security/limits.js';
 import type { LiveSessionStore } from '../session/live-store.js';
 import type { LiveSessions } from '../session/live-sessions.js';
 import type { Stores } from '../store/types.js';
 import type { AppServer, AppSocket, ServerToClientEvents } from './events.js';
-import { defineHandler, type EventContext, type EventHandler } from './handler.js';
+import { defineHandler, requireLive, type EventContext, type EventHandler } from './handler.js';
+import { HandshakeRefusal, type Undo } from './io.js';
 import { socketRooms } from './rooms.js';
 
 export interface ChatRealtimeDeps {
@@ -21,11 +22,10 @@ export interface ChatRealtimeDeps {
   sessionStore: LiveSessionStore;
   liveSessions: LiveSessions;
   config: Config;
+  limits: RateLimits;
   log: Logger;
 }
 
-/** Sends per user, across all sockets and processes (PROTOCOL.md). */
-const SEND_LIMIT = { points: 30, durationSeconds: 10 };
 const HEARTBEAT_MS = 5_000;
 const SWEEP_MS = 10_000;
 
@@ -41,9 +41,8 @@ const sweeps = (p: object): p is SweepingPresence => 'sweep' in p && 'heartbeat'
  * and the per-user send limit. Handlers validate, call the domain, broadcast, ack.
  */
 export function createChatRealtime(deps: ChatRealtimeDeps) {
-  const { stores, log } = deps;
+  const { stores, log, limits } = deps;
   const { chat, presence, interest } = stores;
-  const sendLimiter = stores.limiter({ name: 'send', ...SEND_LIMIT });
   const findUserByUsername = async (username: string) => {
     const u = await stores.users.findByUsername(username);
     return u && publicUser(u);
@@ -52,15 +51,6 @@ export function createChatRealtime(deps: ChatRealtimeDeps) {
     const u = await stores.users.findById(id);
     return u && publicUser(u);
   };
-
-  async function consumeSend(ctx: EventContext) {
-    try {
-      await sendLimiter.consume(ctx.user.id);
-    } catch (err) {
-      if (err instanceof RateLimiterRes) throw new AppError('rate_limited', `at most ${SEND_LIMIT.points} messages per ${SEND_LIMIT.durationSeconds} s`);
-      throw err;
-    }
-  }
 
   /** Sending, typing and reacting need the socket to have joined the room first. */
   function requireJoined(ctx: EventContext, roomId: string) {
@@ -111,7 +101,8 @@ export function createChatRealtime(deps: ChatRealtimeDeps) {
       schema: s['message:send'],
       async handle(input, ctx) {
         requireJoined(ctx, input.roomId);
-        await consumeSend(ctx);
+        await limits.consume('send', ctx.user.id);
+        requireLive(ctx.live);
         const message = await sendMessage(chat, ctx.user, input);
         // Every member's socket, the sender's included ("room members", unlike typing's "other room members").
         ctx.io.to(socketRooms.room(input.roomId)).emit('message:new', message);
@@ -130,6 +121,8 @@ export function createChatRealtime(deps: ChatRealtimeDeps) {
       schema: s.typing,
       async handle({ roomId, typing }, ctx) {
         requireJoined(ctx, roomId);
+        await limits.consume('typing', ctx.user.id);
+        requireLive(ctx.live);
         const room = socketRooms.room(roomId);
         const data = { roomId, user: ctx.user, typing };
         // Typing is ephemeral (clients drop a typist they stop hearing from): straight to the
@@ -144,6 +137,8 @@ export function createChatRealtime(deps: ChatRealtimeDeps) {
       schema: s['reaction:toggle'],
       async handle(input, ctx) {
         requireJoined(ctx, input.roomId);
+        await limits.consume('reaction', ctx.user.id);
+        requireLive(ctx.live);
         const reactions = await toggleReaction(chat, ctx.user, input);
         ctx.io.to(socketRooms.room(input.roomId)).emit('reaction', { roomId: input.roomId, messageId: input.messageId, reactions });
         return { reactions };
@@ -155,7 +150,8 @@ export function createChatRealtime(deps: ChatRealtimeDeps) {
       async handle(input, ctx) {
         const recipient = await findUserByUsername(input.to);
         if (!recipient) throw new AppError('not_found', `no user ${input.to}`);
-        await consumeSend(ctx); // after the lookup: a typo in `to` costs no send
+        await limits.consume('send', ctx.user.id); // after the lookup: a typo in `to` costs no send
+        requireLive(ctx.live);
         const message = await sendDm(chat, ctx.user, input, async () => recipient);
         ctx.io.to([socketRooms.user(ctx.user.id), socketRooms.user(recipient.id)]).emit('dm:new', message);
         return { message };
@@ -186,9 +182,10 @@ export function createChatRealtime(deps: ChatRealtimeDeps) {
 
   /** Presence writes still in flight, so a shutdown can let them finish before Redis closes. */
   const pending = new Set<Promise<unknown>>();
-  const track = (p: Promise<unknown>) => {
+  const track = <T>(p: Promise<T>): Promise<T> => {
     pending.add(p);
-    void p.finally(() => pending.delete(p));
+    const done = () => pending.delete(p);
+    p.then(done, done);
     return p;
   };
 
@@ -197,26 +194,45 @@ export function createChatRealtime(deps: ChatRealtimeDeps) {
   /** Set when a presence write failed: the next good heartbeat resyncs this process's entries. */
   let presenceDirty = false;
 
+  /** Admitted sockets that are their user's first anywhere: announced online once connected. */
+  const firstSockets = new WeakSet<AppSocket>();
+
+  /**
+   * At CONNECT: records the socket in presence, which is also where the sockets
+   * of a user are counted across processes; one beyond MAX_SOCKETS_PER_USER is
+   * refused (counting and recording are one atomic step, so racing connects
+   * cannot exceed it).
+   */
+  async function admit(socket: AppSocket): Promise<Undo> {
+    const user = socket.data.live.user;
+    let answer;
+    try {
+      answer = await track(presence.connect(user.id, socket.id, deps.config.maxSocketsPerUser));
+    } catch (err) {
+      presenceDirty = true; // it may have been recorded after all: the next heartbeat puts it right
+      throw err;
+    }
+    if (answer === 'full') throw new HandshakeRefusal('too_many_connections');
+    if (answer === 'first') firstSockets.add(socket);
+    return () => void track(presence.disconnect(user.id, socket.id).catch(() => (presenceDirty = true)));
+  }
+
   /** Presence per user across tabs and processes: only the first and last socket are announced. */
   function onConnect(socket: AppSocket) {
     const user = socket.data.live.user;
     local.set(socket.id, socket);
-    let chain: Promise<unknown> = track(presence
-      .connect(user.id, socket.id)
-      .then((first) => first && announce(socket.data.live.user, true))
-      .catch((err: unknown) => {
-        presenceDirty = true;
-        log.error({ err: String(err), user: user.username }, 'presence connect failed');
-      }));
+    if (firstSockets.has(socket)) announce(user, true);
     socket.on('disconnect', () => {
       local.delete(socket.id);
-      chain = track(chain
-        .then(() => presence.disconnect(user.id, socket.id))
-        .then((last) => last && announce(socket.data.live.user, false))
-        .catch((err: unknown) => {
-          presenceDirty = true;
-          log.error({ err: String(err), user: user.username }, 'presence disconnect failed');
-        }));
+      void track(
+        presence
+          .disconnect(user.id, socket.id)
+          .then((last) => last && announce(socket.data.live.user, false))
+          .catch((err: unknown) => {
+            presenceDirty = true;
+            log.error({ err: String(err), user: user.username }, 'presence disconnect failed');
+          }),
+      );
     });
   }
 
@@ -273,7 +289,7 @@ export function createChatRealtime(deps: ChatRealtimeDeps) {
       if (user) announce(user, false);
     }
     for (const [socketId, socket] of local) {
-      if (!recordedIds.has(socketId) && (await p.connect(socket.data.live.user.id, socketId))) announce(socket.data.live.user, true);
+      if (!recordedIds.has(socketId) && (await p.connect(socket.data.live.user.id, socketId)) === 'first') announce(socket.data.live.user, true);
     }
     log.info({ sockets: local.size }, 'presence resynced');
   }
@@ -287,7 +303,7 @@ export function createChatRealtime(deps: ChatRealtimeDeps) {
     while (pending.size) await Promise.allSettled([...pending]);
   }
 
-  return { handlers, onConnect, attach, stop, drain, findUserByUsername };
+  return { handlers, admit, onConnect, attach, stop, drain, findUserByUsername };
 }
 
 export type ChatRealtime = ReturnType<typeof createChatRealtime>;

@@ -38,6 +38,8 @@ export type ClientEventName = keyof ClientToServerEvents;
 
 export interface SocketData {
   live: LiveSession;
+  /** Events of this socket being handled, not yet acknowledged. */
+  inFlight: number;
 }
 
 export type AppServer = Server<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>;

@@ -2,9 +2,10 @@ import type { z } from 'zod';
 import type { User } from '../chat/types.js';
 import type { Logger } from '../logger.js';
 import type { LiveSession, LiveSessions } from '../session/live-sessions.js';
+import { AppError } from '../errors.js';
 import { toAppError } from '../web/errors.js';
 import { MALFORMED_EVENT } from './parser.js';
-import type { AckFailure, AppServer, AppSocket, ClientEventName, SocketErrorCode } from './events.js';
+import type { AckFailure, AppServer, AppSocket, ClientEventName, SocketData, SocketErrorCode } from './events.js';
 
 /** What a handler may use. Identity comes from the live session, never from the payload. */
 export interface EventContext {
@@ -23,6 +24,19 @@ export interface EventHandler<S extends z.ZodType = z.ZodType, R extends object 
 
 /** Declares one event's handler; keeps the schema and handler types tied together. */
 export const defineHandler = <S extends z.ZodType, R extends object>(h: EventHandler<S, R>): EventHandler<S, R> => h;
+
+/**
+ * Throws `unauthorized` when the session ended while this event was being
+ * handled (the bus told this process after the event was admitted): handlers
+ * call it right before they store or send anything, so nothing is written on
+ * behalf of a session that is over.
+ */
+export function requireLive(live: LiveSession): void {
+  if (live.ended) throw new AppError('unauthorized', 'session ended');
+}
+
+/** Events a socket may have in flight (sent, not yet acknowledged); beyond that an event is refused at once. */
+export const MAX_IN_FLIGHT = 32;
 
 /** A handler that has not answered by then acks `internal` (e.g. a backend that hangs): well within 5 s. */
 const HANDLER_TIMEOUT_MS = 4_000;
@@ -91,7 +105,7 @@ class Watchdog {
   }
 }
 
-/** One event being handled: acked exactly once, by the handler or by the watchdog. */
+/** One event being handled: acked exactly once, by the handler or by the watchdog, and counted in flight until then. */
 class InFlight {
   readonly started = Date.now();
   private done = false;
@@ -99,14 +113,17 @@ class InFlight {
   constructor(
     private readonly ack: AnyAck,
     private readonly watchdog: Watchdog,
+    private readonly counter: SocketData,
     private readonly onInternal: (err: unknown, msg: string) => void,
   ) {
     watchdog.track(this);
+    counter.inFlight += 1;
   }
 
   finish(result: object, internalMessage?: string, err?: unknown) {
     if (this.done) return;
     this.done = true;
+    this.counter.inFlight -= 1;
     this.watchdog.forget(this);
     if (internalMessage) this.onInternal(err, internalMessage);
     this.ack(result);
@@ -130,12 +147,13 @@ export function createDispatcher(handlers: readonly EventHandler[], deps: BindDe
     const live = socket.data.live;
     if (!live || live.ended) return ack(failure('unauthorized', 'session ended'));
     deps.liveSessions.activity(live);
+    if (socket.data.inFlight >= MAX_IN_FLIGHT) return ack(failure('rate_limited', `at most ${MAX_IN_FLIGHT} events in flight per socket`));
     const parsed = h.schema.safeParse(payload);
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
       return ack(failure('bad_request', `${issue?.path.join('.') || 'payload'}: ${issue?.message ?? 'invalid'}`));
     }
-    const job = new InFlight(ack, watchdog, (err, msg) => deps.log.error({ err, event, user: live.user.username }, msg));
+    const job = new InFlight(ack, watchdog, socket.data, (err, msg) => deps.log.error({ err, event, user: live.user.username }, msg));
     const ctx: EventContext = { socket, io: deps.io, live, user: live.user, log: deps.log };
     let running: Promise<object>;
     try {

@@ -3,7 +3,7 @@ import type { Request, RequestHandler } from 'express';
 import { Server } from 'socket.io';
 import type { Logger } from '../logger.js';
 import type { OriginPolicy } from '../security/origin.js';
-import type { LiveSessions } from '../session/live-sessions.js';
+import type { LiveSession, LiveSessions } from '../session/live-sessions.js';
 import type { LiveSessionStore } from '../session/live-store.js';
 import type { SessionFields } from '../session/types.js';
 import type { AppServer, AppSocket } from './events.js';
@@ -46,6 +46,19 @@ const onlyForHandshake =
     else next();
   };
 
+/** Why a socket is refused at CONNECT: the `connect_error` message its client sees. */
+export type RefusalCode = 'unauthorized' | 'too_many_connections' | 'unavailable' | 'closed';
+
+export class HandshakeRefusal extends Error {
+  constructor(readonly code: RefusalCode) {
+    super(code);
+    this.name = 'HandshakeRefusal';
+  }
+}
+
+/** Undoes what an admission recorded, for a socket that never connects after all. */
+export type Undo = () => void;
+
 export interface RealtimeDeps {
   httpServer: HttpServer;
   originPolicy: OriginPolicy;
@@ -55,7 +68,12 @@ export interface RealtimeDeps {
   liveSessions: LiveSessions;
   handlers: readonly EventHandler[];
   adapter?: ((nsp: import('socket.io').Namespace) => import('socket.io-adapter').Adapter) | undefined;
-  /** Called once a socket is authenticated and registered (presence, etc.). */
+  /**
+   * Runs at CONNECT once the session is confirmed live (presence, the socket
+   * cap); throws a HandshakeRefusal to refuse the socket.
+   */
+  admit?: (socket: AppSocket) => Promise<Undo>;
+  /** Called once an admitted socket is connected. */
   onConnect?: (socket: AppSocket) => void;
   log: Logger;
 }
@@ -90,15 +108,50 @@ export function createRealtime(deps: RealtimeDeps): AppServer {
   io.engine.use(onlyForHandshake(deps.sessionMiddleware));
   io.engine.use(onlyForHandshake(deps.passportSession));
 
-  io.use((socket, next) => {
+  /**
+   * The Socket.IO CONNECT, which may come well after the Engine.IO handshake
+   * that loaded the session: the session is checked again here, so one that
+   * ended in between never connects (no `session` event, no presence).
+   */
+  async function admit(socket: AppSocket): Promise<void> {
     const req = socket.request as HandshakeRequest;
-    const session = req.session;
-    const meta = session && deps.sessionStore.metaOf(session);
-    if (!req.user || !session || !meta) return next(new Error('unauthorized'));
-    const snapshot = () => JSON.parse(JSON.stringify(session)) as SessionFields;
-    socket.data.live = deps.liveSessions.attach(socket, req.sessionID, req.user, snapshot, meta);
-    releaseHandshake(req);
-    next();
+    let live: LiveSession | null;
+    try {
+      const session = req.session;
+      const meta = session && deps.sessionStore.metaOf(session);
+      if (!req.user || !session || !meta) throw new HandshakeRefusal('unauthorized');
+      const snapshot = () => JSON.parse(JSON.stringify(session)) as SessionFields;
+      live = await deps.liveSessions.admit(socket, req.sessionID, req.user, snapshot, meta);
+    } finally {
+      releaseHandshake(req);
+    }
+    if (!live) throw new HandshakeRefusal('unauthorized');
+    socket.data.live = live;
+    socket.data.inFlight = 0;
+    let undo: Undo | undefined;
+    try {
+      undo = await deps.admit?.(socket);
+    } catch (err) {
+      deps.liveSessions.detach(socket, live);
+      throw err;
+    }
+    // Socket.IO drops a socket whose connection closed while the middlewares ran,
+    // without a `disconnect` event: nothing recorded for it may stay behind.
+    if (socket.conn.readyState !== 'open') {
+      undo?.();
+      deps.liveSessions.detach(socket, live);
+      throw new HandshakeRefusal('closed');
+    }
+  }
+
+  io.use((socket, next) => {
+    admit(socket).then(
+      () => next(),
+      (err: unknown) => {
+        if (!(err instanceof HandshakeRefusal)) log.warn({ err: String(err) }, 'socket admission failed');
+        next(new Error(err instanceof HandshakeRefusal ? err.code : 'unavailable'));
+      },
+    );
   });
 
   const bindHandlers = createDispatcher(deps.handlers, { io, liveSessions: deps.liveSessions, log });

@@ -2,7 +2,7 @@ import type { Logger } from '../logger.js';
 import type { User } from '../chat/types.js';
 import type { Bus, BusMessage, UserStore } from '../store/types.js';
 import type { LiveRecord, LiveSessionStore } from './live-store.js';
-import type { EndReason, LiveMeta, Prefs, SessionFields } from './types.js';
+import { credentialsCurrent, type EndReason, type LiveMeta, type Prefs, type SessionFields } from './types.js';
 
 /** What a socket is told about its session (the `session` event). */
 export interface SessionView {
@@ -69,6 +69,12 @@ export interface LiveSessionsOptions {
   log: Logger;
 }
 
+interface Refresh {
+  again: boolean;
+  reason: EndReason | undefined;
+  done: Promise<boolean>;
+}
+
 const publicUser = (u: User): User => ({ id: u.id, username: u.username, displayName: u.displayName });
 
 /**
@@ -80,8 +86,10 @@ const publicUser = (u: User): User => ({ id: u.id, username: u.username, display
 export class LiveSessions {
   private readonly bySid = new Map<string, LiveSession>();
   private readonly byUser = new Map<string, Set<LiveSession>>();
-  /** Refreshes in flight per session, and whether another was asked for meanwhile. */
-  private readonly refreshing = new Map<string, { again: boolean; reason: EndReason | undefined }>();
+  /** Refreshes in flight per session, whether another was asked for meanwhile, and when they are done. */
+  private readonly refreshing = new Map<string, Refresh>();
+  /** The first read of a session being admitted here, which its other sockets' admissions wait for too. */
+  private readonly admitting = new Map<string, Promise<boolean>>();
 
   constructor(private readonly o: LiveSessionsOptions) {
     o.bus.subscribe((m) => this.onBusMessage(m));
@@ -90,7 +98,7 @@ export class LiveSessions {
 
   /** Re-reads every session held here (after notifications may have been missed). */
   refreshAll() {
-    for (const sid of this.bySid.keys()) this.refresh(sid);
+    for (const sid of this.bySid.keys()) void this.refresh(sid);
     for (const uid of this.byUser.keys()) void this.refreshUser(uid);
   }
 
@@ -104,27 +112,44 @@ export class LiveSessions {
   }
 
   private onBusMessage(m: BusMessage) {
-    if (m.t === 'session' && this.bySid.has(m.sid)) this.refresh(m.sid, m.reason);
+    if (m.t === 'session' && this.bySid.has(m.sid)) void this.refresh(m.sid, m.reason);
     else if (m.t === 'user' && this.byUser.has(m.uid)) void this.refreshUser(m.uid);
   }
 
   /**
-   * Registers a socket of an authenticated handshake. The first socket of a
-   * session on this process re-reads the record, so a change published while
-   * the handshake was in flight is not missed.
+   * Admits a socket of an authenticated handshake at its Socket.IO CONNECT:
+   * resolves to the session's live view, or to null when the session ended
+   * after the Engine.IO handshake (logout, revocation or expiry in between).
+   * The first socket of a session on this process reads the record again,
+   * registered first so that a change published during that read is not
+   * missed; later sockets use the view the bus keeps current. Rejects when the
+   * store cannot be read (the socket is then refused, not admitted unchecked).
    */
-  attach(member: SessionMember, sid: string, user: User, data: () => SessionFields, meta: LiveMeta): LiveSession {
+  async admit(member: SessionMember, sid: string, user: User, handshake: () => SessionFields, meta: LiveMeta): Promise<LiveSession | null> {
     let live = this.bySid.get(sid);
+    let check = this.admitting.get(sid);
     if (!live) {
-      live = new LiveSession(sid, publicUser(user), data(), meta);
-      this.bySid.set(sid, live);
-      let set = this.byUser.get(user.id);
-      if (!set) this.byUser.set(user.id, (set = new Set()));
-      set.add(live);
-      this.scheduleExpiry(live);
-      this.refresh(sid);
+      live = this.register(sid, user, handshake(), meta);
+      check = this.refresh(sid);
+      this.admitting.set(sid, check);
+      void check.finally(() => this.admitting.delete(sid));
     }
+    if (check && !(await check)) {
+      if (live.members.size === 0) this.forget(live);
+      throw new Error('the session store did not answer');
+    }
+    if (live.ended || this.bySid.get(sid) !== live) return null;
     live.members.add(member);
+    return live;
+  }
+
+  private register(sid: string, user: User, data: SessionFields, meta: LiveMeta): LiveSession {
+    const live = new LiveSession(sid, publicUser(user), data, meta);
+    this.bySid.set(sid, live);
+    let set = this.byUser.get(user.id);
+    if (!set) this.byUser.set(user.id, (set = new Set()));
+    set.add(live);
+    this.scheduleExpiry(live);
     return live;
   }
 
@@ -166,38 +191,47 @@ export class LiveSessions {
   private scheduleExpiry(live: LiveSession) {
     clearTimeout(live.timer);
     const delay = Math.min(Math.max(live.meta.exp - Date.now() + EXPIRY_SLACK_MS, 0), MAX_TIMER_MS);
-    live.timer = setTimeout(() => this.refresh(live.sid), delay);
+    live.timer = setTimeout(() => void this.refresh(live.sid), delay);
     live.timer.unref();
   }
 
-  /** Re-reads a session; coalesces bursts so at most one read per session is in flight. */
-  refresh(sid: string, reason?: EndReason) {
+  /**
+   * Re-reads a session; coalesces bursts so at most one read per session is in
+   * flight. Resolves (never rejects) once the view reflects a read that began
+   * after this call: true, or false when the store could not be read.
+   */
+  refresh(sid: string, reason?: EndReason): Promise<boolean> {
     const pending = this.refreshing.get(sid);
     if (pending) {
       pending.again = true;
       pending.reason ??= reason;
-      return;
+      return pending.done;
     }
-    const state = { again: false, reason };
+    const state: Refresh = { again: false, reason, done: Promise.resolve(true) };
     this.refreshing.set(sid, state);
-    void (async () => {
-      try {
-        do {
-          state.again = false;
-          const live = this.bySid.get(sid);
-          if (!live) break;
-          const record = await this.o.store.read(sid);
-          this.apply(live, record, state.reason);
-        } while (state.again);
-      } catch (err) {
-        // Usually Redis being away; the bus resyncs every session when it is back,
-        // and this retry covers anything else. The sid itself is never logged.
-        this.o.log.warn({ err: String(err) }, 'session refresh failed; retrying in 2 s');
-        setTimeout(() => this.refresh(sid), 2000).unref();
-      } finally {
-        this.refreshing.delete(sid);
-      }
-    })();
+    state.done = this.reread(sid, state);
+    return state.done;
+  }
+
+  private async reread(sid: string, state: Refresh): Promise<boolean> {
+    try {
+      do {
+        state.again = false;
+        const live = this.bySid.get(sid);
+        if (!live) break;
+        const record = await this.o.store.read(sid);
+        this.apply(live, record, state.reason);
+      } while (state.again);
+      return true;
+    } catch (err) {
+      // Usually Redis being away; the bus resyncs every session when it is back,
+      // and this retry covers anything else. The sid itself is never logged.
+      this.o.log.warn({ err: String(err) }, 'session refresh failed; retrying in 2 s');
+      setTimeout(() => void this.refresh(sid), 2000).unref();
+      return false;
+    } finally {
+      this.refreshing.delete(sid);
+    }
   }
 
   private apply(live: LiveSession, record: LiveRecord | null, reason: EndReason | undefined) {
@@ -229,7 +263,8 @@ export class LiveSessions {
     try {
       const user = await this.o.users.findById(uid);
       for (const live of this.byUser.get(uid) ?? []) {
-        if (!user) {
+        // Gone, or logged in with a password that has since changed.
+        if (!user || !credentialsCurrent(live.data, user)) {
           this.end(live, 'revoked');
           continue;
         }

@@ -22,8 +22,14 @@ export interface LiveStoreOptions {
   lock: KeyedLock;
   bus: Bus;
   index: SessionIndex;
+  /** Idle lifetime of a logged-in session. */
   ttlMs: number;
-  /** Activity touches closer together than this are not written (throttle). */
+  /** Idle lifetime of a session without a user (a CSRF token, a visit to the login page): short, as it costs storage for nothing. */
+  anonymousTtlMs: number;
+  /**
+   * Activity touches closer together than this are not written (throttle); a
+   * session with a short lifetime is touched at least every tenth of it.
+   */
   touchEveryMs: number;
   log: Logger;
 }
@@ -170,7 +176,7 @@ export class LiveSessionStore extends session.Store {
     const now = Date.now();
     const meta: LiveMeta = {
       v: (current?.meta.v ?? 0) + 1,
-      exp: now + this.o.ttlMs,
+      exp: now + (userOf(data) ? this.o.ttlMs : this.o.anonymousTtlMs),
       createdAt: current?.meta.createdAt ?? now,
       seenAt: now,
     };
@@ -196,7 +202,7 @@ export class LiveSessionStore extends session.Store {
 
   /** True when enough time has passed since the last recorded activity to write a new deadline. */
   touchDue(meta: LiveMeta, now = Date.now()): boolean {
-    return now - meta.seenAt >= this.o.touchEveryMs;
+    return now - meta.seenAt >= Math.min(this.o.touchEveryMs, (meta.exp - meta.seenAt) / 10);
   }
 
   /** Pushes the idle deadline out (activity). No-op when the session is gone. */

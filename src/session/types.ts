@@ -11,8 +11,19 @@ declare module 'express-session' {
     prefs?: Prefs;
     lastRoomId?: string;
     userAgent?: string;
+    /** The user's credential version when this session logged in (see StoredUser.credentialVersion). */
+    credentialVersion?: number;
   }
 }
+
+/**
+ * Whether a session's login is still valid for the user's current credentials:
+ * a password change increments the user's version, and every session that
+ * logged in with an older one (even a login that raced the change) is not
+ * logged in any more. Sessions from before versions existed count as version 0.
+ */
+export const credentialsCurrent = (data: { credentialVersion?: number }, user: { credentialVersion: number }) =>
+  (data.credentialVersion ?? 0) === user.credentialVersion;
 
 export type EndReason = 'logout' | 'revoked' | 'expired';
 

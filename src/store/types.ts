@@ -7,8 +7,11 @@ import type { Message, Reactions, Room, User } from '../chat/types.js';
 /** A user as stored: the public fields plus what only the server sees. */
 export interface StoredUser extends User {
   passwordHash: string;
-  /** ms epoch of the last password change; sessions older than this are refused. */
-  passwordChangedAt: number;
+  /**
+   * Incremented by every password change. A session remembers the version it
+   * logged in with, and a session with an older one is not logged in.
+   */
+  credentialVersion: number;
 }
 
 export interface UserStore {
@@ -16,7 +19,14 @@ export interface UserStore {
   create(input: { username: string; displayName: string; passwordHash: string }): Promise<StoredUser | null>;
   findById(id: string): Promise<StoredUser | null>;
   findByUsername(username: string): Promise<StoredUser | null>;
-  update(id: string, changes: Partial<Pick<StoredUser, 'displayName' | 'passwordHash' | 'passwordChangedAt'>>): Promise<StoredUser | null>;
+  update(id: string, changes: Partial<Pick<StoredUser, 'displayName'>>): Promise<StoredUser | null>;
+  /**
+   * Sets a new password hash and increments the credential version, in one step
+   * and only if the version is still `expectedVersion` (the one whose password
+   * the caller verified). Resolves to the new version, or null when the user is
+   * gone or the version moved on (another change won).
+   */
+  changePassword(id: string, expectedVersion: number, passwordHash: string): Promise<number | null>;
 }
 
 /** Mutual exclusion per key, across every process that shares the backend. */
@@ -101,9 +111,15 @@ export interface ChatStore {
   toggleReaction(conversation: ConversationId, messageId: string, emoji: string, username: string): Promise<Reactions>;
 }
 
+/** What recording a socket answered: the user's first socket anywhere, another one, or one too many (not recorded). */
+export type PresenceConnect = 'first' | 'more' | 'full';
+
 export interface PresenceStore {
-  /** Records a socket; true when it is the user's first socket anywhere. */
-  connect(userId: string, socketId: string): Promise<boolean>;
+  /**
+   * Records a socket, unless the user already has `maxSockets` sockets
+   * (across every process): counting and recording are one atomic step.
+   */
+  connect(userId: string, socketId: string, maxSockets?: number): Promise<PresenceConnect>;
   /** Forgets a socket; true when it was the user's last socket anywhere. */
   disconnect(userId: string, socketId: string): Promise<boolean>;
   online(): Promise<string[]>;

@@ -4,6 +4,7 @@ import { addMember, createRoom, listRoomsFor, removeMember } from '../chat/rooms
 import { addMemberBodySchema, createRoomBodySchema, historyQuerySchema, memberParamsSchema, roomParamsSchema } from '../chat/schemas.js';
 import type { AppServer } from '../realtime/events.js';
 import type { ChatRealtime } from '../realtime/chat.js';
+import type { RateLimits } from '../security/limits.js';
 import { socketRooms } from '../realtime/rooms.js';
 import type { Stores } from '../store/types.js';
 import { currentUser, requireUser } from './guards.js';
@@ -13,10 +14,11 @@ export interface ChatApiDeps {
   stores: Stores;
   io: AppServer;
   chat: ChatRealtime;
+  limits: RateLimits;
 }
 
 /** The rooms API (PROTOCOL.md). Every route needs a logged-in session. */
-export function chatApi({ stores, io, chat }: ChatApiDeps): Router {
+export function chatApi({ stores, io, chat, limits }: ChatApiDeps): Router {
   const r = Router();
   const find = chat.findUserByUsername;
 
@@ -26,8 +28,14 @@ export function chatApi({ stores, io, chat }: ChatApiDeps): Router {
 
   r.post('/rooms', requireUser, async (req, res) => {
     const body = parseInput(createRoomBodySchema, req.body);
-    const room = await createRoom(stores.chat, currentUser(req), body);
-    res.status(201).json({ room });
+    const me = currentUser(req);
+    await limits.consume('room_create', me.id);
+    try {
+      res.status(201).json({ room: await createRoom(stores.chat, me, body) });
+    } catch (err) {
+      await limits.reward('room_create', me.id).catch(() => undefined); // nothing was created
+      throw err;
+    }
   });
 
   r.post('/rooms/:id/members', requireUser, async (req, res) => {

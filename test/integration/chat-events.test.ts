@@ -375,8 +375,11 @@ for (const backend of BACKENDS) {
         const other = await h.room(a);
         const s = await h.openIn(a, room.id);
         const sOther = await h.openIn(a, other.id);
-        const elsewhere = ok(await emitAck<MessageAck>(sOther, 'message:send', { roomId: other.id, text: 'there' })).message;
         const here = ok(await emitAck<MessageAck>(s, 'message:send', { roomId: room.id, text: 'here' })).message;
+        // Ids are unique within a conversation: one minted in the same millisecond elsewhere may be equal.
+        let elsewhere: Message;
+        do elsewhere = ok(await emitAck<MessageAck>(sOther, 'message:send', { roomId: other.id, text: 'there' })).message;
+        while (elsewhere.id === here.id);
         fails(await emitAck(s, 'reaction:toggle', { roomId: room.id, messageId: '1-0', emoji: '👍' }), 'not_found');
         fails(await emitAck(s, 'reaction:toggle', { roomId: room.id, messageId: '9999999999999-0', emoji: '👍' }), 'not_found');
         fails(await emitAck(s, 'reaction:toggle', { roomId: room.id, messageId: elsewhere.id, emoji: '👍' }), 'not_found');

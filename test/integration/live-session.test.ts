@@ -218,7 +218,8 @@ for (const backend of BACKENDS) {
       const { socket } = await open(thief);
       track(socket);
       const ended = nextEvent<{ reason: string }>(socket, 'session:ended');
-      await a.post('/api/password', { currentPassword: PASSWORD, newPassword: 'a brand new secret' }).expect(204);
+      const changed = await a.post('/api/password', { currentPassword: PASSWORD, newPassword: 'a brand new secret' }).expect(200);
+      expect(changed.body.csrfToken).to.be.a('string');
       expect((await ended).reason).to.equal('revoked');
       await disconnected(socket);
       const again = await thief.connect().then(() => null, (e: Error) => e);

@@ -18,7 +18,7 @@ const user = (username: string): StoredUser => ({
   username,
   displayName: username.toUpperCase(),
   passwordHash: 'secret-hash',
-  passwordChangedAt: 0,
+  credentialVersion: 0,
 });
 const alice = user('alice');
 const bob = user('bob');

@@ -344,8 +344,8 @@ function presenceContract(backend: Backend) {
 
     it('reports only the first socket and the last socket of a user', async () => {
       const { a } = backend.openPresence();
-      expect(await a.connect('u1', 's1')).to.equal(true);
-      expect(await a.connect('u1', 's2')).to.equal(false);
+      expect(await a.connect('u1', 's1')).to.equal('first');
+      expect(await a.connect('u1', 's2')).to.equal('more');
       expect(await a.online()).to.deep.equal(['u1']);
       expect(await a.disconnect('u1', 's1')).to.equal(false);
       expect(await a.online()).to.deep.equal(['u1']);
@@ -356,8 +356,8 @@ function presenceContract(backend: Backend) {
     it('treats repeated and unknown sockets as no change', async () => {
       const { a } = backend.openPresence();
       expect(await a.disconnect('u1', 'never')).to.equal(false);
-      expect(await a.connect('u1', 's1')).to.equal(true);
-      expect(await a.connect('u1', 's1')).to.equal(false);
+      expect(await a.connect('u1', 's1')).to.equal('first');
+      expect(await a.connect('u1', 's1')).to.equal('more');
       expect(await a.disconnect('u1', 'other')).to.equal(false);
       expect(await a.disconnect('u1', 's1')).to.equal(true);
       expect(await a.disconnect('u1', 's1')).to.equal(false);
@@ -365,8 +365,8 @@ function presenceContract(backend: Backend) {
 
     it('counts sockets across processes: first and last are reported once, wherever they are', async () => {
       const { a, b } = backend.openPresence();
-      expect(await a.connect('u1', 'a-1')).to.equal(true);
-      expect(await b.connect('u1', 'b-1')).to.equal(false);
+      expect(await a.connect('u1', 'a-1')).to.equal('first');
+      expect(await b.connect('u1', 'b-1')).to.equal('more');
       expect(await a.disconnect('u1', 'a-1')).to.equal(false);
       expect(await b.online()).to.deep.equal(['u1']);
       expect(await b.disconnect('u1', 'b-1')).to.equal(true);
@@ -377,11 +377,27 @@ function presenceContract(backend: Backend) {
       const { a, b } = backend.openPresence();
       for (let round = 0; round < 10; round++) {
         const firsts = await Promise.all([a.connect('u', `a${round}`), b.connect('u', `b${round}`), a.connect('u', `c${round}`)]);
-        expect(firsts.filter(Boolean), `round ${round} connect`).to.have.length(1);
+        expect(firsts.filter((f) => f === 'first'), `round ${round} connect`).to.have.length(1);
         const lasts = await Promise.all([b.disconnect('u', `b${round}`), a.disconnect('u', `a${round}`), a.disconnect('u', `c${round}`)]);
         expect(lasts.filter(Boolean), `round ${round} disconnect`).to.have.length(1);
       }
       expect(await a.online()).to.deep.equal([]);
+    });
+
+    it('caps the sockets of a user across processes, atomically, and lets one in again when one leaves', async () => {
+      const { a, b } = backend.openPresence();
+      const answers = await Promise.all(Array.from({ length: 10 }, (_, i) => (i % 2 ? a : b).connect('capped', `s${i}`, 3)));
+      expect(answers.filter((x) => x !== 'full')).to.have.length(3);
+      expect(answers.filter((x) => x === 'first')).to.have.length(1);
+      const admitted = answers.flatMap((x, i) => (x === 'full' ? [] : [i]));
+      // Recording an admitted socket again is no new socket; without a cap (0) nobody is refused.
+      expect(await (admitted[0]! % 2 ? a : b).connect('capped', `s${admitted[0]}`, 3)).to.equal('more');
+      expect(await a.connect('capped', 'another', 3)).to.equal('full');
+      expect(await a.connect('uncapped', 'x1', 0)).to.equal('first');
+      const i = admitted[1]!;
+      await (i % 2 ? a : b).disconnect('capped', `s${i}`);
+      expect(await b.connect('capped', 'another', 3)).to.equal('more');
+      expect(await a.connect('capped', 'one-more', 3)).to.equal('full');
     });
 
     it('lists each online user once', async () => {

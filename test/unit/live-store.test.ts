@@ -20,6 +20,7 @@ function makeStore(touchEveryMs = 1000) {
     bus,
     index: createMemorySessionIndex(),
     ttlMs: 60_000,
+    anonymousTtlMs: 60_000,
     touchEveryMs,
     log: createLogger('silent'),
   });

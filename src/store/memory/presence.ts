@@ -5,14 +5,15 @@ export function createMemoryPresenceStore(): PresenceStore {
   const sockets = new Map<string, Set<string>>(); // userId → socketIds
 
   return {
-    async connect(userId, socketId) {
+    async connect(userId, socketId, maxSockets = 0) {
       const own = sockets.get(userId);
-      if (own) {
-        own.add(socketId);
-        return false;
+      if (!own) {
+        sockets.set(userId, new Set([socketId]));
+        return 'first';
       }
-      sockets.set(userId, new Set([socketId]));
-      return true;
+      if (maxSockets > 0 && own.size >= maxSockets && !own.has(socketId)) return 'full';
+      own.add(socketId);
+      return 'more';
     },
     async disconnect(userId, socketId) {
       const own = sockets.get(userId);

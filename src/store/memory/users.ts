@@ -9,7 +9,7 @@ export function createMemoryUserStore(): UserStore {
   return {
     async create({ username, displayName, passwordHash }) {
       if (idByName.has(username)) return null;
-      const user: StoredUser = { id: randomUUID(), username, displayName, passwordHash, passwordChangedAt: Date.now() };
+      const user: StoredUser = { id: randomUUID(), username, displayName, passwordHash, credentialVersion: 0 };
       byId.set(user.id, user);
       idByName.set(username, user.id);
       return { ...user };
@@ -26,6 +26,13 @@ export function createMemoryUserStore(): UserStore {
       if (!user) return null;
       Object.assign(user, changes);
       return { ...user };
+    },
+    async changePassword(id, expectedVersion, passwordHash) {
+      const user = byId.get(id);
+      if (!user || user.credentialVersion !== expectedVersion) return null;
+      user.passwordHash = passwordHash;
+      user.credentialVersion += 1;
+      return user.credentialVersion;
     },
   };
 }

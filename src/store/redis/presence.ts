@@ -34,8 +34,14 @@ const DEFAULT_SWEEP_AFTER_MS = 15_000;
 const NOW_MS = `local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`;
 
-/** KEYS: user, proc, online, procs. ARGV: userId, socketId, processId. Returns 1 for the user's first socket. */
-const CONNECT = luaScript(`${NOW_MS}
+/**
+ * KEYS: user, proc, online, procs. ARGV: userId, socketId, processId, maxSockets (0: no cap).
+ * Returns 1 for the user's first socket, 0 for another, -1 (recording nothing) when the user already has maxSockets.
+ */
+const CONNECT = luaScript(`
+local max = tonumber(ARGV[4])
+if max > 0 and redis.call('HLEN', KEYS[1]) >= max and redis.call('HEXISTS', KEYS[1], ARGV[2]) == 0 then return -1 end
+${NOW_MS}
 redis.call('ZADD', KEYS[4], now, ARGV[3])
 local added = redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
 redis.call('SADD', KEYS[2], cjson.encode({ARGV[1], ARGV[2]}))
@@ -112,14 +118,14 @@ export function createRedisPresenceStore(client: RedisClient, keys: RedisKeys, o
   }
 
   return {
-    async connect(userId, socketId) {
-      const first = await runLua(
+    async connect(userId, socketId, maxSockets = 0) {
+      const answer = await runLua(
         client,
         CONNECT,
         [keys.presenceUser(userId), keys.presenceProcess(processId), keys.presence, keys.presenceProcesses],
-        [userId, socketId, processId],
+        [userId, socketId, processId, String(maxSockets)],
       );
-      return first === 1;
+      return answer === 1 ? 'first' : answer === 0 ? 'more' : 'full';
     },
     disconnect(userId, socketId) {
       return disconnectFrom(processId, userId, socketId);

@@ -2,6 +2,21 @@ import { randomUUID } from 'node:crypto';
 import type { RedisKeys } from '../keys.js';
 import type { StoredUser, UserStore } from '../types.js';
 import type { RedisClient } from './client.js';
+import { luaScript, runLua } from './lua.js';
+
+/**
+ * Compare-and-set of the credential version with the new hash, in one step.
+ * KEYS: user. ARGV: expectedVersion, passwordHash. Returns the new version, or -1.
+ * (It also drops `passwordChangedAt`, which older versions wrote and nothing reads.)
+ */
+const CHANGE_PASSWORD = luaScript(`
+if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+local version = tonumber(redis.call('HGET', KEYS[1], 'credentialVersion') or '0')
+if version ~= tonumber(ARGV[1]) then return -1 end
+redis.call('HSET', KEYS[1], 'passwordHash', ARGV[2], 'credentialVersion', version + 1)
+redis.call('HDEL', KEYS[1], 'passwordChangedAt')
+return version + 1
+`);
 
 function fromHash(h: Record<string, string>): StoredUser | null {
   if (!h.id || !h.username) return null;
@@ -10,7 +25,7 @@ function fromHash(h: Record<string, string>): StoredUser | null {
     username: h.username,
     displayName: h.displayName ?? h.username,
     passwordHash: h.passwordHash ?? '',
-    passwordChangedAt: Number(h.passwordChangedAt ?? 0),
+    credentialVersion: Number(h.credentialVersion ?? 0),
   };
 }
 
@@ -23,7 +38,7 @@ export function createRedisUserStore(client: RedisClient, keys: RedisKeys): User
   const findById = async (id: string) => fromHash(await client.hGetAll(keys.user(id)));
   return {
     async create({ username, displayName, passwordHash }) {
-      const user: StoredUser = { id: randomUUID(), username, displayName, passwordHash, passwordChangedAt: Date.now() };
+      const user: StoredUser = { id: randomUUID(), username, displayName, passwordHash, credentialVersion: 0 };
       const reserved = await client.hSetNX(keys.usernames, username, user.id);
       if (!reserved) return null;
       await client.hSet(keys.user(user.id), toHash(user));
@@ -38,6 +53,10 @@ export function createRedisUserStore(client: RedisClient, keys: RedisKeys): User
       if (!(await client.exists(keys.user(id)))) return null;
       await client.hSet(keys.user(id), toHash(changes));
       return findById(id);
+    },
+    async changePassword(id, expectedVersion, passwordHash) {
+      const version = (await runLua(client, CHANGE_PASSWORD, [keys.user(id)], [String(expectedVersion), passwordHash])) as number;
+      return version < 0 ? null : version;
     },
   };
 }
