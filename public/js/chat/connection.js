@@ -34,6 +34,8 @@ export class Connection {
     this.ended = false;
     this.everConnected = false;
     this.restartTries = 0;
+    /** Set while asking the server whether this browser is still signed in, after `session:ended`. */
+    this.rechecking = false;
     /** @type {ChatSocket} */
     this.socket = /** @type {ChatSocket} */ (io({ withCredentials: true, reconnectionDelayMax: 5000 }));
     this.bind();
@@ -67,7 +69,7 @@ export class Connection {
       this.setState('disconnected', 'Offline, reconnecting…');
       // The client reconnects by itself except after a server-side disconnect;
       // without `session:ended` first that is a restart or a balancer move, so try again.
-      if (reason === 'io server disconnect') this.retryLater();
+      if (reason === 'io server disconnect' && !this.rechecking) this.retryLater();
     });
 
     socket.on('connect_error', (err) => {
@@ -80,7 +82,7 @@ export class Connection {
       if (!socket.active) this.retryLater();
     });
 
-    socket.on('session:ended', ({ reason }) => this.end(reason));
+    socket.on('session:ended', ({ reason }) => void this.sessionEnded(reason));
 
     socket.io.on('reconnect_attempt', (attempt) => {
       if (!this.ended && attempt > 1) this.setState('disconnected', `Offline, reconnecting (try ${attempt})…`);
@@ -97,6 +99,28 @@ export class Connection {
     setTimeout(() => {
       if (!this.ended && !this.socket.connected && !this.socket.active) this.socket.connect();
     }, delay);
+  }
+
+  /**
+   * The server ended the session this socket was opened on. A password change
+   * made in this browser moves it to a new session (and cookie) and ends the
+   * old one: then carry on, on the new one. Otherwise the sign-out is for good.
+   * @param {string} reason
+   */
+  async sessionEnded(reason) {
+    if (this.ended || this.rechecking) return;
+    this.rechecking = true;
+    const signedIn = await fetch('/api/me', { credentials: 'same-origin', cache: 'no-store' }).then(
+      (res) => res.ok,
+      () => false,
+    );
+    this.rechecking = false;
+    if (!signedIn) {
+      this.end(reason);
+      return;
+    }
+    this.setState('connecting', 'Reconnecting…');
+    if (!this.socket.connected && !this.socket.active) this.socket.connect();
   }
 
   /** The session is over: stop for good. @param {string} reason */
