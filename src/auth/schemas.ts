@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { nameSchema } from '../chat/names.js';
 
 export const username = z
   .string()
@@ -11,13 +12,8 @@ export const password = z
   .min(8, 'password must be 8-200 characters')
   .max(200, 'password must be 8-200 characters');
 
-// No control characters; trimmed; 1-64 characters.
-export const displayName = z
-  .string()
-  .trim()
-  .min(1, 'display name must be 1-64 characters')
-  .max(64, 'display name must be 1-64 characters')
-  .refine((s) => !/\p{Cc}/u.test(s), 'display name may not contain control characters');
+/** Trimmed, NFC, 1-64 characters, nothing that hides or reorders text: the one name rule (chat/names.ts). */
+export const displayName = nameSchema('display name');
 
 /** An empty or blank display name (a form's untouched optional field) means "not given". */
 const optionalDisplayName = z.preprocess((v) => (typeof v === 'string' && v.trim() === '' ? undefined : v), displayName.optional());

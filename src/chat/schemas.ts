@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { MESSAGE_ID_PATTERN } from './message-ids.js';
+import { nameSchema } from './names.js';
 import { MAX_PAGE_SIZE } from './policy.js';
 
 /*
@@ -75,10 +76,10 @@ export type ClientEventPayload<E extends ClientEventName> = z.output<(typeof cli
 
 // ---- HTTP API ------------------------------------------------------------------
 
-/** `POST /api/rooms`. The name defaults to the id in the domain. */
+/** `POST /api/rooms`. The name defaults to the id in the domain; a given one follows the name rule (names.ts). */
 export const createRoomBodySchema = z.object({
   id: roomIdSchema,
-  name: z.string().trim().min(1).max(64).optional(),
+  name: nameSchema('room name').optional(),
   private: z.boolean().optional(),
 });
 

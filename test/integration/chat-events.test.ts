@@ -20,6 +20,7 @@ import {
   type MessagesAck,
 } from '../helpers/chat.js';
 import { arrivesWithin, emitAck, nextEvent } from '../helpers/client.js';
+import { ownReactionPairs, PROTOTYPE_NAMES, togglePairs } from '../helpers/reactions.js';
 import { BACKENDS } from '../helpers/server.js';
 
 /*
@@ -367,6 +368,46 @@ for (const backend of BACKENDS) {
         await toggle(sa, ':tada:', {});
         await sleep(300);
         expect(outside).to.deep.equal([]);
+      });
+
+      it('keeps emoji named like Object.prototype keys as own keys, alike in the ack, the broadcast and history, and removes them again', async () => {
+        const a = await h.user();
+        const b = await h.user();
+        const room = await h.room(a);
+        const sa = await h.openIn(a, room.id);
+        const sb = await h.openIn(b, room.id);
+        const msg = ok(await emitAck<MessageAck>(sa, 'message:send', { roomId: room.id, text: 'prototype names' })).message;
+        const heard = collect<ReactionEvent>(sb, 'reaction'); // b's socket hears every toggle, b's own included
+
+        /** The reaction map of `msg` in every kind of history: socket room:join and message:history, and HTTP. */
+        const inHistory = async () => {
+          const joined = ok(await emitAck<JoinAck>(sb, 'room:join', { roomId: room.id })).history;
+          const paged = ok(await emitAck<MessagesAck>(sb, 'message:history', { roomId: room.id })).messages;
+          const viaHttp = await h.roomMessages(b, room.id);
+          return [joined, paged, viaHttp].map((messages) => messages.find((m) => m.id === msg.id)?.reactions ?? {});
+        };
+
+        let want: Array<[string, string[]]> = [];
+        const toggle = async (s: Socket, who: string, emoji: string) => {
+          want = togglePairs(want, emoji, who);
+          const count = heard.length + 1; // counted first: b's own broadcast may arrive before b's ack
+          const ack = ok(await emitAck<Ack<{ reactions: Reactions }>>(s, 'reaction:toggle', { roomId: room.id, messageId: msg.id, emoji }));
+          expect(ownReactionPairs(ack.reactions), `ack after ${who} toggled ${emoji}`).to.deep.equal(want);
+          await waitFor(() => heard.length >= count, `the reaction broadcast for ${emoji}`);
+          expect(ownReactionPairs(heard.at(-1)!.reactions), `broadcast after ${who} toggled ${emoji}`).to.deep.equal(want);
+          for (const map of await inHistory()) expect(ownReactionPairs(map), `history after ${who} toggled ${emoji}`).to.deep.equal(want);
+        };
+
+        const [ua, ub] = [a.user.username, b.user.username];
+        for (const name of PROTOTYPE_NAMES) await toggle(sa, ua, name);
+        await toggle(sb, ub, '__proto__');
+        for (const name of PROTOTYPE_NAMES) await toggle(sa, ua, name);
+        await toggle(sb, ub, '__proto__');
+        expect(want).to.deep.equal([]);
+        // Emptied, the message carries no `reactions` at all again.
+        for (const m of [ok(await emitAck<MessagesAck>(sb, 'message:history', { roomId: room.id })).messages, await h.roomMessages(b, room.id)]) {
+          expect(m.find((x) => x.id === msg.id)).to.not.have.own.property('reactions');
+        }
       });
 
       it('answers not_found for an unknown message or one of another room; forbidden when not joined; bad_request when malformed', async () => {

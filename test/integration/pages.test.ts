@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import request from 'supertest';
 import { BACKENDS, startServer, type TestServer } from '../helpers/server.js';
 import { PASSWORD, uniqueName } from '../helpers/client.js';
+import { FRIENDLY_SAMPLE, HOSTILE_SAMPLE } from '../helpers/names.js';
 
 /** The hidden `_csrf` field of a rendered form. */
 const formToken = (html: string) => /name="_csrf" value="([^"]+)"/.exec(html)?.[1] ?? '';
@@ -90,6 +91,33 @@ for (const backend of BACKENDS) {
       const me = await agent.get('/api/me').expect(200);
       expect(me.body.user.displayName).to.equal('New Name');
       expect(me.body.prefs).to.deep.equal({ theme: 'dark' });
+    });
+
+    it('refuses hostile display names from the settings form (400, saving nothing) and saves friendly ones NFC', async () => {
+      const agent = request.agent(server.url);
+      const reg = await agent.get('/register');
+      await agent
+        .post('/register')
+        .type('form')
+        .send({ _csrf: formToken(reg.text), username: uniqueName(), displayName: 'Before', password: PASSWORD })
+        .expect(303);
+      const me = async () => (await agent.get('/api/me').expect(200)).body as { user: { displayName: string }; prefs: object };
+      const prefsBefore = (await me()).prefs;
+      for (const [what, displayName] of HOSTILE_SAMPLE) {
+        const settings = await agent.get('/settings').expect(200);
+        const refused = await agent.post('/settings').type('form').send({ _csrf: formToken(settings.text), displayName, theme: 'dark' });
+        expect(refused.status, what).to.equal(400);
+        expect(refused.text, what).to.contain('data-testid="displayName-error"');
+        expect(refused.text, what).to.match(/display name (may not contain|must be 1-64)/);
+        const now = await me(); // neither the name nor the theme of the same form was saved
+        expect(now.user.displayName, what).to.equal('Before');
+        expect(now.prefs, what).to.deep.equal(prefsBefore);
+      }
+      for (const [what, displayName] of FRIENDLY_SAMPLE) {
+        const settings = await agent.get('/settings').expect(200);
+        await agent.post('/settings').type('form').send({ _csrf: formToken(settings.text), displayName, theme: 'dark' }).expect(200);
+        expect((await me()).user.displayName, what).to.equal(displayName.normalize('NFC'));
+      }
     });
 
     it('sends a CSP that allows only its own scripts and styles, and pages with no inline code', async () => {

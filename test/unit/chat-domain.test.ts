@@ -5,12 +5,14 @@ import { compareMessageIds, createMessageIdGenerator } from '../../src/chat/mess
 import { history, sendMessage } from '../../src/chat/messages.js';
 import { MAX_REACTION_EMOJIS } from '../../src/chat/policy.js';
 import { listOnline } from '../../src/chat/presence.js';
+import { normalizeReactions } from '../../src/chat/reaction-map.js';
 import { toggleReaction } from '../../src/chat/reactions.js';
 import { addMember, canAccess, createRoom, joinRoom, listRoomsFor, removeMember, requireRoomAccess } from '../../src/chat/rooms.js';
 import type { User } from '../../src/chat/types.js';
 import { createMemoryChatStore } from '../../src/store/memory/chat.js';
 import { createMemoryPresenceStore } from '../../src/store/memory/presence.js';
 import type { ChatStore, StoredUser } from '../../src/store/types.js';
+import { ownReactionPairs } from '../helpers/reactions.js';
 import { expectAppError } from './helpers/errors.js';
 
 const user = (username: string): StoredUser => ({
@@ -294,6 +296,28 @@ describe('chat domain', () => {
       await expectAppError(toggleReaction(chat, bob, { roomId: 'secret', messageId: '1-0', emoji: '👍' }), 'not_found');
       // A message id from another room does not exist in this one.
       await expectAppError(toggleReaction(chat, bob, { roomId: 'secret', messageId: general.id, emoji: '👍' }), 'not_found');
+    });
+
+    it('normalizes a map to own keys in code-point order, users sorted and deduplicated, empty emojis dropped', () => {
+      const source: Record<string, Iterable<string>> = Object.fromEntries([
+        ['👍', new Set(['bob', 'alice'])],
+        ['__proto__', ['carol', 'alice', 'carol']],
+        ['constructor', []],
+        ['valueOf', ['bob']],
+        ['toString', ['alice']],
+        ['hasOwnProperty', ['dave']],
+      ]);
+      const out = normalizeReactions(source);
+      expect(ownReactionPairs(out)).to.deep.equal([
+        ['__proto__', ['alice', 'carol']],
+        ['hasOwnProperty', ['dave']],
+        ['toString', ['alice']],
+        ['valueOf', ['bob']],
+        ['👍', ['alice', 'bob']],
+      ]);
+      // Nothing is inherited either: a lookup of an emoji nobody used finds nothing.
+      expect(out.constructor).to.equal(undefined);
+      expect(JSON.parse(JSON.stringify(out))).to.deep.equal(Object.fromEntries(ownReactionPairs(out)));
     });
 
     it(`caps a message at ${MAX_REACTION_EMOJIS} distinct emojis with bad_request`, async () => {

@@ -9,6 +9,7 @@ import { createRedisChatStore } from '../../src/store/redis/chat.js';
 import type { RedisClient } from '../../src/store/redis/client.js';
 import { createRedisPresenceStore } from '../../src/store/redis/presence.js';
 import type { ChatStore, PresenceStore } from '../../src/store/types.js';
+import { ownReactionPairs, PROTOTYPE_NAMES, togglePairs } from '../helpers/reactions.js';
 import { expectAppError } from './helpers/errors.js';
 import { connectTestClient, deleteKeys, uniquePrefix } from './helpers/redis.js';
 
@@ -300,6 +301,24 @@ function chatContract(backend: Backend) {
           ['one', { '👍': ['alice', 'carol'] }],
           ['two', undefined],
         ]);
+      });
+
+      it('keeps emoji named like Object.prototype keys as own keys, in toggles and history pages', async () => {
+        const { chat, twin } = backend.openChat({ historyLimit: 100 });
+        const conv = roomConversation('prototype-names');
+        const m = await chat.append(conv, draft('prototype-names', 'x'));
+        let want: Array<[string, string[]]> = [];
+        const toggle = async (store: ChatStore, emoji: string, username: string) => {
+          want = togglePairs(want, emoji, username);
+          expect(ownReactionPairs(await store.toggleReaction(conv, m.id, emoji, username)), `toggle ${emoji}`).to.deep.equal(want);
+          const [paged] = await twin.page(conv, { limit: 1 });
+          expect(ownReactionPairs(paged?.reactions ?? {}), `page after ${emoji}`).to.deep.equal(want);
+        };
+        for (const name of PROTOTYPE_NAMES) await toggle(chat, name, 'alice');
+        await toggle(twin, '__proto__', 'bob');
+        for (const name of PROTOTYPE_NAMES) await toggle(chat, name, 'alice');
+        await toggle(twin, '__proto__', 'bob');
+        expect(want).to.deep.equal([]);
       });
 
       it('loses no toggle when many users react at once', async () => {
