@@ -17,6 +17,7 @@ import {
   waitActive,
   waitConnected,
   waitForMessage,
+  watchHistoryAcks,
 } from './browser.js';
 
 /*
@@ -426,6 +427,73 @@ describe('browser chat', function () {
       const expected = ['before the outage', 'missed one', 'missed two', 'missed three', 'typed while offline'];
       expect(await messageTexts(alice.page)).to.deep.equal(expected);
       expect(await messageTexts(bob.page)).to.deep.equal(expected);
+      expect(idsAscending(await messageIds(alice.page))).to.equal(true);
+    });
+
+    /** Stores `texts` in a room directly, as `author` (no send limit, no live events), oldest first. */
+    const seed = async (roomId: string, author: BrowserUser, texts: string[]) => {
+      const user = { id: (await env.server.stores.users.findByUsername(author.username))!.id, username: author.username, displayName: author.displayName };
+      for (const text of texts) await env.server.stores.chat.append(roomConversation(roomId), { roomId, user, text });
+    };
+    const numbered = (label: string, from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => `${label} ${from + i}`);
+
+    /** Takes the page offline and waits until it says so. */
+    const goOffline = async (u: BrowserUser) => {
+      await u.context.setOffline(true);
+      await u.page.locator('[data-testid="connection-status"][data-state="disconnected"]').waitFor({ timeout: WAIT });
+    };
+
+    it('after missing more than 100 messages, catches up page by page: all of them, in order, no duplicates', async () => {
+      const alice = await open('alice');
+      const bob = await open('bob');
+      const roomId = await freshRoom(alice, bob);
+      await send(bob.page, 'before the outage');
+      await waitForMessage(alice.page, 'before the outage');
+      const acks = watchHistoryAcks(alice.page);
+
+      await goOffline(alice);
+      const missed = numbered('missed', 1, 250);
+      await seed(roomId, bob, missed);
+      await alice.context.setOffline(false);
+      await waitConnected(alice.page);
+      await waitForMessage(alice.page, 'missed 250');
+      expect(await messageTexts(alice.page)).to.deep.equal(['before the outage', ...missed]);
+      const ids = await messageIds(alice.page);
+      expect(new Set(ids).size).to.equal(ids.length);
+      expect(idsAscending(ids)).to.equal(true);
+      // No acknowledgement carried more than one page: the gap came in pages of at most 100.
+      const sizes = await acks.settled();
+      expect(sizes.reduce((a, b) => a + b, 0), `pages ${sizes.join(', ')}`).to.be.at.least(missed.length);
+      expect(Math.max(...sizes), `pages ${sizes.join(', ')}`).to.be.at.most(100);
+    });
+
+    it('after missing more than it keeps (300), shows the newest page and loads the rest back on scroll, without a hole', async () => {
+      const alice = await open('alice');
+      const bob = await open('bob');
+      const roomId = await freshRoom(alice, bob);
+      await send(bob.page, 'before the outage');
+      await waitForMessage(alice.page, 'before the outage');
+
+      await goOffline(alice);
+      const missed = numbered('missed', 1, 350);
+      await seed(roomId, bob, missed);
+      await alice.context.setOffline(false);
+      await waitConnected(alice.page);
+      await waitForMessage(alice.page, 'missed 350');
+      const shown = await messageTexts(alice.page);
+      expect(shown).to.not.include('before the outage');
+      expect(shown).to.deep.equal(missed.slice(-shown.length));
+
+      // Scroll back, page after page, until the message from before the outage shows.
+      await alice.page.waitForFunction(
+        () => {
+          document.querySelector('#scroller')?.scrollTo({ top: 0 });
+          return [...document.querySelectorAll('[data-testid="message-text"]')].some((m) => m.textContent === 'before the outage');
+        },
+        null,
+        { timeout: WAIT, polling: 200 },
+      );
+      expect(await messageTexts(alice.page)).to.deep.equal(['before the outage', ...missed]);
       expect(idsAscending(await messageIds(alice.page))).to.equal(true);
     });
 
