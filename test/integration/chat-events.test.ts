@@ -293,12 +293,18 @@ for (const backend of BACKENDS) {
     });
 
     describe('message:history', () => {
-      it('pages with before and limit, oldest first, with no gaps or repeats; hasMore says whether older ones remain', async () => {
+      /** A room of `n` seeded messages, and `message:history` in it as its owner asks. */
+      async function seededHistory(n: number) {
         const a = await h.user();
         const room = await h.room(a);
-        const seeded = await seedRoom(h.server, room.id, a.user, 120);
+        const seeded = await seedRoom(h.server, room.id, a.user, n);
         const s = await h.open(a);
         const history = async (page: object) => ok(await emitAck<MessagesAck>(s, 'message:history', { roomId: room.id, ...page }));
+        return { seeded, history };
+      }
+
+      it('pages with before and limit, oldest first, with no gaps or repeats; hasMore says whether older ones remain', async () => {
+        const { seeded, history } = await seededHistory(120);
         const latest = await history({});
         expect(ids(latest.messages)).to.deep.equal(ids(seeded.slice(70))); // default page: 50
         expect(latest.hasMore).to.equal(true);
@@ -332,11 +338,7 @@ for (const backend of BACKENDS) {
       });
 
       it('pages forward with after (hasMore: newer ones remain), and within after and before together', async () => {
-        const a = await h.user();
-        const room = await h.room(a);
-        const seeded = await seedRoom(h.server, room.id, a.user, 30);
-        const s = await h.open(a);
-        const history = async (page: object) => ok(await emitAck<MessagesAck>(s, 'message:history', { roomId: room.id, ...page }));
+        const { seeded, history } = await seededHistory(30);
         const expectPage = async (page: object, expected: Message[], hasMore: boolean) => {
           const got = await history(page);
           expect(ids(got.messages), JSON.stringify(page)).to.deep.equal(ids(expected));
