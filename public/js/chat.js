@@ -22,6 +22,8 @@ import { compareIds, dmPartner, newClientMsgId } from './chat/util.js';
 const PAGE = 50;
 /** A catch-up longer than this is not worth keeping the whole gap: show the newest page and page back on demand. */
 const CATCH_UP_KEEP = 300;
+/** Messages per page when filling a gap: the most the server answers at once (and what `room:join {since}` answers). */
+const GAP_PAGE = 100;
 const DM_PAGE = 100;
 const NOTICE_MS = 7000;
 
@@ -50,6 +52,12 @@ let wantedRoom = null;
 let catchingUp = true;
 /** Joins run one after another; the last one asked for is the one shown. */
 let joinQueue = Promise.resolve();
+/**
+ * Rooms whose gap is being filled, page by page: their live messages wait here until it is,
+ * so that a catch-up cut short never leaves a hole before them (the next one starts at the last message shown).
+ * @type {Map<string, Message[]>}
+ */
+const heldLive = new Map();
 let openSeq = 0;
 let unseen = 0;
 
@@ -199,11 +207,24 @@ function roomConv(roomId) {
 
 /**
  * Joins a room (leaving the previous one) and merges what the join returns:
- * the newest page, or everything after the last message already shown.
+ * the newest page, or everything after the last message already shown (the join
+ * answers its first page, `message:history {after}` the rest).
  * @param {string} roomId
  * @returns {Promise<{ conv: Conversation, added: Message[] } | { error: Failure['error'] }>}
  */
 async function joinRoom(roomId) {
+  // A rejoin fills its gap in several requests: live messages wait (heldLive) until that is done.
+  if (!roomConv(roomId)?.lastId) return joinAndLoad(roomId);
+  heldLive.set(roomId, []);
+  try {
+    return await joinAndLoad(roomId);
+  } finally {
+    heldLive.delete(roomId);
+  }
+}
+
+/** @param {string} roomId @returns {ReturnType<typeof joinRoom>} */
+async function joinAndLoad(roomId) {
   const cached = roomConv(roomId);
   const since = cached?.lastId;
   const res = await connection.request('room:join', since ? { roomId, since } : { roomId });
@@ -221,14 +242,50 @@ async function joinRoom(roomId) {
   conv.privateRoom = res.room.private;
   conv.owner = res.room.owner;
   let history = res.history;
-  if (since && history.length > CATCH_UP_KEEP) {
-    conv.resetMessages();
-    history = history.slice(-PAGE);
+  if (since) {
+    const gap = (await restOfGap(roomId, res.history, res.hasMore)) ?? (await newestInstead(conv));
+    history = [...gap, ...(heldLive.get(roomId) ?? [])];
+  } else {
+    conv.hasOlder = res.hasMore;
   }
   const added = conv.add(history);
-  if (!since) conv.hasOlder = history.length >= PAGE;
   conv.loaded = true;
   return { conv, added };
+}
+
+/**
+ * The whole gap after a join with `since` answered its first page and `hasMore`: the
+ * next pages forward until none remain. Null when the gap is longer than CATCH_UP_KEEP
+ * (not worth loading) or a page could not be had.
+ * @param {string} roomId @param {Message[]} first @param {boolean} hasMore
+ * @returns {Promise<Message[] | null>}
+ */
+async function restOfGap(roomId, first, hasMore) {
+  const gap = [...first];
+  for (let more = hasMore; more; ) {
+    const after = gap.at(-1)?.id;
+    if (!after || gap.length >= CATCH_UP_KEEP) return null;
+    const res = await connection.request('message:history', { roomId, after, limit: GAP_PAGE });
+    if (!res.ok) return null;
+    gap.push(...res.messages);
+    more = res.hasMore;
+  }
+  return gap;
+}
+
+/**
+ * Instead of a gap not worth filling: forget what the conversation had and take the
+ * newest page. Older history then loads on scroll, back from the first message shown,
+ * so no hole is left either way (nor when this page fails: scrolling asks again).
+ * @param {Conversation} conv
+ * @returns {Promise<Message[]>}
+ */
+async function newestInstead(conv) {
+  conv.resetMessages();
+  const res = await connection.request('message:history', { roomId: conv.target, limit: PAGE });
+  if (!res.ok) return [];
+  conv.hasOlder = res.hasMore;
+  return res.messages;
 }
 
 /** Opens a room: joins it if needed, then shows it. @param {string} roomId */
@@ -288,7 +345,7 @@ async function loadDm(conv) {
     return;
   }
   conv.add(res.messages);
-  conv.hasOlder = res.messages.length >= PAGE;
+  conv.hasOlder = res.hasMore;
   conv.loaded = true;
   view.update(conv, { stick: true });
   fillIfShort(conv);
@@ -308,7 +365,7 @@ async function catchUpDm(conv) {
     if (!res.ok) return;
     got.push(...res.messages);
     const first = res.messages[0];
-    if (res.messages.length < DM_PAGE || !first || compareIds(first.id, known) <= 0) break;
+    if (!res.hasMore || !first || compareIds(first.id, known) <= 0) break;
     before = first.id;
   }
   const added = conv.add(got);
@@ -354,7 +411,7 @@ async function loadOlder(conv) {
   conv.loadingOlder = false;
   if (res.ok) {
     conv.add(res.messages);
-    if (res.messages.length < PAGE) conv.hasOlder = false;
+    conv.hasOlder = res.hasMore;
     view.update(conv, { mode: 'prepend' });
     fillIfShort(conv);
   } else {
@@ -533,7 +590,9 @@ socket.on('message:new', (message) => {
   const conv = roomConv(message.roomId);
   if (!conv) return;
   typing.sent(message.roomId, message.user);
-  afterIncoming(conv, conv.add([message]));
+  const held = heldLive.get(message.roomId);
+  if (held) held.push(message);
+  else afterIncoming(conv, conv.add([message]));
 });
 
 socket.on('dm:new', (message) => {

@@ -1,6 +1,6 @@
 import type { ChatStore } from '../store/types.js';
 import { dmConversation } from './conversations.js';
-import { olderPage, type PageRequest } from './pages.js';
+import { page, type Page, type PageRequest } from './pages.js';
 import type { Message, User } from './types.js';
 import { publicUser, requireUserNamed, type FindUserByUsername } from './users.js';
 
@@ -46,7 +46,7 @@ export async function dmHistory(
   withUsername: string,
   req: PageRequest,
   findUserByUsername: FindUserByUsername,
-): Promise<Message[]> {
+): Promise<Page> {
   const other = await requireUserNamed(findUserByUsername, withUsername);
-  return olderPage(chat, dmConversation(user.username, other.username), req);
+  return page(chat, dmConversation(user.username, other.username), req);
 }

@@ -1,6 +1,6 @@
 import type { ChatStore } from '../store/types.js';
 import { roomConversation } from './conversations.js';
-import { olderPage, type PageRequest } from './pages.js';
+import { page, type Page, type PageRequest } from './pages.js';
 import { requireRoomAccess } from './rooms.js';
 import type { Message, User } from './types.js';
 import { publicUser } from './users.js';
@@ -20,7 +20,7 @@ export async function sendMessage(chat: ChatStore, user: User, input: SendMessag
 }
 
 /** A page of a room's history, oldest first; forbidden for a private room the user is not in. */
-export async function history(chat: ChatStore, user: User, roomId: string, req: PageRequest = {}): Promise<Message[]> {
+export async function history(chat: ChatStore, user: User, roomId: string, req: PageRequest = {}): Promise<Page> {
   const room = await requireRoomAccess(chat, user, roomId);
-  return olderPage(chat, roomConversation(room.id), req);
+  return page(chat, roomConversation(room.id), req);
 }

@@ -1,10 +1,17 @@
 import type { ChatStore, ConversationId } from '../store/types.js';
-import { DEFAULT_PAGE_SIZE, MAX_CATCH_UP, MAX_PAGE_SIZE } from './policy.js';
+import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from './policy.js';
 import type { Message } from './types.js';
 
 export interface PageRequest {
   before?: string;
+  after?: string;
   limit?: number;
+}
+
+/** Oldest first. `hasMore`: more messages remain beyond the page, on the side it pages towards. */
+export interface Page {
+  messages: Message[];
+  hasMore: boolean;
 }
 
 /** Clamped here too, not only in the schemas, so no caller can ask a store for an unbounded page. */
@@ -13,32 +20,18 @@ function pageSize(limit: number | undefined): number {
   return Math.min(MAX_PAGE_SIZE, Math.max(1, Math.floor(limit)));
 }
 
-/** The newest page, or the page just older than `before`; oldest first either way. */
-export function olderPage(chat: ChatStore, conversation: ConversationId, req: PageRequest): Promise<Message[]> {
-  const page: { before?: string; limit: number } = { limit: pageSize(req.limit) };
-  if (req.before) page.before = req.before;
-  return chat.page(conversation, page);
-}
-
-export function latest(chat: ChatStore, conversation: ConversationId): Promise<Message[]> {
-  return chat.page(conversation, { limit: DEFAULT_PAGE_SIZE });
-}
-
 /**
- * Every message after `since`, in pages, so a reconnecting client fills its
- * gap without holes or repeats. Bounded by MAX_CATCH_UP (history is trimmed
- * far below that in practice). If `since` was already trimmed away, the client
- * gets all that is left: older messages are gone for everyone.
+ * One page of a conversation. Without `after` it is the newest page older than
+ * `before` (or the newest of all) and pages back; with `after` it starts right
+ * after it (and stays older than `before`, if given) and pages forward.
+ * `hasMore` costs no second query: the store is asked for one message more
+ * than the page holds, on the side the page leads to, and that one is dropped.
  */
-export async function catchUp(chat: ChatStore, conversation: ConversationId, since: string): Promise<Message[]> {
-  const out: Message[] = [];
-  let after = since;
-  while (out.length < MAX_CATCH_UP) {
-    const page = await chat.page(conversation, { after, limit: MAX_PAGE_SIZE });
-    out.push(...page);
-    const last = page.at(-1);
-    if (!last || page.length < MAX_PAGE_SIZE) break;
-    after = last.id;
-  }
-  return out.slice(0, MAX_CATCH_UP);
+export async function page(chat: ChatStore, conversation: ConversationId, req: PageRequest): Promise<Page> {
+  const limit = pageSize(req.limit);
+  const got = await chat.page(conversation, { before: req.before, after: req.after, limit: limit + 1 });
+  const hasMore = got.length > limit;
+  if (!hasMore) return { messages: got, hasMore };
+  // Forward pages overflow at the newer end, backward pages at the older end.
+  return { messages: req.after ? got.slice(0, limit) : got.slice(1), hasMore };
 }

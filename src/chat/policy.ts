@@ -9,9 +9,7 @@ export function generalRoom(): Room {
 
 /** Messages returned by `room:join` and by history calls without a `limit`. */
 export const DEFAULT_PAGE_SIZE = 50;
-/** Largest page a client may ask for. */
+/** Largest page a client may ask for, and the page `room:join {since}` answers. */
 export const MAX_PAGE_SIZE = 100;
 /** Distinct emojis one message may carry; bounds the size of a reaction map. */
 export const MAX_REACTION_EMOJIS = 32;
-/** Most messages a `since` catch-up returns; the stored history is usually smaller anyway. */
-export const MAX_CATCH_UP = 10_000;

@@ -1,8 +1,8 @@
 import { AppError } from '../errors.js';
 import type { ChatStore } from '../store/types.js';
 import { roomConversation } from './conversations.js';
-import { catchUp, latest } from './pages.js';
-import { GENERAL_ROOM_ID } from './policy.js';
+import { page } from './pages.js';
+import { GENERAL_ROOM_ID, MAX_PAGE_SIZE } from './policy.js';
 import type { Message, Room, User } from './types.js';
 import { requireUserNamed, type FindUserByUsername } from './users.js';
 
@@ -45,17 +45,23 @@ export async function requireRoomAccess(chat: ChatStore, user: User, roomId: str
   return room;
 }
 
-/** The room plus what the client should show: the latest page, or everything after `since` to fill a gap. */
+/**
+ * The room plus what the client should show: the latest page (`hasMore`: older
+ * messages remain), or, to fill a reconnecting client's gap, the oldest full
+ * page after `since` (`hasMore`: newer ones remain, for `message:history {after}`).
+ * Bounded either way, so one ack never carries a whole room's history. If `since`
+ * was trimmed away, the gap starts at the oldest message left: the rest is gone for everyone.
+ */
 export async function joinRoom(
   chat: ChatStore,
   user: User,
   roomId: string,
   opts: { since?: string } = {},
-): Promise<{ room: Room; history: Message[] }> {
+): Promise<{ room: Room; history: Message[]; hasMore: boolean }> {
   const room = await requireRoomAccess(chat, user, roomId);
-  const conversation = roomConversation(room.id);
-  const history = opts.since ? await catchUp(chat, conversation, opts.since) : await latest(chat, conversation);
-  return { room, history };
+  const gap = opts.since ? { after: opts.since, limit: MAX_PAGE_SIZE } : {};
+  const { messages, hasMore } = await page(chat, roomConversation(room.id), gap);
+  return { room, history: messages, hasMore };
 }
 
 /** The owner, and only the owner, manages members; `general` has no owner, so nobody does. */

@@ -50,7 +50,12 @@ export const emojiSchema = z.string().regex(/^[^\s\p{Cc}\p{Cs}]{1,16}$/u, 'not a
 export const roomJoinSchema = z.object({ roomId: roomIdSchema, since: messageIdSchema.optional() });
 export const roomLeaveSchema = z.object({ roomId: roomIdSchema });
 export const messageSendSchema = z.object({ roomId: roomIdSchema, text: textSchema, clientMsgId: clientMsgIdSchema.optional() });
-export const messageHistorySchema = z.object({ roomId: roomIdSchema, before: messageIdSchema.optional(), limit: limitSchema.optional() });
+export const messageHistorySchema = z.object({
+  roomId: roomIdSchema,
+  before: messageIdSchema.optional(),
+  after: messageIdSchema.optional(),
+  limit: limitSchema.optional(),
+});
 export const typingSchema = z.object({ roomId: roomIdSchema, typing: z.boolean() });
 export const reactionToggleSchema = z.object({ roomId: roomIdSchema, messageId: messageIdSchema, emoji: emojiSchema });
 export const dmSendSchema = z.object({ to: usernameSchema, text: textSchema, clientMsgId: clientMsgIdSchema.optional() });
@@ -92,9 +97,10 @@ export const roomParamsSchema = z.object({ id: roomIdSchema });
 /** `DELETE /api/rooms/:id/members/:username`. */
 export const memberParamsSchema = z.object({ id: roomIdSchema, username: usernameSchema });
 
-/** `GET /api/rooms/:id/messages?before=&limit=`: query values arrive as strings. */
+/** `GET /api/rooms/:id/messages?before=&after=&limit=`: query values arrive as strings. */
 export const historyQuerySchema = z.object({
   before: messageIdSchema.optional(),
+  after: messageIdSchema.optional(),
   limit: z
     .string()
     .regex(/^\d{1,3}$/, 'limit is a number from 1 to 100')

@@ -112,8 +112,8 @@ export function createChatRealtime(deps: ChatRealtimeDeps) {
     defineHandler({
       event: 'message:history',
       schema: s['message:history'],
-      async handle({ roomId, before, limit }, ctx) {
-        return { messages: await history(chat, ctx.user, roomId, { ...(before && { before }), ...(limit && { limit }) }) };
+      async handle({ roomId, ...page }, ctx) {
+        return history(chat, ctx.user, roomId, page);
       },
     }),
     defineHandler({
@@ -160,9 +160,8 @@ export function createChatRealtime(deps: ChatRealtimeDeps) {
     defineHandler({
       event: 'dm:history',
       schema: s['dm:history'],
-      async handle({ with: other, before, limit }, ctx) {
-        const page = { ...(before && { before }), ...(limit && { limit }) };
-        return { messages: await dmHistory(chat, ctx.user, other, page, findUserByUsername) };
+      async handle({ with: other, ...page }, ctx) {
+        return dmHistory(chat, ctx.user, other, page, findUserByUsername);
       },
     }),
     defineHandler({

@@ -12,14 +12,14 @@ export type Ack<T extends object = object> = (result: AckResult<T>) => void;
 
 /** Every client event takes (payload, ack). Payloads are `unknown` until validated. */
 export interface ClientToServerEvents {
-  'room:join': (payload: unknown, ack: Ack<{ room: Room; history: Message[] }>) => void;
+  'room:join': (payload: unknown, ack: Ack<{ room: Room; history: Message[]; hasMore: boolean }>) => void;
   'room:leave': (payload: unknown, ack: Ack) => void;
   'message:send': (payload: unknown, ack: Ack<{ message: Message }>) => void;
-  'message:history': (payload: unknown, ack: Ack<{ messages: Message[] }>) => void;
+  'message:history': (payload: unknown, ack: Ack<{ messages: Message[]; hasMore: boolean }>) => void;
   typing: (payload: unknown, ack: Ack) => void;
   'reaction:toggle': (payload: unknown, ack: Ack<{ reactions: Reactions }>) => void;
   'dm:send': (payload: unknown, ack: Ack<{ message: Message }>) => void;
-  'dm:history': (payload: unknown, ack: Ack<{ messages: Message[] }>) => void;
+  'dm:history': (payload: unknown, ack: Ack<{ messages: Message[]; hasMore: boolean }>) => void;
   'presence:list': (payload: unknown, ack: Ack<{ online: User[] }>) => void;
 }
 

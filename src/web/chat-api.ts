@@ -59,9 +59,8 @@ export function chatApi({ stores, io, chat, limits }: ChatApiDeps): Router {
 
   r.get('/rooms/:id/messages', requireUser, async (req, res) => {
     const { id } = parseInput(roomParamsSchema, req.params);
-    const query = parseInput(historyQuerySchema, req.query);
-    const page = { ...(query.before && { before: query.before }), ...(query.limit && { limit: query.limit }) };
-    res.json({ messages: await history(stores.chat, currentUser(req), id, page) });
+    const page = parseInput(historyQuerySchema, req.query);
+    res.json(await history(stores.chat, currentUser(req), id, page));
   });
 
   return r;

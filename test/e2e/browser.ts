@@ -151,3 +151,29 @@ export function idsAscending(ids: string[]): boolean {
     return am < bm || (am === bm && as < bs);
   });
 }
+
+/**
+ * Counts the messages in each Socket.IO acknowledgement carrying history (`history` of
+ * `room:join`, `messages` of the history events) that the page receives from now on,
+ * over WebSocket frames and long-polling responses alike. `settled()` waits for the
+ * polling bodies still being read.
+ */
+export function watchHistoryAcks(page: Page): { settled: () => Promise<number[]> } {
+  const sizes: number[] = [];
+  const reading: Promise<void>[] = [];
+  const read = (packet: string) => {
+    // An Engine.IO message (4) holding a Socket.IO ack (3) of the main namespace: `43<ack id>[result]`.
+    const ack = /^43\d+(\[.*)$/s.exec(packet);
+    if (!ack) return;
+    const [result] = JSON.parse(ack[1]!) as [Record<string, unknown> | null];
+    const list = result?.history ?? result?.messages;
+    if (Array.isArray(list)) sizes.push(list.length);
+  };
+  page.on('websocket', (ws) => ws.on('framereceived', ({ payload }) => typeof payload === 'string' && read(payload)));
+  page.on('response', (res) => {
+    if (new URL(res.url()).pathname !== '/socket.io/' || res.request().method() !== 'GET') return;
+    // A polling body holds any number of packets, separated by the record separator.
+    reading.push(res.text().then((body) => body.split('\x1e').forEach(read), () => undefined));
+  });
+  return { settled: async () => (await Promise.all(reading), sizes) };
+}

@@ -17,6 +17,7 @@ import {
   waitActive,
   waitConnected,
   waitForMessage,
+  watchHistoryAcks,
 } from './browser.js';
 
 /*
@@ -427,6 +428,65 @@ describe('browser chat', function () {
       expect(await messageTexts(alice.page)).to.deep.equal(expected);
       expect(await messageTexts(bob.page)).to.deep.equal(expected);
       expect(idsAscending(await messageIds(alice.page))).to.equal(true);
+    });
+
+    /** Stores `texts` in a room directly, as `author` (no send limit, no live events), oldest first. */
+    const seed = async (roomId: string, author: BrowserUser, texts: string[]) => {
+      const user = { id: (await env.server.stores.users.findByUsername(author.username))!.id, username: author.username, displayName: author.displayName };
+      for (const text of texts) await env.server.stores.chat.append(roomConversation(roomId), { roomId, user, text });
+    };
+
+    /**
+     * Alice sees Bob's "before the outage" in a fresh room, goes offline, misses `count`
+     * messages ("missed 1", ...) and comes back. Resolves when her page is connected
+     * again and shows the last one, with the history acks her page got since the outage.
+     */
+    const missWhileOffline = async (count: number) => {
+      const alice = await open('alice');
+      const bob = await open('bob');
+      const roomId = await freshRoom(alice, bob);
+      await send(bob.page, 'before the outage');
+      await waitForMessage(alice.page, 'before the outage');
+      const acks = watchHistoryAcks(alice.page);
+      await alice.context.setOffline(true);
+      await alice.page.locator('[data-testid="connection-status"][data-state="disconnected"]').waitFor({ timeout: WAIT });
+      const missed = Array.from({ length: count }, (_, i) => `missed ${i + 1}`);
+      await seed(roomId, bob, missed);
+      await alice.context.setOffline(false);
+      await waitConnected(alice.page);
+      await waitForMessage(alice.page, missed.at(-1)!);
+      return { page: alice.page, missed, acks };
+    };
+
+    it('after missing more than 100 messages, catches up page by page: all of them, in order, no duplicates', async () => {
+      const { page, missed, acks } = await missWhileOffline(250);
+      expect(await messageTexts(page)).to.deep.equal(['before the outage', ...missed]);
+      const ids = await messageIds(page);
+      expect(new Set(ids).size).to.equal(ids.length);
+      expect(idsAscending(ids)).to.equal(true);
+      // No acknowledgement carried more than one page: the gap came in pages of at most 100.
+      const sizes = await acks.settled();
+      expect(sizes.reduce((a, b) => a + b, 0), `pages ${sizes.join(', ')}`).to.be.at.least(missed.length);
+      expect(Math.max(...sizes), `pages ${sizes.join(', ')}`).to.be.at.most(100);
+    });
+
+    it('after missing more than it keeps (300), shows the newest page and loads the rest back on scroll, without a hole', async () => {
+      const { page, missed } = await missWhileOffline(350);
+      const shown = await messageTexts(page);
+      expect(shown).to.not.include('before the outage');
+      expect(shown).to.deep.equal(missed.slice(-shown.length));
+
+      // Scroll back, page after page, until the message from before the outage shows.
+      await page.waitForFunction(
+        () => {
+          document.querySelector('#scroller')?.scrollTo({ top: 0 });
+          return [...document.querySelectorAll('[data-testid="message-text"]')].some((m) => m.textContent === 'before the outage');
+        },
+        null,
+        { timeout: WAIT, polling: 200 },
+      );
+      expect(await messageTexts(page)).to.deep.equal(['before the outage', ...missed]);
+      expect(idsAscending(await messageIds(page))).to.equal(true);
     });
 
     it('shows typing, display-name changes from settings, and the theme kept per device', async () => {

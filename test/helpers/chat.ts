@@ -15,9 +15,9 @@ export type SocketCode = (typeof SOCKET_CODES)[number];
 
 export type AckFail = { ok: false; error: { code: SocketCode; message: string } };
 export type Ack<T extends object = object> = ({ ok: true } & T) | AckFail;
-export type JoinAck = Ack<{ room: Room; history: Message[] }>;
+export type JoinAck = Ack<{ room: Room; history: Message[]; hasMore: boolean }>;
 export type MessageAck = Ack<{ message: Message }>;
-export type MessagesAck = Ack<{ messages: Message[] }>;
+export type MessagesAck = Ack<{ messages: Message[]; hasMore: boolean }>;
 
 /** A room id that is valid (1-32 of a-z, 0-9, -) and unique to the test. */
 export const uniqueRoomId = (base = 'r') => `${base}-${randomBytes(5).toString('hex')}`;

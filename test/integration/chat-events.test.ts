@@ -65,6 +65,47 @@ for (const backend of BACKENDS) {
         expect(join.history.map((m) => m.text)).to.deep.equal(seeded.slice(5).map((m) => m.text));
       });
 
+      it('answers hasMore: whether messages older than the last 50 remain', async () => {
+        const owner = await h.user();
+        const room = await h.room(owner);
+        const s = await h.open(owner);
+        const join = async () => ok(await emitAck<JoinAck>(s, 'room:join', { roomId: room.id }));
+        expect(await join()).to.include({ hasMore: false });
+        const seeded = await seedRoom(h.server, room.id, owner.user, 50);
+        expect(ids((await join()).history)).to.deep.equal(ids(seeded));
+        expect((await join()).hasMore).to.equal(false);
+        seeded.push(...(await seedRoom(h.server, room.id, owner.user, 1, 'more')));
+        const full = await join();
+        expect(ids(full.history)).to.deep.equal(ids(seeded.slice(1)));
+        expect(full.hasMore).to.equal(true);
+      });
+
+      it('with since answers the oldest 100 after it and hasMore; message:history {after} pages on to the end, no gap, no repeat', async () => {
+        const owner = await h.user();
+        const room = await h.room(owner);
+        const seeded = await seedRoom(h.server, room.id, owner.user, 250);
+        const s = await h.open(owner);
+        const join = ok(await emitAck<JoinAck>(s, 'room:join', { roomId: room.id, since: seeded[9]!.id }));
+        expect(ids(join.history)).to.deep.equal(ids(seeded.slice(10, 110))); // messages 11..110
+        expect(join.hasMore).to.equal(true);
+        const caught = [...join.history];
+        const more: boolean[] = [];
+        for (let hasMore = join.hasMore; hasMore; ) {
+          const page = ok(await emitAck<MessagesAck>(s, 'message:history', { roomId: room.id, after: caught.at(-1)!.id, limit: 100 }));
+          caught.push(...page.messages);
+          more.push((hasMore = page.hasMore));
+        }
+        expect(more).to.deep.equal([true, false]);
+        expect(ids(caught)).to.deep.equal(ids(seeded.slice(10)));
+        // Exactly 100 left after since: one full page and nothing more.
+        const last100 = ok(await emitAck<JoinAck>(s, 'room:join', { roomId: room.id, since: seeded[149]!.id }));
+        expect(ids(last100.history)).to.deep.equal(ids(seeded.slice(150)));
+        expect(last100.hasMore).to.equal(false);
+        const atEnd = ok(await emitAck<JoinAck>(s, 'room:join', { roomId: room.id, since: seeded.at(-1)!.id }));
+        expect(atEnd.history).to.deep.equal([]);
+        expect(atEnd.hasMore).to.equal(false);
+      });
+
       it('joins general, which always exists and is public', async () => {
         const c = await h.user();
         const s = await h.open(c);
@@ -253,31 +294,69 @@ for (const backend of BACKENDS) {
     });
 
     describe('message:history', () => {
-      it('pages with before and limit, oldest first, with no gaps or repeats', async () => {
+      /** A room of `n` seeded messages, and `message:history` in it as its owner asks. */
+      async function seededHistory(n: number) {
         const a = await h.user();
         const room = await h.room(a);
-        const seeded = await seedRoom(h.server, room.id, a.user, 120);
+        const seeded = await seedRoom(h.server, room.id, a.user, n);
         const s = await h.open(a);
-        const latest = ok(await emitAck<MessagesAck>(s, 'message:history', { roomId: room.id })).messages;
-        expect(ids(latest)).to.deep.equal(ids(seeded.slice(70))); // default page: 50
+        const history = async (page: object) => ok(await emitAck<MessagesAck>(s, 'message:history', { roomId: room.id, ...page }));
+        return { seeded, history };
+      }
+
+      it('pages with before and limit, oldest first, with no gaps or repeats; hasMore says whether older ones remain', async () => {
+        const { seeded, history } = await seededHistory(120);
+        const latest = await history({});
+        expect(ids(latest.messages)).to.deep.equal(ids(seeded.slice(70))); // default page: 50
+        expect(latest.hasMore).to.equal(true);
         const pages: Message[][] = [];
+        const more: boolean[] = [];
         let before: string | undefined;
-        for (;;) {
-          const page = ok(await emitAck<MessagesAck>(s, 'message:history', { roomId: room.id, limit: 45, ...(before && { before }) })).messages;
-          if (page.length === 0) break;
-          expect(page.length).to.be.at.most(45);
-          pages.unshift(page);
-          before = page[0]!.id;
+        for (let hasMore = true; hasMore; ) {
+          const page = await history({ limit: 45, ...(before && { before }) });
+          expect(page.messages.length).to.be.at.most(45);
+          pages.unshift(page.messages);
+          more.push((hasMore = page.hasMore));
+          before = page.messages[0]?.id;
         }
         expect(pages.map((p) => p.length)).to.deep.equal([30, 45, 45]);
+        expect(more).to.deep.equal([true, true, false]);
         expect(ids(pages.flat())).to.deep.equal(ids(seeded));
-        const max = ok(await emitAck<MessagesAck>(s, 'message:history', { roomId: room.id, limit: 100 })).messages;
-        expect(ids(max)).to.deep.equal(ids(seeded.slice(20)));
-        const one = ok(await emitAck<MessagesAck>(s, 'message:history', { roomId: room.id, limit: 1, before: seeded[10]!.id })).messages;
-        expect(ids(one)).to.deep.equal([seeded[9]!.id]);
+        const max = await history({ limit: 100 });
+        expect(ids(max.messages)).to.deep.equal(ids(seeded.slice(20)));
+        expect(max.hasMore).to.equal(true);
+        // Exactly `limit` older messages left: all of them, and nothing more.
+        const oldest = await history({ limit: 100, before: seeded[100]!.id });
+        expect(ids(oldest.messages)).to.deep.equal(ids(seeded.slice(0, 100)));
+        expect(oldest.hasMore).to.equal(false);
+        expect((await history({ limit: 100, before: seeded[101]!.id })).hasMore).to.equal(true);
+        const one = await history({ limit: 1, before: seeded[10]!.id });
+        expect(ids(one.messages)).to.deep.equal([seeded[9]!.id]);
+        expect(one.hasMore).to.equal(true);
         // Before the very first possible id there is nothing (not an error).
-        expect(ok(await emitAck<MessagesAck>(s, 'message:history', { roomId: room.id, before: '0-0' })).messages).to.deep.equal([]);
-        expect(ok(await emitAck<MessagesAck>(s, 'message:history', { roomId: room.id, before: seeded[0]!.id })).messages).to.deep.equal([]);
+        expect(await history({ before: '0-0' })).to.deep.equal({ ok: true, messages: [], hasMore: false });
+        expect(await history({ before: seeded[0]!.id })).to.deep.equal({ ok: true, messages: [], hasMore: false });
+      });
+
+      it('pages forward with after (hasMore: newer ones remain), and within after and before together', async () => {
+        const { seeded, history } = await seededHistory(30);
+        const expectPage = async (page: object, expected: Message[], hasMore: boolean) => {
+          const got = await history(page);
+          expect(ids(got.messages), JSON.stringify(page)).to.deep.equal(ids(expected));
+          expect(got.hasMore, JSON.stringify(page)).to.equal(hasMore);
+        };
+        await expectPage({ after: seeded[4]!.id, limit: 10 }, seeded.slice(5, 15), true);
+        await expectPage({ after: seeded[19]!.id, limit: 10 }, seeded.slice(20), false);
+        await expectPage({ after: seeded[4]!.id }, seeded.slice(5), false); // default limit 50
+        await expectPage({ after: '0-0', limit: 29 }, seeded.slice(0, 29), true);
+        await expectPage({ after: seeded.at(-1)!.id }, [], false);
+        // Both: strictly between, starting right after `after`; hasMore = more remain in that range.
+        await expectPage({ after: seeded[4]!.id, before: seeded[20]!.id, limit: 10 }, seeded.slice(5, 15), true);
+        await expectPage({ after: seeded[14]!.id, before: seeded[20]!.id, limit: 10 }, seeded.slice(15, 20), false);
+        await expectPage({ after: seeded[4]!.id, before: seeded[20]!.id, limit: 15 }, seeded.slice(5, 20), false);
+        await expectPage({ after: seeded[4]!.id, before: seeded[20]!.id }, seeded.slice(5, 20), false);
+        await expectPage({ after: seeded[20]!.id, before: seeded[4]!.id }, [], false);
+        await expectPage({ after: seeded[4]!.id, before: seeded[5]!.id }, [], false);
       });
 
       it('refuses limit above 100 and other malformed pages with bad_request; unknown room not_found; private forbidden', async () => {
@@ -295,6 +374,10 @@ for (const backend of BACKENDS) {
           { roomId: room.id, limit: '10' },
           { roomId: room.id, before: 'yesterday' },
           { roomId: room.id, before: 5 },
+          { roomId: room.id, after: 'tomorrow' },
+          { roomId: room.id, after: 5 },
+          { roomId: room.id, after: '1-0', limit: 101 },
+          { roomId: room.id, after: '1-0', before: '9-0', limit: 101 },
           { limit: 10 },
           null,
         ]) {
@@ -493,7 +576,7 @@ for (const backend of BACKENDS) {
         expect(ok(await emitAck<MessagesAck>(sa, 'dm:history', { with: bob.user.username })).messages).to.deep.equal([]);
       });
 
-      it('pages dm:history with before and limit; limit above 100 is bad_request; unknown user not_found', async () => {
+      it('pages dm:history with before and limit, with hasMore; limit above 100 is bad_request; unknown user not_found', async () => {
         const alice = await h.user();
         const bob = await h.user();
         const sa = await h.open(alice);
@@ -504,12 +587,18 @@ for (const backend of BACKENDS) {
           const to = i % 2 ? alice.user.username : bob.user.username;
           sent.push(ok(await emitAck<MessageAck>(from, 'dm:send', { to, text: `dm ${i}` })).message);
         }
-        const all = ok(await emitAck<MessagesAck>(sa, 'dm:history', { with: bob.user.username })).messages;
-        expect(all).to.deep.equal(sent);
-        const last3 = ok(await emitAck<MessagesAck>(sb, 'dm:history', { with: alice.user.username, limit: 3 })).messages;
-        expect(ids(last3)).to.deep.equal(ids(sent.slice(4)));
-        const prev = ok(await emitAck<MessagesAck>(sb, 'dm:history', { with: alice.user.username, limit: 3, before: last3[0]!.id })).messages;
-        expect(ids(prev)).to.deep.equal(ids(sent.slice(1, 4)));
+        const all = ok(await emitAck<MessagesAck>(sa, 'dm:history', { with: bob.user.username }));
+        expect(all.messages).to.deep.equal(sent);
+        expect(all.hasMore).to.equal(false);
+        const last3 = ok(await emitAck<MessagesAck>(sb, 'dm:history', { with: alice.user.username, limit: 3 }));
+        expect(ids(last3.messages)).to.deep.equal(ids(sent.slice(4)));
+        expect(last3.hasMore).to.equal(true);
+        const prev = ok(await emitAck<MessagesAck>(sb, 'dm:history', { with: alice.user.username, limit: 3, before: last3.messages[0]!.id }));
+        expect(ids(prev.messages)).to.deep.equal(ids(sent.slice(1, 4)));
+        expect(prev.hasMore).to.equal(true);
+        const first = ok(await emitAck<MessagesAck>(sb, 'dm:history', { with: alice.user.username, limit: 3, before: prev.messages[0]!.id }));
+        expect(ids(first.messages)).to.deep.equal(ids(sent.slice(0, 1)));
+        expect(first.hasMore).to.equal(false);
         fails(await emitAck(sa, 'dm:history', { with: bob.user.username, limit: 101 }), 'bad_request');
         fails(await emitAck(sa, 'dm:history', { with: bob.user.username, before: 'x' }), 'bad_request');
         fails(await emitAck(sa, 'dm:history', { with: 'B' }), 'bad_request');

@@ -202,7 +202,7 @@ function validPayload(r: Rng, w: World, event: (typeof KNOWN)[number]): Record<s
     case 'message:send':
       return { roomId: room(), text: text(), ...maybe({ clientMsgId: `fz-${r.int(1e9)}` }) };
     case 'message:history':
-      return { roomId: room(), ...maybe({ before: r.pick(w.messageIds) }), ...maybe({ limit: 1 + r.int(100) }) };
+      return { roomId: room(), ...maybe({ before: r.pick(w.messageIds) }), ...maybe({ after: r.pick(w.messageIds) }), ...maybe({ limit: 1 + r.int(100) }) };
     case 'typing':
       return { roomId: room(), typing: r.chance(0.5) };
     case 'reaction:toggle':
@@ -293,7 +293,9 @@ function ackProblem(event: string, ack: unknown, me: User): string | null {
   const keys = keysOf(ack).join();
   switch (event) {
     case 'room:join':
-      return keys === 'history,ok,room' && isObject(ack.room) && Array.isArray(ack.history) && ack.history.every(isMessage) ? null : 'bad room:join ack';
+      return keys === 'hasMore,history,ok,room' && isObject(ack.room) && Array.isArray(ack.history) && ack.history.every(isMessage) && typeof ack.hasMore === 'boolean'
+        ? null
+        : 'bad room:join ack';
     case 'room:leave':
     case 'typing':
       return keys === 'ok' ? null : `bad ${event} ack`;
@@ -303,7 +305,9 @@ function ackProblem(event: string, ack: unknown, me: User): string | null {
       return JSON.stringify(ack.message.user) === JSON.stringify(me) ? null : 'message sent as someone else';
     case 'message:history':
     case 'dm:history':
-      return keys === 'messages,ok' && Array.isArray(ack.messages) && ack.messages.every(isMessage) ? null : `bad ${event} ack`;
+      return keys === 'hasMore,messages,ok' && Array.isArray(ack.messages) && ack.messages.every(isMessage) && typeof ack.hasMore === 'boolean'
+        ? null
+        : `bad ${event} ack`;
     case 'reaction:toggle':
       return keys === 'ok,reactions' &&
         isObject(ack.reactions) &&

@@ -120,20 +120,26 @@ describe('chat domain', () => {
   });
 
   describe('joinRoom', () => {
-    it('returns the room and its last 50 messages, oldest first', async () => {
+    it('returns the room and its last 50 messages, oldest first, and whether older ones remain', async () => {
       const chat = fixture();
       const sent = await sendN(chat, alice, 'general', 60);
-      const { room, history: got } = await joinRoom(chat, bob, 'general');
+      const { room, history: got, hasMore } = await joinRoom(chat, bob, 'general');
       expect(room.id).to.equal('general');
       expect(got.map((m) => m.id)).to.deep.equal(sent.slice(10).map((m) => m.id));
+      expect(hasMore).to.equal(true);
     });
 
-    it('with `since` returns every later message, beyond one page, without gaps or repeats', async () => {
+    it('with `since` returns the oldest 100 later messages and whether newer ones remain', async () => {
       const chat = fixture();
       const sent = await sendN(chat, alice, 'general', 260);
-      const { history: got } = await joinRoom(chat, bob, 'general', { since: sent[9]!.id });
-      expect(got.map((m) => m.id)).to.deep.equal(sent.slice(10).map((m) => m.id));
-      expect((await joinRoom(chat, bob, 'general', { since: sent.at(-1)!.id })).history).to.deep.equal([]);
+      const ids = (ms: { id: string }[]) => ms.map((m) => m.id);
+      const gap = await joinRoom(chat, bob, 'general', { since: sent[9]!.id });
+      expect(ids(gap.history)).to.deep.equal(ids(sent.slice(10, 110)));
+      expect(gap.hasMore).to.equal(true);
+      const tail = await joinRoom(chat, bob, 'general', { since: sent[159]!.id });
+      expect(ids(tail.history)).to.deep.equal(ids(sent.slice(160)));
+      expect(tail.hasMore).to.equal(false);
+      expect(await joinRoom(chat, bob, 'general', { since: sent.at(-1)!.id })).to.deep.include({ history: [], hasMore: false });
     });
 
     it('refuses unknown rooms and private rooms of others', async () => {
@@ -155,7 +161,7 @@ describe('chat domain', () => {
       expect(JSON.stringify(await history(chat, bob, 'general'))).to.not.include('secret-hash');
       const renamed = { ...alice, displayName: 'Queen Alice' };
       await sendMessage(chat, renamed, { roomId: 'general', text: 'again' });
-      const [first, second] = await history(chat, bob, 'general');
+      const [first, second] = (await history(chat, bob, 'general')).messages;
       expect(first?.user.displayName).to.equal('ALICE'); // the name at send time stays with the message
       expect(second?.user.displayName).to.equal('Queen Alice');
       expect(second).to.not.have.property('clientMsgId');
@@ -170,13 +176,30 @@ describe('chat domain', () => {
       expect((await sendMessage(chat, bob, { roomId: 'secret', text: 'ok' })).roomId).to.equal('secret');
     });
 
-    it('pages history back with before/limit, 50 by default and at most 100', async () => {
+    it('pages history back with before/limit, 50 by default and at most 100, saying whether older ones remain', async () => {
       const chat = fixture();
       const sent = await sendN(chat, alice, 'general', 150);
       const ids = (ms: { id: string }[]) => ms.map((m) => m.id);
-      expect(ids(await history(chat, bob, 'general'))).to.deep.equal(ids(sent.slice(100)));
-      expect(ids(await history(chat, bob, 'general', { limit: 1000 }))).to.deep.equal(ids(sent.slice(50)));
-      expect(ids(await history(chat, bob, 'general', { before: sent[20]!.id, limit: 5 }))).to.deep.equal(ids(sent.slice(15, 20)));
+      const page = (req: { before?: string; limit?: number } = {}) => history(chat, bob, 'general', req);
+      expect(ids((await page()).messages)).to.deep.equal(ids(sent.slice(100)));
+      expect(ids((await page({ limit: 1000 })).messages)).to.deep.equal(ids(sent.slice(50)));
+      const back = await page({ before: sent[20]!.id, limit: 5 });
+      expect(ids(back.messages)).to.deep.equal(ids(sent.slice(15, 20)));
+      expect(back.hasMore).to.equal(true);
+      expect(await page({ before: sent[20]!.id, limit: 20 })).to.deep.include({ hasMore: false });
+    });
+
+    it('pages history forward with after, alone or below before, saying whether more remain that way', async () => {
+      const chat = fixture();
+      const sent = await sendN(chat, alice, 'general', 150);
+      const page = (req: { before?: string; after?: string; limit?: number }) =>
+        history(chat, bob, 'general', req).then((p) => ({ texts: p.messages.map((m) => m.text), hasMore: p.hasMore }));
+      const texts = (from: number, to: number) => sent.slice(from, to).map((m) => m.text);
+      expect(await page({ after: sent[9]!.id, limit: 3 })).to.deep.equal({ texts: texts(10, 13), hasMore: true });
+      expect(await page({ after: sent[9]!.id, limit: 1000 })).to.deep.equal({ texts: texts(10, 110), hasMore: true });
+      expect(await page({ after: sent[49]!.id, limit: 100 })).to.deep.equal({ texts: texts(50, 150), hasMore: false });
+      expect(await page({ after: sent[9]!.id, before: sent[15]!.id, limit: 3 })).to.deep.equal({ texts: texts(10, 13), hasMore: true });
+      expect(await page({ after: sent[9]!.id, before: sent[15]!.id, limit: 5 })).to.deep.equal({ texts: texts(10, 15), hasMore: false });
     });
 
     it('refuses history of private rooms to outsiders, and after removal', async () => {
@@ -185,7 +208,7 @@ describe('chat domain', () => {
       await sendMessage(chat, bob, { roomId: 'secret', text: 'inside' });
       await expectAppError(history(chat, carol, 'secret'), 'forbidden');
       await expectAppError(history(chat, carol, 'missing'), 'not_found');
-      expect((await history(chat, bob, 'secret')).map((m) => m.text)).to.deep.equal(['inside']);
+      expect((await history(chat, bob, 'secret')).messages.map((m) => m.text)).to.deep.equal(['inside']);
       await removeMember(chat, alice, 'secret', 'bob', findUserByUsername);
       await expectAppError(history(chat, bob, 'secret'), 'forbidden');
     });
@@ -241,15 +264,15 @@ describe('chat domain', () => {
       expect(reply.roomId).to.equal('dm:alice:bob');
       const fromAlice = await dmHistory(chat, alice, 'bob', {}, findUserByUsername);
       const fromBob = await dmHistory(chat, bob, 'alice', {}, findUserByUsername);
-      expect(fromAlice.map((x) => x.text)).to.deep.equal(['hi alice', 'hi bob']);
+      expect(fromAlice.messages.map((x) => x.text)).to.deep.equal(['hi alice', 'hi bob']);
       expect(fromBob).to.deep.equal(fromAlice);
     });
 
     it('keeps a third user out: they can only ever name their own pairs', async () => {
       const chat = fixture();
       await sendDm(chat, bob, { to: 'alice', text: 'private' }, findUserByUsername);
-      expect(await dmHistory(chat, carol, 'alice', {}, findUserByUsername)).to.deep.equal([]);
-      expect(await dmHistory(chat, carol, 'bob', {}, findUserByUsername)).to.deep.equal([]);
+      expect(await dmHistory(chat, carol, 'alice', {}, findUserByUsername)).to.deep.equal({ messages: [], hasMore: false });
+      expect(await dmHistory(chat, carol, 'bob', {}, findUserByUsername)).to.deep.equal({ messages: [], hasMore: false });
     });
 
     it('answers not_found for an unknown recipient or partner, storing nothing', async () => {
@@ -263,15 +286,17 @@ describe('chat domain', () => {
       const chat = fixture();
       const m = await sendDm(chat, alice, { to: 'alice', text: 'remember milk' }, findUserByUsername);
       expect(m.roomId).to.equal('dm:alice:alice');
-      expect((await dmHistory(chat, alice, 'alice', {}, findUserByUsername)).map((x) => x.id)).to.deep.equal([m.id]);
+      expect((await dmHistory(chat, alice, 'alice', {}, findUserByUsername)).messages.map((x) => x.id)).to.deep.equal([m.id]);
     });
 
-    it('pages DM history with before/limit', async () => {
+    it('pages DM history with before/limit, saying whether older ones remain', async () => {
       const chat = fixture();
       const sent = [];
       for (let i = 0; i < 8; i++) sent.push(await sendDm(chat, alice, { to: 'bob', text: `d${i}` }, findUserByUsername));
       const page = await dmHistory(chat, bob, 'alice', { before: sent[5]!.id, limit: 2 }, findUserByUsername);
-      expect(page.map((m) => m.text)).to.deep.equal(['d3', 'd4']);
+      expect(page.messages.map((m) => m.text)).to.deep.equal(['d3', 'd4']);
+      expect(page.hasMore).to.equal(true);
+      expect((await dmHistory(chat, bob, 'alice', { before: sent[2]!.id, limit: 2 }, findUserByUsername)).hasMore).to.equal(false);
     });
   });
 

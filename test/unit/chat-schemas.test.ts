@@ -86,6 +86,8 @@ describe('chat schemas', () => {
     ok(dmSendSchema, { to: 'bob_1', text: 'x' });
     for (const to of ['bo', 'Bob', 'b-ob', 'x'.repeat(33)]) bad(dmSendSchema, { to, text: 'x' });
     ok(messageHistorySchema, { roomId: 'general', before: '5-1', limit: 100 });
+    ok(messageHistorySchema, { roomId: 'general', after: '5-1', before: '9-0', limit: 100 });
+    for (const after of ['5', 'x-1', 7]) bad(messageHistorySchema, { roomId: 'general', after });
     for (const limit of [0, 101, 1.5, '10']) bad(messageHistorySchema, { roomId: 'general', limit });
     ok(dmHistorySchema, { with: 'bob', limit: 1 });
     ok(messageSendSchema, { roomId: 'general', text: 'x', clientMsgId: 'c'.repeat(64) });
@@ -108,6 +110,8 @@ describe('chat schemas', () => {
     bad(memberParamsSchema, { id: 'books', username: 'B' });
     expect(historyQuerySchema.parse({ before: '1-0', limit: '20' })).to.deep.equal({ before: '1-0', limit: 20 });
     expect(historyQuerySchema.parse({})).to.deep.equal({});
+    expect(historyQuerySchema.parse({ after: '1-0', before: '3-0' })).to.deep.equal({ after: '1-0', before: '3-0' });
+    for (const after of ['nope', ['1-0', '2-0']]) bad(historyQuerySchema, { after });
     for (const limit of ['0', '101', 'abc', '1e2', '-1']) bad(historyQuerySchema, { limit });
   });
 });

@@ -250,6 +250,25 @@ function chatContract(backend: Backend) {
         expect(ids(await chat.page(conv, { after: '0-0', limit: 100 }))).to.deep.equal(ids([...first, ...written]));
       });
 
+      it('with both `after` and `before` answers the messages strictly between, starting right after `after`', async () => {
+        const { chat, twin } = backend.openChat({ historyLimit: 100 });
+        const conv = roomConversation('between');
+        const all = await appendMany(chat, conv, 30);
+        const between = (after: Message, before: Message, limit: number) => twin.page(conv, { after: after.id, before: before.id, limit });
+        expect(ids(await between(all[4]!, all[20]!, 100))).to.deep.equal(ids(all.slice(5, 20)));
+        // The limit cuts at the newer end: the page starts right after `after`, as forward paging needs.
+        expect(ids(await between(all[4]!, all[20]!, 5))).to.deep.equal(ids(all.slice(5, 10)));
+        // One more than the range holds is how a caller learns that nothing remains beyond it.
+        expect(ids(await between(all[4]!, all[20]!, 16))).to.deep.equal(ids(all.slice(5, 20)));
+        expect(ids(await between(all[4]!, all[6]!, 10))).to.deep.equal([all[5]!.id]);
+        // Empty, never an error: adjacent bounds, equal bounds, crossed bounds, or nothing before `before`.
+        expect(await between(all[4]!, all[5]!, 10)).to.deep.equal([]);
+        expect(await between(all[7]!, all[7]!, 10)).to.deep.equal([]);
+        expect(await between(all[20]!, all[4]!, 10)).to.deep.equal([]);
+        expect(await twin.page(conv, { after: '0-0', before: '0-0', limit: 10 })).to.deep.equal([]);
+        expect(ids(await twin.page(conv, { after: '0-0', before: all[3]!.id, limit: 10 }))).to.deep.equal(ids(all.slice(0, 3)));
+      });
+
       it('bounds a conversation to historyLimit, dropping the oldest', async () => {
         const { chat, twin } = backend.openChat({ historyLimit: 5 });
         const conv = roomConversation('short');
