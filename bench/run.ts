@@ -26,7 +26,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 import { installCleanup, repoRoot, runMain } from './lib/children.js';
 import { closeIdleHttp, runId } from './lib/http.js';
-import { registerUsers, startBare, startProject } from './lib/project.js';
+import { BENCH_LIMITS, registerUsers, startBare, startProject } from './lib/project.js';
 import { openBenchRedis } from './lib/redis.js';
 import { renderRounds, renderTable, Results, toJson } from './lib/report.js';
 import {
@@ -125,6 +125,7 @@ async function main() {
         env: { ...(cfg.experiments ? { BENCH_EXPERIMENTS: cfg.experiments } : {}), ...(cfg.memory ? { REDIS_URL: '' } : {}) },
       }),
     ]);
+    results.note(`project settings for load beyond one person's: ${Object.entries(BENCH_LIMITS).map(([k, v]) => `${k}=${v}`).join(' ')} (still counted on every event)`);
     if (entry !== 'src/server.ts' || cfg.experiments) results.note(`project started from ${entry}${cfg.experiments ? ` with experiments ${cfg.experiments}` : ''}`);
     progress(`bare ${bare.url}, project ${project.url} (prefix ${redis.prefix})`);
     const run = runId();

@@ -108,7 +108,7 @@ function parseLimits(value: string | undefined): Limits {
   const limits: Limits = { ...DEFAULT_LIMITS };
   for (const entry of csv(value)) {
     const m = /^([a-z_]+)=(\d{1,9})\/(\d{1,7})$/.exec(entry);
-    if (!m) throw new ConfigError(`RATE_LIMITS: "${entry}" is not name=points/seconds (e.g. typing=50/10)`);
+    if (!m) throw new ConfigError(`RATE_LIMITS: "${entry}" is not name=points/seconds (e.g. typing=50/10; at most 9 digits each)`);
     const [, name, points, seconds] = m as unknown as [string, string, string, string];
     if (!Object.hasOwn(DEFAULT_LIMITS, name)) {
       throw new ConfigError(`RATE_LIMITS: unknown limit "${name}" (one of ${Object.keys(DEFAULT_LIMITS).join(', ')})`);

@@ -58,6 +58,9 @@ describe('benchmarks (toy sizes)', function () {
       expect(Number.isFinite(m!.projectMedian), `${name}: project`).to.equal(true);
       if (bothSides.includes(name)) expect(Number.isFinite(m!.bareMedian), `${name}: bare`).to.equal(true);
     }
+    // Real work only: no refused handshake, send or event (the limits' ceilings are raised by settings, see bench/lib/project.ts).
+    expect(stderr).to.not.match(/acks not ok|handshakes: \d+ failed|sends failed/);
+    expect(stdout).to.include('MAX_SOCKETS_PER_USER=');
     expect(stdout).to.match(/\| acked inbound events\/s .*×/); // the table with ratios
     expect(stdout).to.include('live view vs reload per event'); // the session-read part
     const prefix = /\(prefix (bench:[^ )]+)\)/.exec(stderr)?.[1]; // on the progress lines
