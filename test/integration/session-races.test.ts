@@ -1,10 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { expect } from 'chai';
 import request from 'supertest';
-import type { Socket } from 'socket.io-client';
 import { connectSocket, disconnected, nextEvent, PASSWORD, TestClient } from '../helpers/client.js';
-import { collect } from '../helpers/chat.js';
-import { BACKENDS, startServer, type TestServer } from '../helpers/server.js';
+import { ChatHarness, collect } from '../helpers/chat.js';
+import { BACKENDS, type TestServer } from '../helpers/server.js';
 
 /*
  * Promises that must hold when requests race: a password change against logins
@@ -54,16 +53,14 @@ class RawPolling {
 for (const backend of BACKENDS) {
   describe(`races around the session (${backend})`, function () {
     this.timeout(60_000);
+    const h = new ChatHarness(backend);
     let server: TestServer;
-    const sockets: Socket[] = [];
-    const track = (s: Socket) => (sockets.push(s), s);
     before(async () => {
-      server = await startServer(backend);
+      await h.start();
+      server = h.server;
     });
-    afterEach(() => {
-      for (const s of sockets.splice(0)) s.close();
-    });
-    after(() => server.close());
+    afterEach(() => h.closeSockets());
+    after(() => h.stop());
 
     describe('a password change', () => {
       it('moves this session to a new id and CSRF token; the old id is dead on HTTP and sockets', async () => {
@@ -71,7 +68,7 @@ for (const backend of BACKENDS) {
         await me.register();
         const oldCookie = me.cookie;
         const oldCsrf = me.csrf;
-        const oldSocket = track(await me.connect());
+        const oldSocket = await h.open(me);
         const ended = nextEvent<{ reason: string }>(oldSocket, 'session:ended');
         const res = await me.post('/api/password', { currentPassword: PASSWORD, newPassword: NEW_PASSWORD }).expect(200);
         expect(res.body.csrfToken).to.be.a('string').and.not.equal(oldCsrf);
@@ -129,7 +126,7 @@ for (const backend of BACKENDS) {
         const user = await me.register();
         const other = new TestClient(server.url);
         await other.login(user.username);
-        const elsewhere = track(await other.connect());
+        const elsewhere = await h.open(other);
         const ended = nextEvent<{ reason: string }>(elsewhere, 'session:ended');
         await me.post('/api/password', { currentPassword: PASSWORD, newPassword: NEW_PASSWORD }).expect(200);
         expect((await ended).reason).to.equal('revoked');
@@ -143,7 +140,7 @@ for (const backend of BACKENDS) {
       async function watcher() {
         const w = new TestClient(server.url);
         await w.register();
-        const s = track(await w.connect());
+        const s = await h.open(w);
         return collect<{ user: { username: string }; online: boolean }>(s, 'presence');
       }
 
@@ -190,7 +187,7 @@ for (const backend of BACKENDS) {
       it('is refused even when the session has other sockets on this process', async () => {
         const c = new TestClient(server.url);
         await c.register();
-        const tab = track(await c.connect());
+        const tab = await h.open(c);
         const raw = await RawPolling.open(server.url, c.cookie);
         const ended = nextEvent(tab, 'session:ended');
         await c.logout();
