@@ -5,6 +5,7 @@ import { BACKENDS, startServer, type Backend, type TestServer } from '../helpers
 import {
   BrowserUser,
   DESKTOP,
+  PASSWORD,
   PHONE,
   WAIT,
   artifactPath,
@@ -221,6 +222,50 @@ describe('browser chat', function () {
       // Reloading the ended tab lands on the sign-in page.
       await second.reload();
       expect(second.url()).to.equal(`${env.server.url}/login`);
+    });
+
+    it('a password change keeps this browser\'s chat working on its new session, and ends the same user\'s other browser', async () => {
+      const alice = await open('alice');
+      const bob = await open('bob');
+      // Alice also signed in on another device.
+      const device = await browser.newContext({ viewport: DESKTOP });
+      try {
+        const other = await device.newPage();
+        await other.goto(`${env.server.url}/login`);
+        await other.getByLabel('Username').fill(alice.username);
+        await other.getByLabel('Password').fill(PASSWORD);
+        await Promise.all([other.waitForURL(`${env.server.url}/chat`), other.getByRole('button', { name: 'Sign in' }).click()]);
+        await waitConnected(other);
+        // Every state this tab's connection goes through from now on.
+        await alice.page.evaluate(() => {
+          const status = document.querySelector('[data-testid="connection-status"]') as HTMLElement;
+          const seen: string[] = [];
+          (window as unknown as { connectionStates: string[] }).connectionStates = seen;
+          new MutationObserver(() => seen.push(status.dataset.state ?? '')).observe(status, { attributes: true, attributeFilter: ['data-state'] });
+        });
+        // The change, from this browser (its session moves to a new id; the old id's socket is ended).
+        await alice.page.evaluate(async (current) => {
+          const { csrfToken } = (await (await fetch('/api/csrf')).json()) as { csrfToken: string };
+          const res = await fetch('/api/password', {
+            method: 'POST',
+            headers: { 'content-type': 'application/json', 'x-csrf-token': csrfToken },
+            body: JSON.stringify({ currentPassword: current, newPassword: 'a brand new secret' }),
+          });
+          if (res.status !== 200) throw new Error(`password change answered ${res.status}`);
+        }, PASSWORD);
+        await other.locator('[data-testid="connection-status"][data-state="ended"]').waitFor({ timeout: WAIT });
+        // This tab reconnected on its new session without ever showing "signed out", and chats on.
+        await alice.page.waitForFunction(() => {
+          const seen = (window as unknown as { connectionStates: string[] }).connectionStates;
+          return seen.length > 0 && seen.at(-1) === 'connected';
+        }, undefined, { timeout: WAIT });
+        const states = await alice.page.evaluate(() => (window as unknown as { connectionStates: string[] }).connectionStates);
+        expect(states).to.not.include('ended');
+        await send(alice.page, 'still here after the change');
+        await waitForMessage(bob.page, 'still here after the change');
+      } finally {
+        await device.close();
+      }
     });
 
     it('creates a room through the UI, joins rooms by clicking, and a reload restores the last room', async () => {

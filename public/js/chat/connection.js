@@ -9,6 +9,8 @@ import { io } from '/socket.io/socket.io.esm.min.js';
 const ACK_TIMEOUT_MS = 10_000;
 /** After a server-side disconnect that is not a sign-out (e.g. a restart), try again after this. */
 const RESTART_RETRY_MS = [500, 1000, 2000, 5000];
+/** After `session:ended`: when to ask whether this browser is still signed in (on a new session). */
+const SIGNED_IN_RECHECK_MS = [0, 300, 1000];
 
 /**
  * The one Socket.IO connection of the page, and its visible state.
@@ -110,10 +112,17 @@ export class Connection {
   async sessionEnded(reason) {
     if (this.ended || this.rechecking) return;
     this.rechecking = true;
-    const signedIn = await fetch('/api/me', { credentials: 'same-origin', cache: 'no-store' }).then(
-      (res) => res.ok,
-      () => false,
-    );
+    let signedIn = false;
+    // The new cookie comes with the HTTP answer of the change, which the server sends
+    // just after it ended the old session: ask again a little later before giving up.
+    for (const delay of SIGNED_IN_RECHECK_MS) {
+      await new Promise((resolve) => setTimeout(resolve, delay));
+      signedIn = await fetch('/api/me', { credentials: 'same-origin', cache: 'no-store' }).then(
+        (res) => res.ok,
+        () => false,
+      );
+      if (signedIn) break;
+    }
     this.rechecking = false;
     if (!signedIn) {
       this.end(reason);
