@@ -5,7 +5,8 @@ import { z } from 'zod';
 export interface Config {
   port: number;
   host: string;
-  redisUrl: string | undefined;
+  /** Where every store lives (`REDIS_URL` or `REDIS_CLUSTER_NODES`); undefined: in memory. */
+  redis: RedisTarget | undefined;
   /** Key and channel prefix inside Redis (extension: `REDIS_PREFIX`). */
   redisPrefix: string;
   /** First signs, all verify. */
@@ -51,6 +52,9 @@ export const DEFAULT_LIMITS = {
 export type LimitName = keyof typeof DEFAULT_LIMITS;
 export type Limits = Record<LimitName, Limit>;
 
+/** One Redis, or the seed nodes of a Redis Cluster. */
+export type RedisTarget = { url: string } | { clusterNodes: string[] };
+
 export class ConfigError extends Error {
   constructor(message: string) {
     super(message);
@@ -87,6 +91,7 @@ const schema = z.object({
     .string()
     .regex(/^rediss?:\/\//, 'must start with redis:// or rediss://')
     .optional(),
+  REDIS_CLUSTER_NODES: z.string().optional(),
   REDIS_PREFIX: z.string().regex(/^[A-Za-z0-9:_.-]{1,64}$/, 'must be 1-64 of [A-Za-z0-9:_.-]').default('lsc:'),
   SESSION_SECRET: z.string().optional(),
   SESSION_TTL_SECONDS: intIn(1, 400 * 86400).default(86400),
@@ -155,6 +160,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
 
   const allowedOrigins = csv(e.ALLOWED_ORIGINS);
+  const clusterNodes = csv(e.REDIS_CLUSTER_NODES);
+  if (clusterNodes.length && e.REDIS_URL) throw new ConfigError('REDIS_CLUSTER_NODES: set this or REDIS_URL, not both');
+  for (const node of clusterNodes) {
+    if (!/^rediss?:\/\/[^/\s]+(:\d+)?\/?$/.test(node)) {
+      throw new ConfigError(`REDIS_CLUSTER_NODES: "${node}" is not a seed URL like redis://host:port (no database: a cluster has only database 0)`);
+    }
+  }
+  const redis: RedisTarget | undefined = clusterNodes.length ? { clusterNodes } : e.REDIS_URL ? { url: e.REDIS_URL } : undefined;
   for (const o of allowedOrigins) {
     const r = origin.safeParse(o);
     if (!r.success) throw new ConfigError(`ALLOWED_ORIGINS: "${o}" ${r.error.issues[0]!.message}`);
@@ -163,7 +176,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   return {
     port: e.PORT,
     host: e.HOST,
-    redisUrl: e.REDIS_URL,
+    redis,
     redisPrefix: e.REDIS_PREFIX,
     sessionSecrets,
     sessionSecretGenerated,

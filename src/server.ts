@@ -19,7 +19,7 @@ async function main() {
     throw err;
   }
   const log = createLogger(config.logLevel);
-  if (!config.redisUrl) log.warn('REDIS_URL is not set: using in-memory stores (one process, nothing kept across restarts)');
+  if (!config.redis) log.warn('neither REDIS_URL nor REDIS_CLUSTER_NODES is set: using in-memory stores (one process, nothing kept across restarts)');
   if (config.sessionSecretGenerated) log.warn('SESSION_SECRET is not set: using a random secret, so sessions end at restart');
 
   const stores = await createStores(config, log);

@@ -1,8 +1,10 @@
+import { ClusterAdapter } from 'socket.io-adapter';
 import { publicUser } from '../chat/users.js';
 import { dmHistory, sendDm } from '../chat/dms.js';
 import { history, sendMessage } from '../chat/messages.js';
 import { listOnline } from '../chat/presence.js';
 import { toggleReaction } from '../chat/reactions.js';
+import { roomConversation } from '../chat/conversations.js';
 import { joinRoom, requireRoomAccess } from '../chat/rooms.js';
 import { clientEventSchemas as s } from '../chat/schemas.js';
 import type { Config } from '../config.js';
@@ -12,9 +14,10 @@ import type { RateLimits } from '../security/limits.js';
 import type { LiveSessionStore } from '../session/live-store.js';
 import type { LiveSessions } from '../session/live-sessions.js';
 import type { Stores } from '../store/types.js';
-import type { AppServer, AppSocket, ServerToClientEvents } from './events.js';
+import type { AppServer, AppSocket } from './events.js';
 import { defineHandler, requireLive, type EventContext, type EventHandler } from './handler.js';
 import { HandshakeRefusal, type Undo } from './io.js';
+import { createRecovery, type Recovery } from './recovery.js';
 import { socketRooms } from './rooms.js';
 
 export interface ChatRealtimeDeps {
@@ -42,7 +45,20 @@ const sweeps = (p: object): p is SweepingPresence => 'sweep' in p && 'heartbeat'
  */
 export function createChatRealtime(deps: ChatRealtimeDeps) {
   const { stores, log, limits } = deps;
-  const { chat, presence, interest } = stores;
+  const { chat, presence, roomChannels } = stores;
+
+  /**
+   * Joins a Socket.IO room once this process gets the room's broadcasts from the
+   * other processes, so that whatever the caller reads next cannot miss one.
+   */
+  async function joinHeld(socket: AppSocket, room: string) {
+    const release = await roomChannels.hold(room);
+    try {
+      await socket.join(room);
+    } finally {
+      release();
+    }
+  }
   const findUserByUsername = async (username: string) => {
     const u = await stores.users.findByUsername(username);
     return u && publicUser(u);
@@ -63,9 +79,7 @@ export function createChatRealtime(deps: ChatRealtimeDeps) {
       schema: s['room:join'],
       async handle({ roomId, since }, ctx) {
         const room = socketRooms.room((await requireRoomAccess(chat, ctx.user, roomId)).id);
-        await ctx.socket.join(room);
-        // Before the join is acked, the other processes hear that this one has sockets in the room (and relay its typing here).
-        await interest.here(room);
+        await joinHeld(ctx.socket, room);
         // History is read after joining, so a message stored meanwhile is in it or arrives
         // live (clients dedupe by id); and joinRoom checks access again, so a removal that
         // ran since the first check cannot leave this socket in the room.
@@ -76,6 +90,8 @@ export function createChatRealtime(deps: ChatRealtimeDeps) {
           await ctx.socket.leave(room);
           throw err;
         }
+        // Nothing up to the newest message read (or `since`) can be missed here after a blip; the client pages on from there.
+        recovery?.joined(room, roomConversation(result.room.id), result.history.at(-1)?.id ?? since);
         // The live view says whether the session already names this room: a rejoin
         // (reconnects do it all the time) then costs no lock and no store read.
         if (ctx.live.data.lastRoomId !== result.room.id) {
@@ -123,12 +139,8 @@ export function createChatRealtime(deps: ChatRealtimeDeps) {
         requireJoined(ctx, roomId);
         await limits.consume('typing', ctx.user.id);
         requireLive(ctx.live);
-        const room = socketRooms.room(roomId);
-        const data = { roomId, user: ctx.user, typing };
-        // Typing is ephemeral (clients drop a typist they stop hearing from): straight to the
-        // processes with sockets in the room, if any, rather than through the adapter's stream.
-        if (interest.relay({ room, except: ctx.socket.id, event: 'typing', data })) ctx.socket.local.to(room).emit('typing', data);
-        else ctx.socket.to(room).emit('typing', data);
+        // The room's own channel: only the processes with sockets in it receive it.
+        ctx.socket.to(socketRooms.room(roomId)).emit('typing', { roomId, user: ctx.user, typing });
         return {};
       },
     }),
@@ -153,7 +165,10 @@ export function createChatRealtime(deps: ChatRealtimeDeps) {
         await limits.consume('send', ctx.user.id); // after the lookup: a typo in `to` costs no send
         requireLive(ctx.live);
         const message = await sendDm(chat, ctx.user, input, async () => recipient);
-        ctx.io.to([socketRooms.user(ctx.user.id), socketRooms.user(recipient.id)]).emit('dm:new', message);
+        // One emit per user room, so each goes on that room's channel (to the processes with its
+        // sockets); one emit to both rooms would go to every process. A socket is one user's, so
+        // nobody gets it twice; a note to oneself is one room.
+        for (const id of new Set([ctx.user.id, recipient.id])) ctx.io.to(socketRooms.user(id)).emit('dm:new', message);
         return { message };
       },
     }),
@@ -211,9 +226,17 @@ export function createChatRealtime(deps: ChatRealtimeDeps) {
       presenceDirty = true; // it may have been recorded after all: the next heartbeat puts it right
       throw err;
     }
+    const undo = () => void track(presence.disconnect(user.id, socket.id).catch(() => (presenceDirty = true)));
     if (answer === 'full') throw new HandshakeRefusal('too_many_connections');
     if (answer === 'first') firstSockets.add(socket);
-    return () => void track(presence.disconnect(user.id, socket.id).catch(() => (presenceDirty = true)));
+    try {
+      // The user's own room, for DMs and removals; held, so that nothing sent to it once the socket is in can miss it.
+      await joinHeld(socket, socketRooms.user(user.id));
+    } catch (err) {
+      undo();
+      throw err;
+    }
+    return undo;
   }
 
   /** Presence per user across tabs and processes: only the first and last socket are announced. */
@@ -235,18 +258,17 @@ export function createChatRealtime(deps: ChatRealtimeDeps) {
     });
   }
 
-  /**
-   * Wires the server in: room interest follows the adapter's local rooms, relayed typing
-   * reaches this process's sockets, and the presence timers start (heartbeat, sweep of dead processes).
-   */
+  /** Catches rooms up after a Redis blip; only where broadcasts cross processes (see recovery.ts). */
+  let recovery: Recovery | undefined;
+
+  /** Wires the server in, and starts the presence timers (heartbeat, sweep of dead processes). */
   function attach(server: AppServer) {
     io = server;
     const adapter = server.of('/').adapter;
-    adapter.on('create-room', (room: string) => socketRooms.isRoom(room) && void interest.here(room));
-    adapter.on('delete-room', (room: string) => socketRooms.isRoom(room) && interest.gone(room));
-    interest.onRelay(({ room, except, event, data }) => {
-      if (event === 'typing') server.local.to(room).except(except).emit('typing', data as Parameters<ServerToClientEvents['typing']>[0]);
-    });
+    if (adapter instanceof ClusterAdapter) {
+      recovery = createRecovery({ io: server, chat, bus: stores.bus, log });
+      recovery.watch(adapter);
+    }
     if (!sweeps(presence)) return;
     const beat = async () => {
       try {

@@ -9,7 +9,6 @@ import type { SessionFields } from '../session/types.js';
 import type { AppServer, AppSocket } from './events.js';
 import { createDispatcher, type EventHandler } from './handler.js';
 import { tolerantParser } from './parser.js';
-import { socketRooms } from './rooms.js';
 
 type EngineMiddleware = (req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void) => void;
 
@@ -159,7 +158,6 @@ export function createRealtime(deps: RealtimeDeps): AppServer {
     const live = socket.data.live;
     // The handshake request (and the session object on it) is not needed any more: ~4 KB a socket.
     (socket.conn as unknown as { request: unknown }).request = null;
-    void socket.join([socketRooms.user(live.user.id)]);
     socket.on('disconnect', () => deps.liveSessions.detach(socket, live));
     bindHandlers(socket);
     socket.emit('session', live.view);

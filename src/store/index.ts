@@ -1,20 +1,20 @@
 import { randomUUID } from 'node:crypto';
-import { createAdapter } from '@socket.io/redis-streams-adapter';
+import { createShardedAdapter } from '@socket.io/redis-adapter';
 import { RedisStore } from 'connect-redis';
 import { RateLimiterMemory, RateLimiterRedis } from 'rate-limiter-flexible';
-import type { Config } from '../config.js';
+import type { Config, RedisTarget } from '../config.js';
 import type { Logger } from '../logger.js';
 import type { StoredRecord } from '../session/types.js';
 import { redisKeys } from './keys.js';
 import { createMemoryChatStore } from './memory/chat.js';
-import { createMemoryBus, createMemoryLock, createMemoryRoomInterest, createMemorySessionIndex } from './memory/infra.js';
+import { createMemoryBus, createMemoryLock, createMemoryRoomChannels, createMemorySessionIndex } from './memory/infra.js';
 import { createMemoryPresenceStore } from './memory/presence.js';
 import { MemorySessionStore } from './memory/sessions.js';
 import { createMemoryUserStore } from './memory/users.js';
 import { createRedisChatStore } from './redis/chat.js';
-import { createRedisClient, type RedisClient } from './redis/client.js';
-import { createRedisBus, createRedisLock, createRedisSessionIndex } from './redis/infra.js';
-import { createRedisRoomInterest } from './redis/interest.js';
+import { createRedisClient, pingAll, type RedisClient } from './redis/client.js';
+import { createRedisBus, createRedisLock, createRedisRoomChannels, createRedisSessionIndex } from './redis/infra.js';
+import { migrateKeyLayout } from './redis/layout.js';
 import { createRedisPresenceStore } from './redis/presence.js';
 import { createRedisUserStore } from './redis/users.js';
 import type { Stores } from './types.js';
@@ -35,7 +35,7 @@ export function createMemoryStores(config: Config): Stores {
     sessionIndex: createMemorySessionIndex(),
     chat: createMemoryChatStore({ historyLimit: config.messageHistoryLimit }),
     presence: createMemoryPresenceStore(),
-    interest: createMemoryRoomInterest(),
+    roomChannels: createMemoryRoomChannels(),
     limiter: ({ name, points, durationSeconds }) => new RateLimiterMemory({ keyPrefix: name, points, duration: durationSeconds }),
     ping: async () => undefined,
     close: async () => sessionBase.close(),
@@ -49,19 +49,21 @@ export interface RedisStores extends Stores {
   processId: string;
 }
 
-/** Every store on one Redis. Resolves once connected (and subscribed). */
-export async function createRedisStores(config: Config & { redisUrl: string }, log: Logger): Promise<RedisStores> {
+/**
+ * Every store on one Redis or a Redis Cluster. Resolves once connected (and subscribed).
+ * Two connections (per node, on a cluster): commands, which fail fast while Redis is
+ * away; and the subscriber of the bus and the Socket.IO adapter's room channels.
+ */
+export async function createRedisStores(config: Config & { redis: RedisTarget }, log: Logger): Promise<RedisStores> {
   const keys = redisKeys(config.redisPrefix);
-  const client = createRedisClient(config.redisUrl, log, 'commands');
-  const subscriber = createRedisClient(config.redisUrl, log, 'subscriber');
-  const adapterClient = createRedisClient(config.redisUrl, log, 'socket.io adapter', true);
-  await Promise.all([client.connect(), subscriber.connect(), adapterClient.connect()]);
+  const client = createRedisClient(config.redis, log, 'commands');
+  const subscriber = createRedisClient(config.redis, log, 'subscriber', true);
+  await Promise.all([client.connect(), subscriber.connect()]);
+  await migrateKeyLayout(client, keys, log);
 
   const processId = randomUUID();
   const bus = createRedisBus(client, subscriber, keys, log);
   await bus.start();
-  const interest = createRedisRoomInterest(client, subscriber, bus, keys, log, { processId });
-  await interest.start();
 
   return {
     kind: 'redis',
@@ -79,35 +81,27 @@ export async function createRedisStores(config: Config & { redisUrl: string }, l
     sessionIndex: createRedisSessionIndex(client, keys),
     chat: createRedisChatStore(client, keys, { historyLimit: config.messageHistoryLimit }),
     presence: createRedisPresenceStore(client, keys, { processId }),
-    interest,
+    roomChannels: createRedisRoomChannels(subscriber, keys),
     limiter: ({ name, points, durationSeconds }) =>
       new RateLimiterRedis({
         storeClient: client,
+        // node-redis, whether a single client or a cluster: said, not detected through the client's class name.
         useRedisPackage: true,
         keyPrefix: keys.rateLimit(name),
         points,
         duration: durationSeconds,
       }),
-    // Redis Streams adapter: a Redis blip does not lose broadcasts (the stream is
-    // resumed from the last offset read), unlike plain pub/sub.
-    socketAdapter: createAdapter(adapterClient, {
-      streamName: keys.adapterStream,
-      channelPrefix: keys.adapterStream,
-      sessionKeyPrefix: `${keys.adapterStream}:session:`,
-      blockTimeInMs: 1000,
-      maxLen: 10_000,
-    }),
-    ping: async () => {
-      await client.ping();
-    },
+    // Socket.IO's sharded adapter: one channel per room (SPUBLISH/SSUBSCRIBE), subscribed
+    // only by the processes with sockets in it, so a process pays for the rooms it serves.
+    socketAdapter: createShardedAdapter(client, subscriber, { channelPrefix: keys.adapterChannel, subscriptionMode: 'dynamic' }),
+    ping: () => pingAll(client),
     close: async () => {
-      await interest.close();
-      await Promise.allSettled([subscriber.close(), client.close(), adapterClient.close()]);
+      await Promise.allSettled([subscriber.close(), client.close()]);
     },
   };
 }
 
 export async function createStores(config: Config, log: Logger): Promise<Stores> {
-  if (config.redisUrl) return createRedisStores({ ...config, redisUrl: config.redisUrl }, log);
+  if (config.redis) return createRedisStores({ ...config, redis: config.redis }, log);
   return createMemoryStores(config);
 }

@@ -2,8 +2,15 @@
  * Every Redis key and channel name is built here, under one prefix, so that
  * several deployments (or test runs) can share a Redis without meeting.
  * Pub/sub channels are global across Redis databases, hence the prefix there too.
+ *
+ * On a Redis Cluster the keys one script or transaction touches must live in
+ * one hash slot, so they share a hash tag (the part in `{}`): everything of a
+ * conversation under `{room:<id>}` or `{dm:<a>:<b>}`, all of presence under
+ * `{presence}`. Keys that are only ever touched alone carry no tag.
  */
 export function redisKeys(prefix: string) {
+  /** Everything of one conversation (`room:<id>` or `dm:<a>:<b>`) shares its slot. */
+  const conversation = (id: string) => `${prefix}{${id}}`;
   return {
     prefix,
     sessionPrefix: `${prefix}sess:`,
@@ -11,29 +18,29 @@ export function redisKeys(prefix: string) {
     userSessions: (userId: string) => `${prefix}usess:${userId}`,
     user: (userId: string) => `${prefix}user:${userId}`,
     usernames: `${prefix}usernames`,
+    /** Sharded pub/sub channel of session and user changes. */
     busChannel: `${prefix}bus`,
     rateLimit: (name: string) => `${prefix}rl:${name}`,
-    rooms: `${prefix}rooms`,
-    roomMembers: (roomId: string) => `${prefix}room:${roomId}:members`,
-    roomStream: (roomId: string) => `${prefix}room:${roomId}:stream`,
-    dmStream: (a: string, b: string) => `${prefix}dm:${[a, b].sort().join(':')}:stream`,
+    /** Set of every room id (listing); each room's record is its own key. */
+    roomIndex: `${prefix}rooms`,
+    room: (roomId: string) => `${conversation(`room:${roomId}`)}:room`,
+    roomMembers: (roomId: string) => `${conversation(`room:${roomId}`)}:members`,
+    /** Stream of a conversation's messages; the entry id is the message id. */
+    stream: (conversationId: string) => `${conversation(conversationId)}:stream`,
     /** Reactions of every message of a conversation: hash messageId → JSON map (one key, so trimming can clean it up). */
-    conversationReactions: (conversation: string) => `${prefix}react:${conversation}`,
+    reactions: (conversationId: string) => `${conversation(conversationId)}:react`,
     /** Set of userIds with at least one socket anywhere. */
-    presence: `${prefix}presence`,
+    presence: `${prefix}{presence}:online`,
     /** Sorted set processId → last heartbeat (ms, Redis clock). */
-    presenceProcesses: `${prefix}presence:procs`,
+    presenceProcesses: `${prefix}{presence}:procs`,
     /** Hash socketId → processId, one per online user. */
-    presenceUser: (userId: string) => `${prefix}presence:user:${userId}`,
+    presenceUser: (userId: string) => `${prefix}{presence}:user:${userId}`,
     /** Set of the JSON [userId, socketId] entries a process recorded, so a dead process can be swept. */
-    presenceProcess: (processId: string) => `${prefix}presence:proc:${processId}`,
-    adapterStream: `${prefix}socket.io`,
-    /** Sorted set processId → last refresh (ms) of the processes that announce room interest. */
-    interestProcesses: `${prefix}interest:procs`,
-    /** Set of the Socket.IO rooms a process has sockets in; expires unless refreshed. */
-    interestProcess: (processId: string) => `${prefix}interest:proc:${processId}`,
-    /** Pub/sub channel of the ephemeral events relayed to one process. */
-    relayChannel: (processId: string) => `${prefix}relay:${processId}`,
+    presenceProcess: (processId: string) => `${prefix}{presence}:proc:${processId}`,
+    /** Prefix of the Socket.IO adapter's sharded channels (one per room with sockets). */
+    adapterChannel: `${prefix}socket.io`,
+    /** The version of this key layout, for the migration on start. */
+    layout: `${prefix}layout`,
   };
 }
 export type RedisKeys = ReturnType<typeof redisKeys>;

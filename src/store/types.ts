@@ -35,54 +35,33 @@ export interface KeyedLock {
 }
 
 /** Change notifications, delivered to every process (including the sender). */
-export type BusMessage =
-  | { t: 'session'; sid: string; reason?: 'logout' | 'revoked' | 'expired' }
-  | { t: 'user'; uid: string }
-  /** Process `pid` has (`here`) or no longer has sockets in `room`; without `room`: re-read its whole set. */
-  | { t: 'rooms'; pid: string; room?: string; here?: boolean };
+export type BusMessage = { t: 'session'; sid: string; reason?: 'logout' | 'revoked' | 'expired' } | { t: 'user'; uid: string };
 
 export interface Bus {
   publish(message: BusMessage): Promise<void>;
   subscribe(listener: (message: BusMessage) => void): void;
   /**
-   * Called after the bus was cut off and is back (e.g. Redis reconnected):
-   * notifications may have been missed, so listeners should re-read what they cache.
+   * Called after the bus was cut off and is back (e.g. Redis reconnected, or a
+   * cluster failed over): notifications may have been missed, so listeners
+   * should re-read what they cache.
    */
   onResync(listener: () => void): void;
   /** Called when the bus is cut off (notifications are being missed until the resync). */
   onCutOff(listener: () => void): void;
 }
 
-/** An ephemeral event for a room's sockets on other processes. */
-export interface RelayedEvent {
-  room: string;
-  /** The sending socket, which must not get it. */
-  except: string;
-  event: string;
-  data: unknown;
-}
+/** Stops holding a room's channel (see RoomChannels). */
+export type Release = () => void;
 
 /**
- * Which processes have sockets in which Socket.IO rooms, so that an ephemeral
- * event (typing) goes straight to the processes that need it, or nowhere,
- * instead of through the adapter's stream that every process reads. Errs
- * towards the adapter: while it does not know (starting, cut off), it says so.
+ * The Socket.IO adapter subscribes to a room's channel when the room gets its
+ * first socket on this process, without waiting for the subscription. A join
+ * must not read history before it is in place (a message from another process
+ * in between would be in neither), so it holds the channel around the join.
  */
-export interface RoomInterest {
-  /** This process has sockets in `room`. Resolves once other processes can know it; never rejects. */
-  here(room: string): Promise<void>;
-  /** This process has no sockets in `room` any more. */
-  gone(room: string): void;
-  /** Whether another process may have sockets in `room` (true while not known). */
-  elsewhere(room: string): boolean;
-  /**
-   * Sends the event to the room's sockets on other processes: to each process that has
-   * some (nothing is kept: lost if Redis blips), or to none. Answers false, sending
-   * nothing, when it cannot tell which processes those are: then broadcast through the adapter.
-   */
-  relay(event: RelayedEvent): boolean;
-  /** Where events relayed to this process are delivered (to its own sockets). */
-  onRelay(deliver: (event: RelayedEvent) => void): void;
+export interface RoomChannels {
+  /** Resolves once broadcasts to `room` from other processes reach this one; call the release after joining. */
+  hold(room: string): Promise<Release>;
 }
 
 /** Which sessions each user has, for listing and revoking them. */
@@ -140,7 +119,7 @@ export interface Stores {
   sessionIndex: SessionIndex;
   chat: ChatStore;
   presence: PresenceStore;
-  interest: RoomInterest;
+  roomChannels: RoomChannels;
   limiter(options: LimiterOptions): RateLimiterAbstract;
   /** Socket.IO adapter factory for several processes (undefined: the in-memory default). */
   socketAdapter?: (nsp: Namespace) => Adapter;

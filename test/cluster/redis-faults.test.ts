@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { expect } from 'chai';
+import { createClient } from 'redis';
 import request from 'supertest';
 import type { Socket } from 'socket.io-client';
 import type { Message } from '../../src/chat/types.js';
@@ -55,13 +56,36 @@ describe('surviving a Redis outage without a restart', function () {
     sockets.push(sa, sb, aliceOnB);
     await emitAck(sa, 'room:join', { roomId });
     await emitAck(sb, 'room:join', { roomId });
+    // Everything bob's socket on B receives, to compare with what A acknowledged.
+    const received = new Set<string>();
+    sb.on('message:new', (m: Message) => received.add(m.id));
+    const acked: string[] = [];
+    const send = async (text: string) => {
+      const ack = await emitAck<{ ok: boolean; message?: Message }>(sa, 'message:send', { roomId, text });
+      if (ack.ok) acked.push(ack.message!.id);
+      return ack.ok;
+    };
+
+    // A blip of the pub/sub connections alone, as a network hiccup would make: what A
+    // publishes until B's subscriber is back reaches no other process; B catches up from the store.
+    const admin = createClient({ url: redis.url });
+    await admin.connect();
+    await send('before the blip');
+    // node-redis reconnects within milliseconds: cut again before each send, so that sends land in the gaps.
+    for (let i = 0; i < 8; i++) {
+      await admin.sendCommand(['CLIENT', 'KILL', 'TYPE', 'pubsub']);
+      expect(await send(`in the gap ${i}`)).to.equal(true);
+    }
+    await admin.close();
+    await waitFor('B catching up after the blip', async () => acked.every((id) => received.has(id)));
+    expect(B.output()).to.include('caught up the rooms with sockets here');
+
     // Dave will close his only tab while Redis is away.
     const dave = new TestClient(A.url);
     const daveUser = await dave.register();
     const daveSocket = await open(dave, A);
 
     // Steady traffic from alice, below the send limit, recording what was acknowledged.
-    const acked: string[] = [];
     const failures: Array<{ code: string; ms: number }> = [];
     let sending = true;
     const traffic = (async () => {
@@ -112,8 +136,12 @@ describe('surviving a Redis outage without a restart', function () {
     const got = nextEvent<Message>(sb, 'message:new');
     const sent = await emitAck<{ ok: true; message: Message }>(sa, 'message:send', { roomId, text: 'after recovery' });
     expect((await got).id).to.equal(sent.message.id);
+    acked.push(sent.message.id);
 
-    // Each process still knows the other has sockets in the room: typing crosses too.
+    // Bob, on the other process all along, got every message acknowledged before, during and after.
+    await waitFor('every acknowledged message on B', async () => acked.every((id) => received.has(id)));
+
+    // The room's channel is subscribed again on both processes: typing crosses too.
     const typing = nextEvent<{ typing: boolean }>(sa, 'typing');
     await emitAck(sb, 'typing', { roomId, typing: true });
     expect((await typing).typing).to.equal(true);

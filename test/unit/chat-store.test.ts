@@ -6,7 +6,7 @@ import { redisKeys } from '../../src/store/keys.js';
 import { createMemoryChatStore } from '../../src/store/memory/chat.js';
 import { createMemoryPresenceStore } from '../../src/store/memory/presence.js';
 import { createRedisChatStore } from '../../src/store/redis/chat.js';
-import type { RedisClient } from '../../src/store/redis/client.js';
+import type { TestRedisClient as RedisClient } from './helpers/redis.js';
 import { createRedisPresenceStore } from '../../src/store/redis/presence.js';
 import type { ChatStore, PresenceStore } from '../../src/store/types.js';
 import { ownReactionPairs, PROTOTYPE_NAMES, togglePairs } from '../helpers/reactions.js';
@@ -535,11 +535,11 @@ describe('Redis-only behaviour', () => {
       const conv = roomConversation('tidy');
       const m = await chat.append(conv, draft('tidy', 'first'));
       await chat.toggleReaction(conv, m.id, '👍', 'alice');
-      expect(await client.hExists(keys.conversationReactions(conv), m.id)).to.equal(1);
+      expect(await client.hExists(keys.reactions(conv), m.id)).to.equal(1);
       await chat.append(conv, draft('tidy', 'second'));
       await chat.append(conv, draft('tidy', 'third'));
-      expect(await client.hExists(keys.conversationReactions(conv), m.id)).to.equal(0);
-      expect(await client.xLen(keys.roomStream('tidy'))).to.equal(2);
+      expect(await client.hExists(keys.reactions(conv), m.id)).to.equal(0);
+      expect(await client.xLen(keys.stream(conv))).to.equal(2);
     });
 
     it('writes only under its prefix', async () => {
@@ -552,7 +552,7 @@ describe('Redis-only behaviour', () => {
       const written: string[] = [];
       for await (const batch of client.scanIterator({ MATCH: `${keys.prefix}*`, COUNT: 100 })) written.push(...batch);
       expect(written.sort()).to.deep.equal(
-        [keys.rooms, keys.roomMembers('p'), keys.dmStream('alice', 'bob'), keys.conversationReactions('dm:alice:bob')].sort(),
+        [keys.roomIndex, keys.room('general'), keys.room('p'), keys.roomMembers('p'), keys.stream('dm:alice:bob'), keys.reactions('dm:alice:bob')].sort(),
       );
     });
   });

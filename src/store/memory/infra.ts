@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import type { Bus, BusMessage, KeyedLock, RoomInterest, SessionIndex } from '../types.js';
+import type { Bus, BusMessage, KeyedLock, RoomChannels, SessionIndex } from '../types.js';
 
 /** One process: a promise chain per key is all the exclusion needed. */
 export function createMemoryLock(): KeyedLock {
@@ -39,15 +39,9 @@ export function createMemoryBus(): Bus {
   };
 }
 
-/** One process: no room has members elsewhere, so there is never anything to relay. */
-export function createMemoryRoomInterest(): RoomInterest {
-  return {
-    here: async () => undefined,
-    gone: () => undefined,
-    elsewhere: () => false,
-    relay: () => true,
-    onRelay: () => undefined,
-  };
+/** One process: broadcasts never cross a connection, so there is nothing to wait for. */
+export function createMemoryRoomChannels(): RoomChannels {
+  return { hold: async () => () => undefined };
 }
 
 export function createMemorySessionIndex(): SessionIndex {

@@ -15,18 +15,18 @@ export interface RedisChatStoreOptions {
 }
 
 /*
- * Layout (every key from keys.ts):
- *   rooms                    hash roomId → JSON Room (HSETNX makes creation atomic)
- *   room:<id>:members        set of usernames
- *   room:<id>:stream         stream of room messages; the entry id is the message id
- *   dm:<a>:<b>:stream        stream of a DM conversation
- *   react:<conversation>     hash messageId → JSON {emoji: [usernames]}
+ * Layout (every key from keys.ts; a conversation's keys share its hash tag):
+ *   rooms                         set of every room id (listing)
+ *   {room:<id>}:room              JSON Room (SET NX makes creation atomic)
+ *   {room:<id>}:members           set of usernames
+ *   {<conversation>}:stream       stream of a room's or DM pair's messages; the entry id is the message id
+ *   {<conversation>}:react        hash messageId → JSON {emoji: [usernames]}
  */
 
-/** Creates the room only if its id is free; the owner becomes a member in the same step. */
+/** Creates the room only if its id is free; the owner becomes a member in the same step. KEYS: room, members. */
 const CREATE_ROOM = luaScript(`
-if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
-if ARGV[3] ~= '' then redis.call('SADD', KEYS[2], ARGV[3]) end
+if not redis.call('SET', KEYS[1], ARGV[1], 'NX') then return 0 end
+if ARGV[2] ~= '' then redis.call('SADD', KEYS[2], ARGV[2]) end
 return 1
 `);
 
@@ -120,21 +120,35 @@ function parseReactions(json: string): Reactions {
 export function createRedisChatStore(client: RedisClient, keys: RedisKeys, opts: RedisChatStoreOptions): ChatStore {
   const maxEmojis = opts.maxReactionEmojis ?? MAX_REACTION_EMOJIS;
 
+  /** The stream of a conversation; parsing the id also refuses anything that is not one. */
   function streamKey(conversation: ConversationId): string {
-    const c = parseConversation(conversation);
-    return c.kind === 'room' ? keys.roomStream(c.roomId) : keys.dmStream(c.a, c.b);
+    parseConversation(conversation);
+    return keys.stream(conversation);
+  }
+
+  /**
+   * Lists the id, then creates the room (record and owner in one step). In this
+   * order a crash between the two leaves an id listed without a room, which
+   * listing skips and creating again fixes, never a room nobody can list.
+   */
+  async function create(room: Room): Promise<boolean> {
+    await client.sAdd(keys.roomIndex, room.id);
+    const created = await runLua(client, CREATE_ROOM, [keys.room(room.id), keys.roomMembers(room.id)], [JSON.stringify(room), room.owner ?? '']);
+    return created === 1;
   }
 
   // `general` is written once per store instance, lazily because the factory is
-  // synchronous. HSETNX makes it idempotent when many processes race to do it.
+  // synchronous. SET NX makes it idempotent when many processes race to do it.
   let generalEnsured: Promise<unknown> | undefined;
   function ensureGeneral(): Promise<unknown> {
-    generalEnsured ??= client.hSetNX(keys.rooms, GENERAL_ROOM_ID, JSON.stringify(generalRoom())).catch((err: unknown) => {
+    generalEnsured ??= create(generalRoom()).catch((err: unknown) => {
       generalEnsured = undefined; // try again next time rather than remember a failure
       throw err;
     });
     return generalEnsured;
   }
+
+  const parseRoom = (json: string | null) => (json ? (JSON.parse(json) as Room) : null);
 
   async function range(conversation: ConversationId, { before, after, limit }: { before?: string; after?: string; limit: number }) {
     const key = streamKey(conversation);
@@ -152,22 +166,18 @@ export function createRedisChatStore(client: RedisClient, keys: RedisKeys, opts:
   return {
     async createRoom(room: Room) {
       await ensureGeneral();
-      const created = await runLua(
-        client,
-        CREATE_ROOM,
-        [keys.rooms, keys.roomMembers(room.id)],
-        [room.id, JSON.stringify(room), room.owner ?? ''],
-      );
-      return created === 1;
+      return create(room);
     },
     async getRoom(roomId) {
       await ensureGeneral();
-      const json = await client.hGet(keys.rooms, roomId);
-      return json ? (JSON.parse(json) as Room) : null;
+      return parseRoom(await client.get(keys.room(roomId)));
     },
     async listRooms() {
       await ensureGeneral();
-      return (await client.hVals(keys.rooms)).map((json) => JSON.parse(json) as Room);
+      const ids = await client.sMembers(keys.roomIndex);
+      // One GET per room (they live in different slots on a cluster); node-redis pipelines them.
+      const rooms = await Promise.all(ids.map(async (id) => parseRoom(await client.get(keys.room(id)))));
+      return rooms.filter((room): room is Room => room !== null);
     },
     async addMember(roomId, username) {
       await client.sAdd(keys.roomMembers(roomId), username);
@@ -184,7 +194,7 @@ export function createRedisChatStore(client: RedisClient, keys: RedisKeys, opts:
       const id = (await runLua(
         client,
         APPEND,
-        [streamKey(conversation), keys.conversationReactions(conversation)],
+        [streamKey(conversation), keys.reactions(conversation)],
         [String(opts.historyLimit), ...Object.entries(fields).flat()],
       )) as string;
       return fromEntry(id, fields);
@@ -192,7 +202,7 @@ export function createRedisChatStore(client: RedisClient, keys: RedisKeys, opts:
     async page(conversation, opts) {
       const entries = await range(conversation, opts);
       if (entries.length === 0) return [];
-      const reactions = await client.hmGet(keys.conversationReactions(conversation), entries.map((e) => e.id));
+      const reactions = await client.hmGet(keys.reactions(conversation), entries.map((e) => e.id));
       return entries.map((e, i) => {
         const message = fromEntry(e.id, e.message as Fields);
         const map = reactions[i] ? parseReactions(reactions[i]) : {};
@@ -210,7 +220,7 @@ export function createRedisChatStore(client: RedisClient, keys: RedisKeys, opts:
       const reply = (await runLua(
         client,
         TOGGLE_REACTION,
-        [streamKey(conversation), keys.conversationReactions(conversation)],
+        [streamKey(conversation), keys.reactions(conversation)],
         [messageId, emoji, username, String(maxEmojis)],
       )) as [string, string?];
       if (reply[0] === 'missing') throw new AppError('not_found', 'no such message');

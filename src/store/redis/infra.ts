@@ -3,8 +3,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { AppError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
 import type { RedisKeys } from '../keys.js';
-import type { Bus, BusMessage, KeyedLock, SessionIndex } from '../types.js';
-import type { RedisClient } from './client.js';
+import type { Bus, BusMessage, KeyedLock, RoomChannels, SessionIndex } from '../types.js';
+import { healthOf, type RedisClient } from './client.js';
 
 const LOCK_TTL_MS = 5_000;
 const LOCK_WAIT_MS = 3_000;
@@ -47,31 +47,31 @@ export function jsonListener<T>(listeners: ReadonlyArray<(message: T) => void>, 
   };
 }
 
-/** Redis pub/sub on one channel. The subscriber is its own connection, as Redis requires. */
+/**
+ * Redis sharded pub/sub on one channel (SPUBLISH/SSUBSCRIBE: Redis 7, and a
+ * Redis Cluster, where the channel lives on one shard). node-redis resubscribes
+ * by itself after a reconnect (and the cluster supervisor after a failover);
+ * what was published while the subscriber was cut off is lost, so the
+ * listeners re-read what they cache when it is restored.
+ */
 export function createRedisBus(client: RedisClient, subscriber: RedisClient, keys: RedisKeys, log: Logger): Bus & { start(): Promise<void> } {
   const listeners: Array<(m: BusMessage) => void> = [];
   const resyncListeners: Array<() => void> = [];
   const cutOffListeners: Array<() => void> = [];
-  // node-redis resubscribes by itself after a reconnect; what was published
-  // while we were away is lost, so the listeners re-read what they cache.
-  let cutOff = false;
-  subscriber.on('error', () => {
-    if (cutOff) return;
-    cutOff = true;
-    for (const l of cutOffListeners) l();
-  });
-  subscriber.on('ready', () => {
-    if (!cutOff) return;
-    cutOff = false;
-    log.info('bus subscription restored; resyncing live sessions');
-    for (const l of resyncListeners) l();
-  });
+  healthOf(subscriber)
+    .on('cut-off', () => {
+      for (const l of cutOffListeners) l();
+    })
+    .on('restored', () => {
+      log.info('bus subscription restored; resyncing');
+      for (const l of resyncListeners) l();
+    });
   return {
     async start() {
-      await subscriber.subscribe(keys.busChannel, jsonListener(listeners, log, 'bus message'));
+      await subscriber.sSubscribe(keys.busChannel, jsonListener(listeners, log, 'bus message'));
     },
     async publish(message) {
-      await client.publish(keys.busChannel, JSON.stringify(message));
+      await client.sPublish(keys.busChannel, JSON.stringify(message));
     },
     subscribe(listener) {
       listeners.push(listener);
@@ -81,6 +81,24 @@ export function createRedisBus(client: RedisClient, subscriber: RedisClient, key
     },
     onCutOff(listener) {
       cutOffListeners.push(listener);
+    },
+  };
+}
+
+/**
+ * Holds a room's sharded channel with a listener of its own: once its
+ * SSUBSCRIBE is confirmed (or at once, when the channel is subscribed
+ * already), the adapter's own subscription on the join just adds a listener,
+ * and the release drops only this one. The channel name is the adapter's
+ * (`<prefix>#<namespace>#<room>#`, see @socket.io/redis-adapter's sharded adapter).
+ */
+export function createRedisRoomChannels(subscriber: RedisClient, keys: RedisKeys): RoomChannels {
+  return {
+    async hold(room) {
+      const channel = `${keys.adapterChannel}#/#${room}#`;
+      const holder = () => undefined;
+      await subscriber.sSubscribe(channel, holder);
+      return () => void subscriber.sUnsubscribe(channel, holder).catch(() => undefined);
     },
   };
 }

@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { createClient } from 'redis';
-import type { RedisClient } from '../../../src/store/redis/client.js';
+
+/** A plain single-Redis client (assignable to the stores' RedisClient). */
+export type TestRedisClient = ReturnType<typeof createClient>;
 
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
@@ -9,8 +11,8 @@ export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
  * connect rejects and the suite's before() hook fails, so the Redis half of a
  * contract suite can never be silently skipped.
  */
-export async function connectTestClient(): Promise<RedisClient> {
-  const client: RedisClient = createClient({ url: REDIS_URL, socket: { reconnectStrategy: false, connectTimeout: 2000 } });
+export async function connectTestClient(): Promise<TestRedisClient> {
+  const client = createClient({ url: REDIS_URL, socket: { reconnectStrategy: false, connectTimeout: 2000 } });
   client.on('error', () => undefined); // surfaced by the failing command instead
   await client.connect();
   return client;
@@ -22,7 +24,7 @@ export function uniquePrefix(): string {
 }
 
 /** Deletes every key under the prefix (SCAN, never KEYS, so a shared Redis is not blocked). */
-export async function deleteKeys(client: RedisClient, prefix: string): Promise<number> {
+export async function deleteKeys(client: TestRedisClient, prefix: string): Promise<number> {
   let deleted = 0;
   for await (const batch of client.scanIterator({ MATCH: `${prefix}*`, COUNT: 500 })) {
     if (batch.length > 0) deleted += await client.del(batch);
