@@ -93,11 +93,34 @@ export async function createRedisStores(config: Config & { redis: RedisTarget },
       }),
     // Socket.IO's sharded adapter: one channel per room (SPUBLISH/SSUBSCRIBE), subscribed
     // only by the processes with sockets in it, so a process pays for the rooms it serves.
-    socketAdapter: createShardedAdapter(client, subscriber, { channelPrefix: keys.adapterChannel, subscriptionMode: 'dynamic' }),
+    socketAdapter: createShardedAdapter(client, handledSubscriptions(subscriber, log), {
+      channelPrefix: keys.adapterChannel,
+      subscriptionMode: 'dynamic',
+    }),
     ping: () => pingAll(client),
     close: async () => {
       await Promise.allSettled([subscriber.close(), client.close()]);
     },
+  };
+}
+
+/**
+ * What the adapter subscribes with. It (un)subscribes without waiting for the
+ * answer, so a failure (the client closing at shutdown, a node's connection
+ * dropped in a failover) would be an unhandled rejection, which ends the
+ * process: here each is handled and logged. A join never relies on these: it
+ * holds the channel itself (RoomChannels).
+ */
+function handledSubscriptions(subscriber: RedisClient, log: Logger) {
+  const failed = (what: string) => (err: unknown) => {
+    if (subscriber.isOpen) log.warn({ err: String(err) }, `socket.io adapter: ${what} failed`);
+  };
+  type Listener = Parameters<RedisClient['sSubscribe']>[1];
+  return {
+    sSubscribe: (channel: string, listener: Listener, buffers?: boolean) =>
+      subscriber.sSubscribe(channel, listener, buffers).catch(failed('subscribe')),
+    sUnsubscribe: (channel: string, listener?: Listener, buffers?: boolean) =>
+      subscriber.sUnsubscribe(channel, listener, buffers).catch(failed('unsubscribe')),
   };
 }
 

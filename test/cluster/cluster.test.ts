@@ -1,12 +1,12 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { expect } from 'chai';
-import { createClient } from 'redis';
+import { createClient, createCluster } from 'redis';
 import request from 'supertest';
 import type { Socket } from 'socket.io-client';
 import type { Message } from '../../src/chat/types.js';
 import type { SessionView } from '../../src/session/live-sessions.js';
 import { arrivesWithin, disconnected, emitAck, nextEvent, socketFor, TestClient, uniqueName, viewWhere } from '../helpers/client.js';
-import { startCluster, startProcess, type ServerProcess } from '../helpers/processes.js';
+import { startCluster, startOwnCluster, startProcess, type ServerProcess } from '../helpers/processes.js';
 import { REDIS_URL } from '../helpers/server.js';
 
 type Cluster = Awaited<ReturnType<typeof startCluster>>;
@@ -20,21 +20,52 @@ async function open(c: TestClient, node: ServerProcess, transports = ['websocket
 
 const roomId = () => `c-${uniqueName('r').slice(2)}`.replace(/_/g, '-');
 
-describe('several processes on one Redis act as one server', function () {
+/** Where the processes keep everything: the shared Redis, or a 3-master Redis Cluster of the suite's own. */
+const REDIS_TARGETS = [
+  { name: 'one Redis', start: async () => ({ env: {} as Record<string, string>, nodes: [REDIS_URL], close: async () => undefined }) },
+  {
+    name: 'a Redis Cluster',
+    start: async () => {
+      const own = await startOwnCluster({ masters: 3 });
+      return { env: { REDIS_CLUSTER_NODES: own.nodes.join(',') }, nodes: own.nodes, close: () => own.close() };
+    },
+  },
+];
+
+/** How many connections subscribe to a sharded channel (asked of the node that owns its slot). */
+async function shardSubscribers(nodes: string[], channel: string): Promise<number> {
+  const command = ['PUBSUB', 'SHARDNUMSUB', channel];
+  let reply: unknown;
+  if (nodes.length > 1) {
+    const cluster = await createCluster({ rootNodes: nodes.map((url) => ({ url })) }).connect();
+    reply = await cluster.sendCommand(channel, true, command).finally(() => cluster.close());
+  } else {
+    const client = await createClient({ url: nodes[0] }).connect();
+    reply = await client.sendCommand(command).finally(() => client.close());
+  }
+  return Number((reply as [string, number])[1]);
+}
+
+for (const target of REDIS_TARGETS) describe(`several processes on ${target.name} act as one server`, function () {
   this.timeout(60_000);
   let cluster: Cluster;
+  let redis: Awaited<ReturnType<(typeof target)['start']>>;
   let A: ServerProcess, B: ServerProcess, C: ServerProcess;
   const sockets: Socket[] = [];
   const track = <T extends { socket: Socket }>(x: T) => (sockets.push(x.socket), x);
 
   before(async () => {
-    cluster = await startCluster(3);
+    redis = await target.start();
+    cluster = await startCluster(3, redis.env);
     [A, B, C] = cluster.nodes as [ServerProcess, ServerProcess, ServerProcess];
   });
   afterEach(() => {
     for (const s of sockets.splice(0)) s.close();
   });
-  after(() => cluster.close());
+  after(async () => {
+    await cluster?.close();
+    await redis?.close();
+  });
 
   it('shows an HTTP session change on one process to sockets on the others', async () => {
     const c = new TestClient(A.url);
@@ -105,12 +136,10 @@ describe('several processes on one Redis act as one server', function () {
   });
 
   it('sends a room\'s broadcasts only to the processes with sockets in it (one sharded channel per room)', async () => {
-    const redis = createClient({ url: REDIS_URL });
-    await redis.connect();
-    try {
+    {
       const { alice, sa, sb, id } = await aliceOnAbobOnB();
       const channel = `${cluster.prefix}socket.io#/#room:${id}#`;
-      const subscribers = async () => Number(((await redis.sendCommand(['PUBSUB', 'SHARDNUMSUB', channel])) as [string, number])[1]);
+      const subscribers = () => shardSubscribers(redis.nodes, channel);
       expect(await subscribers(), 'only A has sockets in the room').to.equal(1);
 
       // Bob's join on B is acked only once B is subscribed: the next typing reaches him at once.
@@ -129,8 +158,6 @@ describe('several processes on one Redis act as one server', function () {
         if (!left) await sleep(20);
       }
       expect(left, 'B still subscribed after its last socket left the room').to.equal(true);
-    } finally {
-      await redis.close();
     }
   });
 
@@ -234,7 +261,7 @@ describe('several processes on one Redis act as one server', function () {
 
   it('sweeps the presence of a crashed process within 30 s', async function () {
     this.timeout(45_000);
-    const doomed = await startProcess({ REDIS_URL, REDIS_PREFIX: cluster.prefix });
+    const doomed = await startProcess(cluster.env);
     const watcher = new TestClient(A.url);
     await watcher.register();
     const ws = track(await open(watcher, A)).socket;
@@ -256,14 +283,14 @@ describe('several processes on one Redis act as one server', function () {
   });
 
   it('stops on SIGTERM: closes sockets so clients reconnect, exits 0 within 10 s', async () => {
-    const node = await startProcess({ REDIS_URL, REDIS_PREFIX: cluster.prefix });
+    const node = await startProcess(cluster.env);
     const c = new TestClient(node.url);
     await c.register();
     const s = track(await open(c, node)).socket;
     const reason = nextEvent<string>(s, 'disconnect', 10_000);
     const started = Date.now();
     const code = await node.stop('SIGTERM');
-    expect(code).to.equal(0);
+    expect(code, node.output()).to.equal(0);
     expect(Date.now() - started).to.be.below(10_000);
     // "transport close" (not "io server disconnect") is the reason a client reconnects on.
     expect(await reason).to.equal('transport close');

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer } from 'node:net';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -54,17 +54,24 @@ export async function startProcess(env: Record<string, string>): Promise<ServerP
   };
 }
 
-/** N processes sharing one Redis namespace: one server, as far as clients can tell. */
+/**
+ * N processes sharing one Redis namespace: one server, as far as clients can tell.
+ * On the shared Redis by default; on a Redis Cluster of the test's own when `env`
+ * names one (REDIS_CLUSTER_NODES), which the test discards whole afterwards.
+ */
 export async function startCluster(n: number, env: Record<string, string> = {}) {
   const prefix = `test:${randomUUID().slice(0, 8)}:`;
-  const shared = { REDIS_URL, REDIS_PREFIX: prefix, ...env };
+  const onCluster = Boolean(env.REDIS_CLUSTER_NODES);
+  const shared = { REDIS_URL: onCluster ? '' : REDIS_URL, REDIS_PREFIX: prefix, ...env };
   const nodes = await Promise.all(Array.from({ length: n }, () => startProcess(shared)));
   return {
     nodes,
     prefix,
+    /** The environment of these processes, for starting one more of them. */
+    env: shared,
     async close() {
       await Promise.all(nodes.map((p) => p.stop('SIGTERM')));
-      await deleteRedisPrefix(prefix);
+      if (!onCluster) await deleteRedisPrefix(prefix);
     },
   };
 }
@@ -122,3 +129,102 @@ export async function startOwnRedis() {
     },
   };
 }
+
+/** A free port whose cluster bus port (+10000) is free too. */
+async function freeClusterPort(): Promise<number> {
+  for (;;) {
+    const port = await freePort();
+    if (port + 10_000 > 65_535) continue;
+    const bus = createServer();
+    const ok = await new Promise<boolean>((resolve) => {
+      bus.once('error', () => resolve(false));
+      bus.listen(port + 10_000, '127.0.0.1', () => resolve(true));
+    });
+    if (ok) await new Promise((resolve) => bus.close(resolve));
+    if (ok) return port;
+  }
+}
+
+/** Runs redis-cli and resolves with its output; rejects on a non-zero exit. */
+function redisCli(args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('redis-cli', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout!.on('data', (d) => (out += d));
+    child.stderr!.on('data', (d) => (out += d));
+    child.once('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`redis-cli ${args.join(' ')}: ${out}`))));
+  });
+}
+
+/**
+ * A Redis Cluster of the test's own: `masters` masters (at least 3, as Redis
+ * requires), each with `replicas` replicas, on free ports, made with
+ * `redis-cli --cluster create`. A short node timeout makes a failover take
+ * about 2 s. `kill(port)` is what an outage of that node looks like.
+ */
+export async function startOwnCluster(opts: { masters?: number; replicas?: 0 | 1 } = {}) {
+  const masters = opts.masters ?? 3;
+  const replicas = opts.replicas ?? 0;
+  const dir = mkdtempSync(join(tmpdir(), 'lsc-cluster-'));
+  const nodes = new Map<number, ChildProcess>();
+  const ports: number[] = [];
+  for (let i = 0; i < masters * (1 + replicas); i++) ports.push(await freeClusterPort());
+  for (const port of ports) {
+    const nodeDir = join(dir, String(port));
+    mkdirSync(nodeDir);
+    const child = spawn(
+      'redis-server',
+      ['--port', String(port), '--bind', '127.0.0.1', '--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf',
+        '--cluster-node-timeout', '1000', '--save', '', '--appendonly', 'no', '--dir', nodeDir],
+      { stdio: 'ignore' },
+    );
+    nodes.set(port, child);
+  }
+  const ping = async (port: number) => redisCli(['-p', String(port), 'ping']).then((o) => o.includes('PONG'), () => false);
+  for (const port of ports) {
+    for (let i = 0; !(await ping(port)); i++) {
+      if (i > 100) throw new Error(`redis-server on ${port} did not start`);
+      await sleep(50);
+    }
+  }
+  await redisCli(['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', String(replicas), '--cluster-yes']);
+  // Every node must agree before clients come: slots covered, and each replica attached.
+  const settled = async () => {
+    for (const port of ports) {
+      const info = await redisCli(['-p', String(port), 'cluster', 'info']).catch(() => '');
+      if (!info.includes('cluster_state:ok')) return false;
+    }
+    const topology = await redisCli(['-p', String(ports[0]), 'cluster', 'nodes']);
+    return (topology.match(/slave [0-9a-f]{40}/g) ?? []).length === masters * replicas;
+  };
+  for (let i = 0; !(await settled()); i++) {
+    if (i > 200) throw new Error('the redis cluster did not settle');
+    await sleep(50);
+  }
+  return {
+    /** Seed URLs for REDIS_CLUSTER_NODES. */
+    nodes: ports.map((p) => `redis://127.0.0.1:${p}`),
+    ports,
+    /** The ports of the nodes that are masters now, with their first slot. */
+    async masters(): Promise<Array<{ port: number; firstSlot: number }>> {
+      const alive = ports.find((p) => nodes.get(p)?.exitCode === null && nodes.get(p)?.signalCode === null)!;
+      const lines = (await redisCli(['-p', String(alive), 'cluster', 'nodes'])).trim().split('\n');
+      return lines
+        .map((l) => l.split(' '))
+        .filter((f) => f[2]!.includes('master') && !f[2]!.includes('fail') && f[8])
+        .map((f) => ({ port: Number(f[1]!.split(':')[1]!.split('@')[0]), firstSlot: Number(f[8]!.split('-')[0]) }));
+    },
+    /** Kills one node outright (SIGKILL). */
+    async kill(port: number) {
+      const child = nodes.get(port)!;
+      child.kill('SIGKILL');
+      if (child.exitCode === null && child.signalCode === null) await once(child, 'exit');
+    },
+    async close() {
+      for (const child of nodes.values()) child.kill('SIGKILL');
+      await Promise.all([...nodes.values()].map((c) => (c.exitCode === null && c.signalCode === null ? once(c, 'exit') : undefined)));
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+export type OwnCluster = Awaited<ReturnType<typeof startOwnCluster>>;
