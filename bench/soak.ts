@@ -16,6 +16,7 @@
  *            --cpu-prof=FILE.cpuprofile (V8 profile of the server during the soak phase)
  * Exit code 0 when every check passes, 1 otherwise.
  */
+import { redisKeys } from '../src/store/keys.js';
 import { installCleanup, repoRoot, runMain, type ServerChild } from './lib/children.js';
 import { closeIdleHttp, HttpUser, runId } from './lib/http.js';
 import type { StatsReport } from './lib/probe-protocol.js';
@@ -220,7 +221,7 @@ async function stableStats(server: ServerChild): Promise<StatsReport> {
 }
 
 async function presenceCount(redis: BenchRedis): Promise<number> {
-  return redis.client.sCard(`${redis.prefix}presence`);
+  return redis.client.sCard(redisKeys(redis.prefix).presence);
 }
 
 /** Runs the churn for `ms`, then stops every slot and closes every socket. */

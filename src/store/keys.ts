@@ -19,14 +19,18 @@ export function redisKeys(prefix: string) {
     dmStream: (a: string, b: string) => `${prefix}dm:${[a, b].sort().join(':')}:stream`,
     /** Reactions of every message of a conversation: hash messageId → JSON map (one key, so trimming can clean it up). */
     conversationReactions: (conversation: string) => `${prefix}react:${conversation}`,
+    /*
+     * Presence: every key under the one Redis Cluster hash tag `{presence}`, so that each
+     * presence script (which touches a user's keys, a process's set and the online set at once) runs on one slot.
+     */
     /** Set of userIds with at least one socket anywhere. */
-    presence: `${prefix}presence`,
+    presence: `${prefix}{presence}:online`,
     /** Sorted set processId → last heartbeat (ms, Redis clock). */
-    presenceProcesses: `${prefix}presence:procs`,
-    /** Hash socketId → processId, one per online user. */
-    presenceUser: (userId: string) => `${prefix}presence:user:${userId}`,
+    presenceProcesses: `${prefix}{presence}:procs`,
+    /** Hash socketId → processId of a user's sockets (only real sockets: the socket cap counts these). */
+    presenceUser: (userId: string) => `${prefix}{presence}:user:${userId}`,
     /** Set of the JSON [userId, socketId] entries a process recorded, so a dead process can be swept. */
-    presenceProcess: (processId: string) => `${prefix}presence:proc:${processId}`,
+    presenceProcess: (processId: string) => `${prefix}{presence}:proc:${processId}`,
     adapterStream: `${prefix}socket.io`,
     /** Sorted set processId → last refresh (ms) of the processes that announce room interest. */
     interestProcesses: `${prefix}interest:procs`,
