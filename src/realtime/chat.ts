@@ -11,6 +11,7 @@ import type { Logger } from '../logger.js';
 import type { RateLimits } from '../security/limits.js';
 import type { LiveSessionStore } from '../session/live-store.js';
 import type { LiveSessions } from '../session/live-sessions.js';
+import type { RecordedPresence } from '../store/redis/presence.js';
 import type { Stores } from '../store/types.js';
 import type { AppServer, AppSocket, ServerToClientEvents } from './events.js';
 import { defineHandler, requireLive, type EventContext, type EventHandler } from './handler.js';
@@ -32,7 +33,7 @@ const SWEEP_MS = 10_000;
 interface SweepingPresence {
   heartbeat(): Promise<void>;
   sweep(): Promise<string[]>;
-  mine(): Promise<Array<[string, string]>>;
+  mine(): Promise<RecordedPresence>;
 }
 const sweeps = (p: object): p is SweepingPresence => 'sweep' in p && 'heartbeat' in p;
 
@@ -226,7 +227,7 @@ export function createChatRealtime(deps: ChatRealtimeDeps) {
       void track(
         presence
           .disconnect(user.id, socket.id)
-          .then((last) => last && announce(socket.data.live.user, false))
+          .then((left) => left === 'offline' && announce(socket.data.live.user, false))
           .catch((err: unknown) => {
             presenceDirty = true;
             log.error({ err: String(err), user: user.username }, 'presence disconnect failed');
@@ -281,9 +282,9 @@ export function createChatRealtime(deps: ChatRealtimeDeps) {
    */
   async function resyncPresence(p: SweepingPresence & typeof presence) {
     const recorded = await p.mine();
-    const recordedIds = new Set(recorded.map(([, socketId]) => socketId));
-    for (const [userId, socketId] of recorded) {
-      if (local.has(socketId) || !(await p.disconnect(userId, socketId))) continue;
+    const recordedIds = new Set(recorded.sockets.map(([, socketId]) => socketId));
+    for (const [userId, socketId] of recorded.sockets) {
+      if (local.has(socketId) || (await p.disconnect(userId, socketId)) !== 'offline') continue;
       const user = await findUserById(userId);
       if (user) announce(user, false);
     }

@@ -23,13 +23,15 @@ export function redisKeys(prefix: string) {
      * Presence: every key under the one Redis Cluster hash tag `{presence}`, so that each
      * presence script (which touches a user's keys, a process's set and the online set at once) runs on one slot.
      */
-    /** Set of userIds with at least one socket anywhere. */
+    /** Set of the userIds announced online and not yet announced offline: at least one socket anywhere, or in their grace period. */
     presence: `${prefix}{presence}:online`,
     /** Sorted set processId → last heartbeat (ms, Redis clock). */
     presenceProcesses: `${prefix}{presence}:procs`,
     /** Hash socketId → processId of a user's sockets (only real sockets: the socket cap counts these). */
     presenceUser: (userId: string) => `${prefix}{presence}:user:${userId}`,
-    /** Set of the JSON [userId, socketId] entries a process recorded, so a dead process can be swept. */
+    /** A user's grace period after their last socket left: JSON [processId, socketId] of the process that settles it and that socket. */
+    presenceGrace: (userId: string) => `${prefix}{presence}:grace:${userId}`,
+    /** Set of the JSON entries a process recorded (sockets [userId, socketId], grace periods [userId]), so a dead process can be swept. */
     presenceProcess: (processId: string) => `${prefix}{presence}:proc:${processId}`,
     adapterStream: `${prefix}socket.io`,
     /** Sorted set processId → last refresh (ms) of the processes that announce room interest. */
