@@ -21,6 +21,11 @@ export interface Config {
   messageHistoryLimit: number;
   /** Open sockets one user may hold across all processes (`MAX_SOCKETS_PER_USER`). */
   maxSocketsPerUser: number;
+  /**
+   * How long a user stays online after their last socket left, so that a reload or a
+   * reconnect after a deploy announces nothing (extension: `PRESENCE_GRACE_MS`, 0-5000).
+   */
+  presenceGraceMs: number;
   /** Idle lifetime of a session nobody has logged into (extension: `ANONYMOUS_SESSION_TTL_SECONDS`). */
   anonymousSessionTtlSeconds: number;
   /** Every rate limit (PROTOCOL.md's, overridable with the extension `RATE_LIMITS`). */
@@ -101,6 +106,8 @@ const schema = z.object({
   NODE_ENV: z.string().optional(),
   MESSAGE_HISTORY_LIMIT: intIn(100, 10_000_000).default(10_000),
   MAX_SOCKETS_PER_USER: intIn(1, 1_000_000).default(50),
+  // At most the 5 s PROTOCOL.md allows between the last socket leaving and the offline announcement.
+  PRESENCE_GRACE_MS: intIn(0, 5000).default(5000),
   ANONYMOUS_SESSION_TTL_SECONDS: intIn(1, 400 * 86400).default(3600),
   RATE_LIMITS: z.string().optional(),
 });
@@ -187,6 +194,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     production,
     messageHistoryLimit: e.MESSAGE_HISTORY_LIMIT,
     maxSocketsPerUser: e.MAX_SOCKETS_PER_USER,
+    presenceGraceMs: e.PRESENCE_GRACE_MS,
     // Never longer than a logged-in session's.
     anonymousSessionTtlSeconds: Math.min(e.ANONYMOUS_SESSION_TTL_SECONDS, e.SESSION_TTL_SECONDS),
     limits: parseLimits(e.RATE_LIMITS),

@@ -13,6 +13,7 @@ import type { Logger } from '../logger.js';
 import type { RateLimits } from '../security/limits.js';
 import type { LiveSessionStore } from '../session/live-store.js';
 import type { LiveSessions } from '../session/live-sessions.js';
+import type { RecordedPresence } from '../store/redis/presence.js';
 import type { Stores } from '../store/types.js';
 import type { AppServer, AppSocket } from './events.js';
 import { defineHandler, requireLive, type EventContext, type EventHandler } from './handler.js';
@@ -35,7 +36,8 @@ const SWEEP_MS = 10_000;
 interface SweepingPresence {
   heartbeat(): Promise<void>;
   sweep(): Promise<string[]>;
-  mine(): Promise<Array<[string, string]>>;
+  mine(): Promise<RecordedPresence>;
+  handOver(afterMs: number): Promise<void>;
 }
 const sweeps = (p: object): p is SweepingPresence => 'sweep' in p && 'heartbeat' in p;
 
@@ -191,8 +193,13 @@ export function createChatRealtime(deps: ChatRealtimeDeps) {
   let io: AppServer | undefined;
   const timers: NodeJS.Timeout[] = [];
 
-  const announce = (user: { id: string; username: string; displayName: string }, online: boolean) =>
-    io?.emit('presence', { user: publicUser(user), online });
+  type AnnouncedUser = { id: string; username: string; displayName: string };
+  const announce = (user: AnnouncedUser, online: boolean) => io?.emit('presence', { user: publicUser(user), online });
+  /** Announces a user offline; `known` saves the lookup when the caller has the user at hand. */
+  const announceOffline = async (userId: string, known?: AnnouncedUser) => {
+    const user = known ?? (await findUserById(userId));
+    if (user) announce(user, false);
+  };
 
   /** Presence writes still in flight, so a shutdown can let them finish before Redis closes. */
   const pending = new Set<Promise<unknown>>();
@@ -207,9 +214,72 @@ export function createChatRealtime(deps: ChatRealtimeDeps) {
   const local = new Map<string, AppSocket>();
   /** Set when a presence write failed: the next good heartbeat resyncs this process's entries. */
   let presenceDirty = false;
+  const presenceFailed = (what: string, username?: string) => (err: unknown) => {
+    presenceDirty = true;
+    log.error({ err: String(err), user: username }, what);
+  };
 
   /** Admitted sockets that are their user's first anywhere: announced online once connected. */
   const firstSockets = new WeakSet<AppSocket>();
+
+  const graceMs = deps.config.presenceGraceMs;
+  /**
+   * The grace periods this process is to settle: userId → timer. One per user: a newer
+   * one replaces an older one, which a returning socket has already ended (a user has a
+   * grace period only while they have no socket).
+   */
+  const settling = new Map<string, NodeJS.Timeout>();
+
+  /*
+   * Presence sends. Each announcement is one transition of the user in the presence
+   * store (first socket: online; grace period over with no socket back: offline), which
+   * the store answers atomically and once, so for a user online and offline alternate
+   * exactly: no process announces the same state twice in a row, and a flip that a
+   * returning socket undoes within the grace period (a reload, a flaky network, a
+   * reconnect to another process) is never sent at all.
+   *
+   * A reconnect storm (a deploy restarts every process; N users, all connected, whose
+   * clients reconnect within seconds): each stopping process turns its users' last
+   * sockets into grace periods and hands them to the sweep (`drain`); each reconnecting
+   * socket ends its user's grace period and is answered "more", announcing nothing; the
+   * sweep then finds those grace periods gone. Presence sends: 0 for every user back
+   * within the grace period, and one offline announcement (× the connected sockets) per
+   * user who did not come back, instead of 2N announcements to every socket (≈2N²
+   * sends). A single reload is the same on a smaller scale: nothing is sent.
+   */
+
+  /**
+   * A socket of the user is gone. Their last socket anywhere starts their grace period
+   * (without one, with PRESENCE_GRACE_MS=0, they go offline at once).
+   */
+  async function leave(userId: string, socketId: string, known?: AnnouncedUser): Promise<void> {
+    const left = await presence.disconnect(userId, socketId, { grace: graceMs > 0 });
+    if (left === 'grace') settleLater(userId, socketId);
+    else if (left === 'offline') await announceOffline(userId, known);
+  }
+
+  /**
+   * When the grace period ends, this process (the one the last socket left) settles it:
+   * offline is announced then, unless a socket of the user came back meanwhile, on any
+   * process (then the settle finds nothing, and nothing at all was announced).
+   */
+  function settleLater(userId: string, socketId: string) {
+    clearTimeout(settling.get(userId));
+    const timer = setTimeout(() => {
+      settling.delete(userId);
+      void track(settle(userId, socketId));
+    }, graceMs);
+    timer.unref();
+    settling.set(userId, timer);
+  }
+
+  async function settle(userId: string, socketId?: string) {
+    try {
+      if (await presence.settle(userId, socketId)) await announceOffline(userId);
+    } catch (err) {
+      presenceFailed('presence settle failed')(err); // the resync settles it
+    }
+  }
 
   /**
    * At CONNECT: records the socket in presence, which is also where the sockets
@@ -226,9 +296,10 @@ export function createChatRealtime(deps: ChatRealtimeDeps) {
       presenceDirty = true; // it may have been recorded after all: the next heartbeat puts it right
       throw err;
     }
-    const undo = () => void track(presence.disconnect(user.id, socket.id).catch(() => (presenceDirty = true)));
     if (answer === 'full') throw new HandshakeRefusal('too_many_connections');
-    if (answer === 'first') firstSockets.add(socket);
+    const first = answer === 'first';
+    if (first) firstSockets.add(socket);
+    const undo = () => void track(unadmit(user, socket.id, first).catch(() => (presenceDirty = true)));
     try {
       // The user's own room, for DMs and removals; held, so that nothing sent to it once the socket is in can miss it.
       await joinHeld(socket, socketRooms.user(user.id));
@@ -239,22 +310,25 @@ export function createChatRealtime(deps: ChatRealtimeDeps) {
     return undo;
   }
 
-  /** Presence per user across tabs and processes: only the first and last socket are announced. */
+  /**
+   * Forgets a socket that was admitted but never connected. When its admission made the
+   * user online, nobody was told: alone, it goes as silently; if sockets of the user were
+   * admitted after it (answered "more", so unannounced), the user is announced online now.
+   * Otherwise it leaves as any socket does.
+   */
+  async function unadmit(user: AnnouncedUser, socketId: string, first: boolean) {
+    if (!first) return leave(user.id, socketId, user);
+    if ((await presence.disconnect(user.id, socketId)) === 'none') announce(user, true);
+  }
+
+  /** Presence per user across tabs and processes: only the first socket and the end of the last one's grace period are announced. */
   function onConnect(socket: AppSocket) {
     const user = socket.data.live.user;
     local.set(socket.id, socket);
     if (firstSockets.has(socket)) announce(user, true);
     socket.on('disconnect', () => {
       local.delete(socket.id);
-      void track(
-        presence
-          .disconnect(user.id, socket.id)
-          .then((last) => last && announce(socket.data.live.user, false))
-          .catch((err: unknown) => {
-            presenceDirty = true;
-            log.error({ err: String(err), user: user.username }, 'presence disconnect failed');
-          }),
-      );
+      void track(leave(user.id, socket.id, socket.data.live.user).catch(presenceFailed('presence disconnect failed', user.username)));
     });
   }
 
@@ -285,10 +359,7 @@ export function createChatRealtime(deps: ChatRealtimeDeps) {
     void beat();
     const sweep = async () => {
       try {
-        for (const userId of await presence.sweep()) {
-          const user = await findUserById(userId);
-          if (user) announce(user, false);
-        }
+        for (const userId of await presence.sweep()) await announceOffline(userId);
       } catch (err) {
         log.warn({ err: String(err) }, 'presence sweep failed');
       }
@@ -298,16 +369,19 @@ export function createChatRealtime(deps: ChatRealtimeDeps) {
   }
 
   /**
-   * After Redis was away, connects and disconnects may not have been recorded:
-   * make this process's entries match its sockets, announcing what changed.
+   * After Redis was away, connects, disconnects and settles may not have been recorded:
+   * make this process's entries match its sockets, announcing what changed. A socket
+   * that left meanwhile leaves now (into its user's grace period, as any); a grace period
+   * this process no longer has a timer for (its settle failed) is over, and settled now.
    */
   async function resyncPresence(p: SweepingPresence & typeof presence) {
     const recorded = await p.mine();
-    const recordedIds = new Set(recorded.map(([, socketId]) => socketId));
-    for (const [userId, socketId] of recorded) {
-      if (local.has(socketId) || !(await p.disconnect(userId, socketId))) continue;
-      const user = await findUserById(userId);
-      if (user) announce(user, false);
+    const recordedIds = new Set(recorded.sockets.map(([, socketId]) => socketId));
+    for (const [userId, socketId] of recorded.sockets) {
+      if (!local.has(socketId)) await leave(userId, socketId);
+    }
+    for (const userId of recorded.graces) {
+      if (!settling.has(userId)) await settle(userId);
     }
     for (const [socketId, socket] of local) {
       if (!recordedIds.has(socketId) && (await p.connect(socket.data.live.user.id, socketId)) === 'first') announce(socket.data.live.user, true);
@@ -319,9 +393,21 @@ export function createChatRealtime(deps: ChatRealtimeDeps) {
     for (const t of timers) clearInterval(t);
   }
 
-  /** Resolves when the presence writes of closed sockets are done. */
+  /**
+   * Resolves when the presence writes of closed sockets are done. The grace periods that
+   * closing them started are not settled here: their users' clients are reconnecting,
+   * most to another process, and announcing them offline now would be the very flicker
+   * (and, in a deploy, the N² sends) the grace period exists to avoid. With Redis they
+   * are handed to the sweep of the other processes instead: this process counts as dead
+   * once its last grace period would have ended, and the next sweep (within 10 s) settles
+   * whatever nobody came back for. In memory there is no other process, and nobody left
+   * to tell: the timers are just dropped along with the store.
+   */
   async function drain() {
     while (pending.size) await Promise.allSettled([...pending]);
+    for (const t of settling.values()) clearTimeout(t);
+    settling.clear();
+    if (sweeps(presence)) await presence.handOver(graceMs).catch((err: unknown) => log.warn({ err: String(err) }, 'presence hand-over failed'));
   }
 
   return { handlers, admit, onConnect, attach, stop, drain, findUserByUsername };

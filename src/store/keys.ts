@@ -29,13 +29,19 @@ export function redisKeys(prefix: string) {
     stream: (conversationId: string) => `${conversation(conversationId)}:stream`,
     /** Reactions of every message of a conversation: hash messageId → JSON map (one key, so trimming can clean it up). */
     reactions: (conversationId: string) => `${conversation(conversationId)}:react`,
-    /** Set of userIds with at least one socket anywhere. */
+    /*
+     * Presence: every key under the one hash tag `{presence}`, so that each presence
+     * script (which touches a user's keys, a process's set and the online set at once) runs on one slot.
+     */
+    /** Set of the userIds announced online and not yet announced offline: at least one socket anywhere, or in their grace period. */
     presence: `${prefix}{presence}:online`,
     /** Sorted set processId → last heartbeat (ms, Redis clock). */
     presenceProcesses: `${prefix}{presence}:procs`,
-    /** Hash socketId → processId, one per online user. */
+    /** Hash socketId → processId of a user's sockets (only real sockets: the socket cap counts these). */
     presenceUser: (userId: string) => `${prefix}{presence}:user:${userId}`,
-    /** Set of the JSON [userId, socketId] entries a process recorded, so a dead process can be swept. */
+    /** A user's grace period after their last socket left: JSON [processId, socketId] of the process that settles it and that socket. */
+    presenceGrace: (userId: string) => `${prefix}{presence}:grace:${userId}`,
+    /** Set of the JSON entries a process recorded (sockets [userId, socketId], grace periods [userId]), so a dead process can be swept. */
     presenceProcess: (processId: string) => `${prefix}{presence}:proc:${processId}`,
     /** Prefix of the Socket.IO adapter's sharded channels (one per room with sockets). */
     adapterChannel: `${prefix}socket.io`,

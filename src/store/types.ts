@@ -90,17 +90,48 @@ export interface ChatStore {
   toggleReaction(conversation: ConversationId, messageId: string, emoji: string, username: string): Promise<Reactions>;
 }
 
-/** What recording a socket answered: the user's first socket anywhere, another one, or one too many (not recorded). */
+/**
+ * What recording a socket answered: the user's first socket anywhere (they were offline:
+ * announce them online), another one (nothing to announce; this also covers a user back
+ * within their grace period, whose grace it ends), or one too many (not recorded).
+ */
 export type PresenceConnect = 'first' | 'more' | 'full';
 
+/**
+ * What forgetting a socket answered: `none` (the user has other sockets, or the socket
+ * was unknown: nothing changed for anyone else), `grace` (it was the user's last socket
+ * anywhere: they stay online, in their grace period, until `settle`), `offline` (it was
+ * the last one and no grace was asked for: the user is offline now).
+ */
+export type PresenceDisconnect = 'none' | 'grace' | 'offline';
+
+/**
+ * Who is online, across every process. A user is online from their first socket until
+ * the grace period after their last socket ends without any socket of theirs coming
+ * back (on any process): a reload or a reconnect after a deploy changes nothing.
+ * Online and offline are answered on the transitions of one atomic record, so for a
+ * user they alternate exactly, however processes race: `first`, then at most one
+ * `offline` (from `disconnect` or `settle`), then `first` again, and so on.
+ */
 export interface PresenceStore {
   /**
    * Records a socket, unless the user already has `maxSockets` sockets
-   * (across every process): counting and recording are one atomic step.
+   * (across every process; a grace period is no socket): counting and recording are one atomic step.
    */
   connect(userId: string, socketId: string, maxSockets?: number): Promise<PresenceConnect>;
-  /** Forgets a socket; true when it was the user's last socket anywhere. */
-  disconnect(userId: string, socketId: string): Promise<boolean>;
+  /**
+   * Forgets a socket. With `grace`, the user's last socket starts their grace period,
+   * which the caller must end with `settle(userId, socketId)` when it is over.
+   */
+  disconnect(userId: string, socketId: string, opts?: { grace?: boolean }): Promise<PresenceDisconnect>;
+  /**
+   * Ends the grace period that the disconnect of `socketId` started (without `socketId`:
+   * whichever grace period of the user this process started): true when the user
+   * thereby went offline; false (changing nothing) when a socket of theirs came back
+   * meanwhile, or that grace period was already settled.
+   */
+  settle(userId: string, socketId?: string): Promise<boolean>;
+  /** Users online, those in their grace period included (they have not been announced offline). */
   online(): Promise<string[]>;
 }
 

@@ -6,6 +6,7 @@ import type { Socket } from 'socket.io-client';
 import type { Message } from '../../src/chat/types.js';
 import type { SessionView } from '../../src/session/live-sessions.js';
 import { arrivesWithin, disconnected, emitAck, nextEvent, socketFor, TestClient, uniqueName, viewWhere } from '../helpers/client.js';
+import { waitFor } from '../helpers/chat.js';
 import { startCluster, startOwnCluster, startProcess, type ServerProcess } from '../helpers/processes.js';
 import { REDIS_URL } from '../helpers/server.js';
 
@@ -16,6 +17,16 @@ async function open(c: TestClient, node: ServerProcess, transports = ['websocket
   const socket = socketFor(node.url, { transports, headers: { cookie: c.cookie } });
   const view = await nextEvent<SessionView>(socket, 'session');
   return { socket, view };
+}
+
+/** The presence grace period of the cluster's processes (PRESENCE_GRACE_MS), short so that its end can be waited for. */
+const GRACE_MS = 1000;
+
+/** What `ws` hears of one user's presence from now on: their `online` flags, in order (others' events are ignored). */
+function presenceOf(ws: Socket, userId: string): boolean[] {
+  const heard: boolean[] = [];
+  ws.on('presence', (p: { user: { id: string }; online: boolean }) => void (p.user.id === userId && heard.push(p.online)));
+  return heard;
 }
 
 const roomId = () => `c-${uniqueName('r').slice(2)}`.replace(/_/g, '-');
@@ -56,7 +67,7 @@ for (const target of REDIS_TARGETS) describe(`several processes on ${target.name
 
   before(async () => {
     redis = await target.start();
-    cluster = await startCluster(3, redis.env);
+    cluster = await startCluster(3, { ...redis.env, PRESENCE_GRACE_MS: String(GRACE_MS) });
     [A, B, C] = cluster.nodes as [ServerProcess, ServerProcess, ServerProcess];
   });
   afterEach(() => {
@@ -194,28 +205,56 @@ for (const target of REDIS_TARGETS) describe(`several processes on ${target.name
     expect(ms.connected).to.equal(true);
   });
 
-  it('treats two tabs on two processes as one user online (the second tab is silent)', async () => {
-    const watcher = new TestClient(C.url);
+  /**
+   * A user registered on `home` (no socket yet), and a watcher's socket on `at` that
+   * records what it hears of the user's presence; `listed` counts them in its presence:list.
+   */
+  async function watched(at: ServerProcess, home: ServerProcess) {
+    const watcher = new TestClient(at.url);
     await watcher.register();
-    const ws = track(await open(watcher, C)).socket;
-    const u = new TestClient(A.url);
-    const user = await u.register();
-    const online = nextEvent<{ user: { id: string }; online: boolean }>(ws, 'presence');
-    const tab1 = track(await open(u, A)).socket;
-    const first = await online;
-    expect(first).to.deep.include({ online: true });
-    expect(first.user.id).to.equal(user.id);
-    const secondTabNoise = arrivesWithin(ws, 'presence', 500);
-    const tab2 = track(await open(u, B)).socket;
-    expect(await secondTabNoise).to.equal(false);
-    const list = await emitAck<{ online: Array<{ id: string }> }>(ws, 'presence:list', {});
-    expect(list.online.filter((x) => x.id === user.id)).to.have.length(1);
-    const closeFirst = arrivesWithin(ws, 'presence', 500);
+    const ws = track(await open(watcher, at)).socket;
+    const c = new TestClient(home.url);
+    const user = await c.register();
+    const heard = presenceOf(ws, user.id);
+    const listed = async () => (await emitAck<{ online: Array<{ id: string }> }>(ws, 'presence:list', {})).online.filter((x) => x.id === user.id).length;
+    return { c, user, heard, listed };
+  }
+
+  /** Closes the user's last socket: one offline event, once the grace period is over. */
+  async function closeLast(tab: Socket, heard: boolean[]) {
+    tab.close();
+    await waitFor(() => heard.length === 2, 'offline event', GRACE_MS + 5000);
+    await sleep(300);
+    expect(heard).to.deep.equal([true, false]);
+  }
+
+  it('treats two tabs on two processes as one user online (the second tab is silent)', async () => {
+    const { c, heard, listed } = await watched(C, A);
+    const tab1 = track(await open(c, A)).socket;
+    await waitFor(() => heard.length === 1, 'online event');
+    const tab2 = track(await open(c, B)).socket;
+    await sleep(500);
+    expect(heard, 'the second tab is silent').to.deep.equal([true]);
+    expect(await listed()).to.equal(1);
     tab1.close();
-    expect(await closeFirst).to.equal(false);
-    const offline = nextEvent<{ online: boolean }>(ws, 'presence');
-    tab2.close();
-    expect((await offline).online).to.equal(false);
+    await sleep(500);
+    expect(heard, 'closing the first is silent').to.deep.equal([true]);
+    await closeLast(tab2, heard);
+  });
+
+  it('announces nothing when the only socket closes on one process and a new one opens on another within the grace period', async () => {
+    const { c, heard, listed } = await watched(C, A);
+    let tab = track(await open(c, A)).socket;
+    await waitFor(() => heard.length === 1, 'online event');
+    for (const next of [B, C, A]) {
+      tab.close();
+      await sleep(100); // its process has seen it go: the grace period runs
+      tab = track(await open(c, next)).socket;
+    }
+    await sleep(GRACE_MS + 500);
+    expect(heard).to.deep.equal([true]);
+    expect(await listed()).to.equal(1);
+    await closeLast(tab, heard);
   });
 
   it('shares the send limit across sockets on different processes', async () => {
@@ -259,27 +298,61 @@ for (const target of REDIS_TARGETS) describe(`several processes on ${target.name
     expect(res.body.error.code).to.equal('rate_limited');
   });
 
+  /** A user with their only socket on `node`, watched from A. */
+  async function connectedOn(node: ServerProcess) {
+    const u = await watched(A, node);
+    const socket = track(await open(u.c, node)).socket;
+    await waitFor(() => u.heard.length === 1, 'online event');
+    return { ...u, socket };
+  }
+
   it('sweeps the presence of a crashed process within 30 s', async function () {
     this.timeout(45_000);
     const doomed = await startProcess(cluster.env);
-    const watcher = new TestClient(A.url);
-    await watcher.register();
-    const ws = track(await open(watcher, A)).socket;
-    const victim = new TestClient(doomed.url);
-    const user = await victim.register();
-    const online = nextEvent<{ online: boolean }>(ws, 'presence');
-    const vs = track(await open(victim, doomed)).socket;
-    expect((await online).online).to.equal(true);
-    const offline = nextEvent<{ user: { id: string }; online: boolean }>(ws, 'presence', 30_000);
+    const victim = await connectedOn(doomed);
     const killedAt = Date.now();
     await doomed.stop('SIGKILL');
-    const gone = await offline;
-    expect(gone.online).to.equal(false);
-    expect(gone.user.id).to.equal(user.id);
+    await waitFor(() => victim.heard.length === 2, 'offline event', 30_000);
+    expect(victim.heard).to.deep.equal([true, false]);
     expect(Date.now() - killedAt).to.be.below(30_000);
-    vs.close();
-    const list = await emitAck<{ online: Array<{ id: string }> }>(ws, 'presence:list', {});
-    expect(list.online.map((u) => u.id)).to.not.include(user.id);
+    victim.socket.close();
+    expect(await victim.listed()).to.equal(0);
+  });
+
+  it("announces a crashed process's users in their grace period offline in the sweep, and nothing for those back elsewhere", async function () {
+    this.timeout(45_000);
+    const doomed = await startProcess({ ...cluster.env, PRESENCE_GRACE_MS: '5000' });
+    const [leaver, returner] = await Promise.all([connectedOn(doomed), connectedOn(doomed)]);
+    leaver.socket.close();
+    returner.socket.close();
+    await sleep(300);
+    expect([leaver.heard, returner.heard], 'nothing during the grace period').to.deep.equal([[true], [true]]);
+    const killedAt = Date.now();
+    await doomed.stop('SIGKILL'); // in the middle of both grace periods: no timer will settle them
+    track(await open(returner.c, B));
+    await waitFor(() => leaver.heard.length === 2, 'offline event from the sweep', 30_000);
+    expect(Date.now() - killedAt).to.be.below(30_000);
+    expect(leaver.heard).to.deep.equal([true, false]);
+    await sleep(300);
+    expect(returner.heard).to.deep.equal([true]);
+    expect([await returner.listed(), await leaver.listed()]).to.deep.equal([1, 0]);
+  });
+
+  it('hands the grace periods of a stopping process (SIGTERM) to the sweep: who comes back elsewhere is not announced, who does not goes offline', async function () {
+    this.timeout(45_000);
+    const node = await startProcess(cluster.env);
+    const [leaver, returner] = await Promise.all([connectedOn(node), connectedOn(node)]);
+    const stoppedAt = Date.now();
+    expect(await node.stop('SIGTERM')).to.equal(0);
+    track(await open(returner.c, B)); // the client reconnects, to another process
+    expect([await returner.listed(), await leaver.listed()], 'both in their grace period').to.deep.equal([1, 1]);
+    // Settled by the sweep of A, B or C (every 10 s) once the grace periods are over.
+    await waitFor(() => leaver.heard.length === 2, 'offline event from the sweep', GRACE_MS + 15_000);
+    expect(Date.now() - stoppedAt).to.be.below(GRACE_MS + 15_000);
+    expect(leaver.heard).to.deep.equal([true, false]);
+    await sleep(300);
+    expect(returner.heard).to.deep.equal([true]);
+    expect([await returner.listed(), await leaver.listed()]).to.deep.equal([1, 0]);
   });
 
   it('stops on SIGTERM: closes sockets so clients reconnect, exits 0 within 10 s', async () => {

@@ -34,7 +34,8 @@ describe('surviving a Redis outage without a restart', function () {
 
   before(async () => {
     redis = await startOwnRedis();
-    const env = { REDIS_URL: redis.url, REDIS_PREFIX: 'fault:' };
+    // A short presence grace period: Dave's leaving, replayed by the resync, settles soon after.
+    const env = { REDIS_URL: redis.url, REDIS_PREFIX: 'fault:', PRESENCE_GRACE_MS: '500' };
     [A, B] = await Promise.all([startProcess(env), startProcess(env)]);
   });
   after(async () => {

@@ -50,7 +50,8 @@ describe('browser chat', function () {
     let server: TestServer | undefined;
     const users: BrowserUser[] = [];
     before(async () => {
-      server = await startServer(backend);
+      // A short presence grace period, so that a user who leaves is shown offline soon.
+      server = await startServer(backend, { PRESENCE_GRACE_MS: '300' });
     });
     afterEach(async function () {
       const problems = users.flatMap((u) => u.problems);

@@ -32,6 +32,9 @@ type TypingEvent = { roomId: string; user: User; typing: boolean };
 type ReactionEvent = { roomId: string; messageId: string; reactions: Reactions };
 type PresenceEvent = { user: User; online: boolean };
 
+/** A short presence grace period (PRESENCE_GRACE_MS), so that its end can be waited for. */
+const GRACE_MS = 500;
+
 const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 
 /** The whole public shape of a stored message. */
@@ -49,7 +52,7 @@ function expectMessage(m: Message, expected: { roomId: string; user: User; text:
 for (const backend of BACKENDS) {
   describe(`chat events over sockets (${backend})`, () => {
     const h = new ChatHarness(backend);
-    before(() => h.start());
+    before(() => h.start({ PRESENCE_GRACE_MS: String(GRACE_MS) }));
     afterEach(() => h.closeSockets());
     after(() => h.stop());
 
@@ -624,6 +627,54 @@ for (const backend of BACKENDS) {
         fails(await emitAck(s, 'presence:list', [1, 2]), 'bad_request');
       });
 
+      /** A watcher's socket, and what it hears of `u`'s presence. */
+      async function watchPresenceOf(u: { user: User }) {
+        const watcher = await h.user();
+        const sw = await h.open(watcher);
+        const heard = collect<PresenceEvent>(sw, 'presence');
+        const listed = async () => ok(await emitAck<Ack<{ online: User[] }>>(sw, 'presence:list', {})).online.some((x) => x.id === u.user.id);
+        return { sw, heard: () => heard.filter((e) => e.user.id === u.user.id).map((e) => e.online), listed };
+      }
+
+      /** Closes a socket and waits until the server has let go of it (its disconnect is handled). */
+      async function closeAndGone(s: Socket) {
+        const id = s.id!;
+        s.close();
+        await waitFor(() => !h.server.app.io.of('/').sockets.has(id), 'the server letting go of the socket');
+      }
+
+      it('announces a first connect once, and nothing when the only socket closes and a new one opens within the grace period', async () => {
+        const u = await h.user();
+        const { heard, listed } = await watchPresenceOf(u);
+        let tab = await h.open(u);
+        await waitFor(() => heard().length === 1, 'online event');
+        const second = await h.open(u);
+        await closeAndGone(second);
+        for (let reload = 0; reload < 3; reload++) {
+          await closeAndGone(tab); // the last socket: the grace period begins
+          tab = await h.open(u); // back within it
+        }
+        await sleep(GRACE_MS + 300);
+        expect(heard()).to.deep.equal([true]);
+        expect(await listed()).to.equal(true);
+      });
+
+      it('announces offline exactly once, when the grace period ends, for a user who does not come back', async () => {
+        const u = await h.user();
+        const { heard, listed } = await watchPresenceOf(u);
+        const tab = await h.open(u);
+        await waitFor(() => heard().length === 1, 'online event');
+        const closedAt = Date.now();
+        await closeAndGone(tab);
+        expect(await listed(), 'listed during the grace period').to.equal(true);
+        expect(heard(), 'nothing during the grace period').to.deep.equal([true]);
+        await waitFor(() => heard().length === 2, 'offline event');
+        expect(Date.now() - closedAt).to.be.at.least(GRACE_MS);
+        await sleep(300);
+        expect(heard()).to.deep.equal([true, false]);
+        expect(await listed()).to.equal(false);
+      });
+
       it('announces online once for the first tab, nothing for the second, offline only after the last closes', async () => {
         const watcher = await h.user();
         const sw = await h.open(watcher);
@@ -810,3 +861,15 @@ function cmpId(x: string, y: string): number {
   const [ym, ys] = y.split('-').map(Number) as [number, number];
   return xm - ym || xs - ys;
 }
+
+describe('the presence grace period as a setting', () => {
+  it('reads PRESENCE_GRACE_MS (0-5000, default 5000) and names the variable in errors', async () => {
+    const { loadConfig } = await import('../../src/config.js');
+    expect(loadConfig({}).presenceGraceMs).to.equal(5000);
+    expect(loadConfig({ PRESENCE_GRACE_MS: '0' }).presenceGraceMs).to.equal(0);
+    expect(loadConfig({ PRESENCE_GRACE_MS: '300' }).presenceGraceMs).to.equal(300);
+    for (const bad of ['5001', '-1', '1.5', 'soon']) {
+      expect(() => loadConfig({ PRESENCE_GRACE_MS: bad }), bad).to.throw(/^PRESENCE_GRACE_MS: /);
+    }
+  });
+});

@@ -385,29 +385,31 @@ function presenceContract(backend: Backend) {
       expect(await a.connect('u1', 's1')).to.equal('first');
       expect(await a.connect('u1', 's2')).to.equal('more');
       expect(await a.online()).to.deep.equal(['u1']);
-      expect(await a.disconnect('u1', 's1')).to.equal(false);
+      expect(await a.disconnect('u1', 's1')).to.equal('none');
       expect(await a.online()).to.deep.equal(['u1']);
-      expect(await a.disconnect('u1', 's2')).to.equal(true);
+      expect(await a.disconnect('u1', 's2')).to.equal('offline');
       expect(await a.online()).to.deep.equal([]);
     });
 
     it('treats repeated and unknown sockets as no change', async () => {
       const { a } = backend.openPresence();
-      expect(await a.disconnect('u1', 'never')).to.equal(false);
+      expect(await a.disconnect('u1', 'never')).to.equal('none');
+      expect(await a.disconnect('u1', 'never', { grace: true })).to.equal('none');
       expect(await a.connect('u1', 's1')).to.equal('first');
       expect(await a.connect('u1', 's1')).to.equal('more');
-      expect(await a.disconnect('u1', 'other')).to.equal(false);
-      expect(await a.disconnect('u1', 's1')).to.equal(true);
-      expect(await a.disconnect('u1', 's1')).to.equal(false);
+      expect(await a.disconnect('u1', 'other')).to.equal('none');
+      expect(await a.disconnect('u1', 's1')).to.equal('offline');
+      expect(await a.disconnect('u1', 's1')).to.equal('none');
+      expect(await a.settle('u1', 's1'), 'no grace period was started').to.equal(false);
     });
 
     it('counts sockets across processes: first and last are reported once, wherever they are', async () => {
       const { a, b } = backend.openPresence();
       expect(await a.connect('u1', 'a-1')).to.equal('first');
       expect(await b.connect('u1', 'b-1')).to.equal('more');
-      expect(await a.disconnect('u1', 'a-1')).to.equal(false);
+      expect(await a.disconnect('u1', 'a-1')).to.equal('none');
       expect(await b.online()).to.deep.equal(['u1']);
-      expect(await b.disconnect('u1', 'b-1')).to.equal(true);
+      expect(await b.disconnect('u1', 'b-1')).to.equal('offline');
       expect(await a.online()).to.deep.equal([]);
     });
 
@@ -417,9 +419,80 @@ function presenceContract(backend: Backend) {
         const firsts = await Promise.all([a.connect('u', `a${round}`), b.connect('u', `b${round}`), a.connect('u', `c${round}`)]);
         expect(firsts.filter((f) => f === 'first'), `round ${round} connect`).to.have.length(1);
         const lasts = await Promise.all([b.disconnect('u', `b${round}`), a.disconnect('u', `a${round}`), a.disconnect('u', `c${round}`)]);
-        expect(lasts.filter(Boolean), `round ${round} disconnect`).to.have.length(1);
+        expect(lasts.filter((l) => l === 'offline'), `round ${round} disconnect`).to.have.length(1);
+        expect(lasts.filter((l) => l === 'none'), `round ${round} disconnect`).to.have.length(2);
       }
       expect(await a.online()).to.deep.equal([]);
+    });
+
+    it('keeps a user online through the grace period after their last socket; a socket back within it, on any process, is no first', async () => {
+      const { a, b } = backend.openPresence();
+      expect(await a.connect('u1', 's1')).to.equal('first');
+      expect(await a.disconnect('u1', 's1', { grace: true })).to.equal('grace');
+      expect(await b.online(), 'listed while in grace').to.deep.equal(['u1']);
+      expect(await b.connect('u1', 's2')).to.equal('more');
+      expect(await a.settle('u1', 's1'), 'came back: nothing to settle').to.equal(false);
+      expect(await a.online()).to.deep.equal(['u1']);
+      // Leaving again starts a new grace period, which only its own settle ends.
+      expect(await b.disconnect('u1', 's2', { grace: true })).to.equal('grace');
+      expect(await a.settle('u1', 's1')).to.equal(false);
+      expect(await b.online()).to.deep.equal(['u1']);
+      expect(await b.settle('u1', 's2')).to.equal(true);
+      expect(await a.online()).to.deep.equal([]);
+      expect(await a.connect('u1', 's3')).to.equal('first');
+    });
+
+    it('settles a grace period into offline exactly once', async () => {
+      const { a } = backend.openPresence();
+      await a.connect('u1', 's1');
+      await a.connect('u2', 's2');
+      expect(await a.disconnect('u1', 's1', { grace: true })).to.equal('grace');
+      const settles = await Promise.all([a.settle('u1', 's1'), a.settle('u1', 's1'), a.settle('u1', 's1')]);
+      expect(settles.filter(Boolean)).to.have.length(1);
+      expect(await a.online()).to.deep.equal(['u2']);
+      expect(await a.settle('u1', 's1')).to.equal(false);
+      expect(await a.settle('u1')).to.equal(false);
+      // Without a socket id: whichever grace period of the user this process started.
+      expect(await a.disconnect('u2', 's2', { grace: true })).to.equal('grace');
+      expect(await a.settle('u2', 'another')).to.equal(false);
+      expect(await a.settle('u2')).to.equal(true);
+      expect(await a.online()).to.deep.equal([]);
+    });
+
+    it('counts only real sockets against the cap, not a user in their grace period', async () => {
+      const { a, b } = backend.openPresence();
+      expect(await a.connect('u1', 's1', 1)).to.equal('first');
+      expect(await a.connect('u1', 's2', 1)).to.equal('full');
+      expect(await a.disconnect('u1', 's1', { grace: true })).to.equal('grace');
+      expect(await b.connect('u1', 's2', 1)).to.equal('more');
+      expect(await a.connect('u1', 's3', 1)).to.equal('full');
+    });
+
+    it('stays exact when a socket coming back races the end of the grace period', async () => {
+      const { a, b } = backend.openPresence();
+      for (let round = 0; round < 20; round++) {
+        expect(await a.connect('u', `a${round}`), `round ${round}`).to.equal('first');
+        expect(await a.disconnect('u', `a${round}`, { grace: true })).to.equal('grace');
+        const [settled, back] = await Promise.all([a.settle('u', `a${round}`), b.connect('u', `b${round}`)]);
+        // Either the grace period ended first (offline, then online again) or the socket came back first (nothing at all).
+        expect(back, `round ${round}`).to.equal(settled ? 'first' : 'more');
+        expect(await b.online()).to.deep.equal(['u']);
+        expect(await b.disconnect('u', `b${round}`, { grace: true })).to.equal('grace');
+        expect(await b.settle('u', `b${round}`)).to.equal(true);
+      }
+      expect(await a.online()).to.deep.equal([]);
+    });
+
+    it('starts one grace period when the last sockets on two processes leave at once, and settles it once', async () => {
+      const { a, b } = backend.openPresence();
+      for (let round = 0; round < 10; round++) {
+        await Promise.all([a.connect('u', `a${round}`), b.connect('u', `b${round}`)]);
+        const left = await Promise.all([a.disconnect('u', `a${round}`, { grace: true }), b.disconnect('u', `b${round}`, { grace: true })]);
+        expect([...left].sort(), `round ${round}`).to.deep.equal(['grace', 'none']);
+        const settled = await Promise.all([a.settle('u', `a${round}`), b.settle('u', `b${round}`)]);
+        expect(settled.filter(Boolean), `round ${round}`).to.have.length(1);
+        expect(await a.online()).to.deep.equal([]);
+      }
     });
 
     it('caps the sockets of a user across processes, atomically, and lets one in again when one leaves', async () => {
@@ -496,9 +569,70 @@ describe('Redis-only behaviour', () => {
       expect((await b.online()).sort()).to.deep.equal(['on-both', 'only-on-b']);
       expect(await b.sweep(), 'a second sweep finds nothing').to.deep.equal([]);
       // The presumed-dead process's own late disconnects change nothing and report nothing.
-      expect(await a.disconnect('only-on-a', 'a1')).to.equal(false);
-      expect(await a.disconnect('on-both', 'a3')).to.equal(false);
-      expect(await b.disconnect('on-both', 'b1')).to.equal(true);
+      expect(await a.disconnect('only-on-a', 'a1')).to.equal('none');
+      expect(await a.disconnect('on-both', 'a3')).to.equal('none');
+      expect(await b.disconnect('on-both', 'b1')).to.equal('offline');
+    });
+
+    it("settles a dead process's grace periods in the sweep, and only those still its own", async () => {
+      const { a, b } = twoProcesses(150);
+      const leaveA = async (userId: string, socketId: string) => {
+        expect(await a.connect(userId, socketId)).to.equal('first');
+        expect(await a.disconnect(userId, socketId, { grace: true })).to.equal('grace');
+      };
+      await leaveA('gone', 'a1');
+      await leaveA('came-back', 'a2');
+      expect(await b.connect('came-back', 'b1')).to.equal('more');
+      await leaveA('left-b-too', 'a3');
+      expect(await b.connect('left-b-too', 'b2')).to.equal('more');
+      expect(await b.disconnect('left-b-too', 'b2', { grace: true })).to.equal('grace'); // now b's grace period
+      const recorded = await a.mine();
+      expect(recorded.sockets).to.deep.equal([]);
+      expect(recorded.graces.sort(), 'stale ones too, until settled or swept').to.deep.equal(['came-back', 'gone', 'left-b-too']);
+      await a.heartbeat();
+      await b.heartbeat();
+      expect(await b.sweep()).to.deep.equal([]);
+      await sleep(300); // a dies in the middle of its grace periods
+      await b.heartbeat();
+
+      expect(await b.sweep()).to.deep.equal(['gone']);
+      expect((await b.online()).sort()).to.deep.equal(['came-back', 'left-b-too']);
+      expect(await a.settle('gone', 'a1'), "a's late timer finds nothing").to.equal(false);
+      expect(await b.settle('left-b-too', 'b2')).to.equal(true);
+      expect(await b.sweep()).to.deep.equal([]);
+      expect(await b.online()).to.deep.equal(['came-back']);
+    });
+
+    it('hands a stopping process over to the sweep once its grace periods are over', async () => {
+      const { a, b } = twoProcesses(1000);
+      await a.connect('stays-away', 'a1');
+      await a.connect('comes-back', 'a2');
+      await Promise.all([a.heartbeat(), b.heartbeat()]);
+      expect(await a.disconnect('stays-away', 'a1', { grace: true })).to.equal('grace');
+      expect(await a.disconnect('comes-back', 'a2', { grace: true })).to.equal('grace');
+      await a.handOver(300);
+      expect(await b.sweep(), 'not before the grace periods are over').to.deep.equal([]);
+      expect(await b.connect('comes-back', 'b1')).to.equal('more');
+      await sleep(400);
+      await b.heartbeat();
+      expect(await b.sweep()).to.deep.equal(['stays-away']);
+      expect(await b.online()).to.deep.equal(['comes-back']);
+    });
+
+    it('keeps every presence key under the {presence} hash tag (one Redis Cluster slot for every script)', async () => {
+      const { keys, a, b } = twoProcesses(100);
+      await a.connect('u1', 'a1');
+      await b.connect('u1', 'b1');
+      await a.connect('u2', 'a2');
+      await a.disconnect('u2', 'a2', { grace: true });
+      await Promise.all([a.heartbeat(), b.heartbeat()]);
+      const [client] = backend.clients();
+      const written: string[] = [];
+      for await (const batch of client.scanIterator({ MATCH: `${keys.prefix}*`, COUNT: 100 })) written.push(...batch);
+      expect(written.sort()).to.deep.equal(
+        [keys.presence, keys.presenceProcesses, keys.presenceUser('u1'), keys.presenceGrace('u2'), keys.presenceProcess('proc-a'), keys.presenceProcess('proc-b')].sort(),
+      );
+      for (const key of written) expect(key.startsWith(`${keys.prefix}{presence}:`), key).to.equal(true);
     });
 
     it('never sweeps a process that heartbeats, nor itself', async () => {

@@ -1,5 +1,5 @@
 import type { RedisKeys } from '../keys.js';
-import type { PresenceStore } from '../types.js';
+import type { PresenceDisconnect, PresenceStore } from '../types.js';
 import type { RedisClient } from './client.js';
 import { luaScript, runLua } from './lua.js';
 
@@ -9,58 +9,103 @@ export interface RedisPresenceOptions {
   sweepAfterMs?: number;
 }
 
+/** What a process recorded: its sockets, and the users whose grace period it is to settle. */
+export interface RecordedPresence {
+  sockets: Array<[userId: string, socketId: string]>;
+  graces: string[];
+}
+
 export type RedisPresenceStore = PresenceStore & {
   /** Marks this process alive now. Call it well within `sweepAfterMs`. */
   heartbeat(): Promise<void>;
-  /** Forgets the sockets of dead processes; answers the userIds that thereby went offline. */
+  /**
+   * Forgets the sockets and grace periods of dead processes; answers the userIds that
+   * thereby went offline (a grace period of a dead process is over: it ended long before the sweep).
+   */
   sweep(): Promise<string[]>;
-  /** The [userId, socketId] entries this process has recorded (to resync after an outage). */
-  mine(): Promise<Array<[userId: string, socketId: string]>>;
+  /** What this process has recorded (to resync after an outage). */
+  mine(): Promise<RecordedPresence>;
+  /**
+   * For a process that is stopping: from `afterMs` on it counts as dead, so the next
+   * sweep of another process settles what it leaves (the grace periods it can no longer settle itself).
+   */
+  handOver(afterMs: number): Promise<void>;
 };
 
 const DEFAULT_SWEEP_AFTER_MS = 15_000;
 
 /*
- * Layout (every key from keys.ts):
- *   presence                 set of online userIds (⇔ their socket hash is non-empty)
- *   presence:user:<uid>      hash socketId → processId
- *   presence:proc:<pid>      set of JSON [userId, socketId] a process recorded
- *   presence:procs           sorted set processId → last heartbeat, in ms of the Redis clock
- * The scripts keep these consistent in one step each, so two processes racing
- * on the same user still see exactly one "first" and one "last". Times come
- * from Redis TIME so that clock skew between app hosts cannot cause a sweep.
+ * Layout (every key from keys.ts, all under the Redis Cluster hash tag {presence}):
+ *   {presence}:online           set of online userIds (⇔ their socket hash is non-empty, or they have a grace key)
+ *   {presence}:user:<uid>       hash socketId → processId
+ *   {presence}:grace:<uid>      JSON [processId, socketId]: the user's last socket left that process; it settles
+ *                               the grace period (never both this and a socket: a socket that comes back deletes it)
+ *   {presence}:proc:<pid>       set of what a process recorded: JSON [userId, socketId] per socket, [userId] per grace period
+ *   {presence}:procs            sorted set processId → last heartbeat, in ms of the Redis clock
+ * The scripts keep these consistent in one step each, so two processes racing on the
+ * same user still see exactly one "first" and one "offline". Online and offline are
+ * the answers of SADD and SREM on the online set, so for each user they alternate.
+ * A process's set may keep a stale [userId] after another process ended that grace
+ * period (a script cannot name another process's key); the owner's settle or the sweep
+ * drops it. Times come from Redis TIME so that clock skew between app hosts cannot cause a sweep.
  */
 
 const NOW_MS = `local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`;
 
 /**
- * KEYS: user, proc, online, procs. ARGV: userId, socketId, processId, maxSockets (0: no cap).
- * Returns 1 for the user's first socket, 0 for another, -1 (recording nothing) when the user already has maxSockets.
+ * KEYS: user, proc, online, procs, grace. ARGV: userId, socketId, processId, maxSockets (0: no cap).
+ * Returns 1 when the user was offline, 0 when not (another socket, or back within the
+ * grace period, which this ends), -1 (recording nothing) when the user already has maxSockets.
  */
 const CONNECT = luaScript(`
 local max = tonumber(ARGV[4])
 if max > 0 and redis.call('HLEN', KEYS[1]) >= max and redis.call('HEXISTS', KEYS[1], ARGV[2]) == 0 then return -1 end
 ${NOW_MS}
 redis.call('ZADD', KEYS[4], now, ARGV[3])
-local added = redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
+redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
 redis.call('SADD', KEYS[2], cjson.encode({ARGV[1], ARGV[2]}))
-if added == 1 and redis.call('HLEN', KEYS[1]) == 1 then
-  redis.call('SADD', KEYS[3], ARGV[1])
-  return 1
-end
-return 0
+redis.call('DEL', KEYS[5])
+return redis.call('SADD', KEYS[3], ARGV[1])
 `);
 
-/** KEYS: user, proc (the one that recorded the socket), online. ARGV: userId, socketId. Returns 1 for the last socket. */
+/**
+ * KEYS: user, proc (of the process that recorded the socket), online, grace. ARGV: userId, socketId, processId, grace (1 or 0).
+ * Returns 0 when it was not the user's last socket (or unknown), 1 when the grace period began, 2 when the user went offline.
+ */
 const DISCONNECT = luaScript(`
 local removed = redis.call('HDEL', KEYS[1], ARGV[2])
 redis.call('SREM', KEYS[2], cjson.encode({ARGV[1], ARGV[2]}))
-if removed == 1 and redis.call('HLEN', KEYS[1]) == 0 then
-  redis.call('SREM', KEYS[3], ARGV[1])
+if removed == 0 or redis.call('HLEN', KEYS[1]) > 0 then return 0 end
+if ARGV[4] == '1' then
+  redis.call('SET', KEYS[4], cjson.encode({ARGV[3], ARGV[2]}))
+  redis.call('SADD', KEYS[2], cjson.encode({ARGV[1]}))
   return 1
 end
+return redis.call('SREM', KEYS[3], ARGV[1]) * 2
+`);
+
+/**
+ * Ends a grace period of process ARGV[2]: the one its socket ARGV[3] started, or ('') whichever it owns.
+ * KEYS: grace, online, proc (of that process). ARGV: userId, processId, socketId. Returns 1 when the user went offline.
+ */
+const SETTLE = luaScript(`
+local raw = redis.call('GET', KEYS[1])
+local owner = raw and cjson.decode(raw)
+local mine = owner and owner[1] == ARGV[2]
+if mine and (ARGV[3] == '' or owner[2] == ARGV[3]) then
+  redis.call('DEL', KEYS[1])
+  redis.call('SREM', KEYS[3], cjson.encode({ARGV[1]}))
+  return redis.call('SREM', KEYS[2], ARGV[1])
+end
+if not mine then redis.call('SREM', KEYS[3], cjson.encode({ARGV[1]})) end
 return 0
+`);
+
+/** KEYS: procs. ARGV: processId, sweepAfterMs, afterMs. Makes the process's last heartbeat go stale in afterMs. */
+const HAND_OVER = luaScript(`${NOW_MS}
+redis.call('ZADD', KEYS[1], now - tonumber(ARGV[2]) + tonumber(ARGV[3]), ARGV[1])
+return now
 `);
 
 /** KEYS: procs. ARGV: processId. */
@@ -87,10 +132,16 @@ redis.call('DEL', KEYS[2])
 return 1
 `);
 
-function parseEntry(raw: string): [userId: string, socketId: string] | null {
+type Entry = { userId: string; socketId: string } | { userId: string; socketId?: undefined };
+
+/** A member of a process's set: a socket ([userId, socketId]) or a grace period ([userId]). */
+function parseEntry(raw: string): Entry | null {
   try {
     const value: unknown = JSON.parse(raw);
-    if (Array.isArray(value) && typeof value[0] === 'string' && typeof value[1] === 'string') return [value[0], value[1]];
+    if (Array.isArray(value) && typeof value[0] === 'string') {
+      if (value.length === 1) return { userId: value[0] };
+      if (value.length === 2 && typeof value[1] === 'string') return { userId: value[0], socketId: value[1] };
+    }
   } catch {
     // fall through: a foreign or corrupt member is skipped, not fatal to the sweep
   }
@@ -101,17 +152,31 @@ export function createRedisPresenceStore(client: RedisClient, keys: RedisKeys, o
   const { processId } = opts;
   const sweepAfterMs = opts.sweepAfterMs ?? DEFAULT_SWEEP_AFTER_MS;
 
-  async function disconnectFrom(owner: string, userId: string, socketId: string): Promise<boolean> {
-    const last = await runLua(client, DISCONNECT, [keys.presenceUser(userId), keys.presenceProcess(owner), keys.presence], [userId, socketId]);
-    return last === 1;
+  async function disconnectFrom(owner: string, userId: string, socketId: string, grace: boolean): Promise<PresenceDisconnect> {
+    const answer = await runLua(
+      client,
+      DISCONNECT,
+      [keys.presenceUser(userId), keys.presenceProcess(owner), keys.presence, keys.presenceGrace(userId)],
+      [userId, socketId, owner, grace ? '1' : '0'],
+    );
+    return answer === 1 ? 'grace' : answer === 2 ? 'offline' : 'none';
   }
 
-  /** Disconnects every socket a dead process recorded; answers who went offline. */
+  async function settleOf(owner: string, userId: string, socketId: string): Promise<boolean> {
+    const answer = await runLua(client, SETTLE, [keys.presenceGrace(userId), keys.presence, keys.presenceProcess(owner)], [userId, owner, socketId]);
+    return answer === 1;
+  }
+
+  async function recorded(pid: string): Promise<Entry[]> {
+    return (await client.sMembers(keys.presenceProcess(pid))).map(parseEntry).filter((e): e is Entry => e !== null);
+  }
+
+  /** Forgets every socket and grace period a dead process recorded; answers who went offline. */
   async function sweepProcess(deadId: string): Promise<string[]> {
     const offline: string[] = [];
-    for (const raw of await client.sMembers(keys.presenceProcess(deadId))) {
-      const entry = parseEntry(raw);
-      if (entry && (await disconnectFrom(deadId, ...entry))) offline.push(entry[0]);
+    for (const { userId, socketId } of await recorded(deadId)) {
+      const gone = socketId === undefined ? await settleOf(deadId, userId, '') : (await disconnectFrom(deadId, userId, socketId, false)) === 'offline';
+      if (gone) offline.push(userId);
     }
     await runLua(client, FORGET_PROCESS, [keys.presenceProcesses, keys.presenceProcess(deadId)], [deadId, String(sweepAfterMs)]);
     return offline;
@@ -122,13 +187,16 @@ export function createRedisPresenceStore(client: RedisClient, keys: RedisKeys, o
       const answer = await runLua(
         client,
         CONNECT,
-        [keys.presenceUser(userId), keys.presenceProcess(processId), keys.presence, keys.presenceProcesses],
+        [keys.presenceUser(userId), keys.presenceProcess(processId), keys.presence, keys.presenceProcesses, keys.presenceGrace(userId)],
         [userId, socketId, processId, String(maxSockets)],
       );
       return answer === 1 ? 'first' : answer === 0 ? 'more' : 'full';
     },
-    disconnect(userId, socketId) {
-      return disconnectFrom(processId, userId, socketId);
+    disconnect(userId, socketId, o = {}) {
+      return disconnectFrom(processId, userId, socketId, o.grace === true);
+    },
+    settle(userId, socketId) {
+      return settleOf(processId, userId, socketId ?? '');
     },
     async online() {
       return client.sMembers(keys.presence);
@@ -136,9 +204,16 @@ export function createRedisPresenceStore(client: RedisClient, keys: RedisKeys, o
     async heartbeat() {
       await runLua(client, HEARTBEAT, [keys.presenceProcesses], [processId]);
     },
+    async handOver(afterMs) {
+      await runLua(client, HAND_OVER, [keys.presenceProcesses], [processId, String(sweepAfterMs), String(afterMs)]);
+    },
     async mine() {
-      const raw = await client.sMembers(keys.presenceProcess(processId));
-      return raw.map(parseEntry).filter((e): e is [string, string] => e !== null);
+      const out: RecordedPresence = { sockets: [], graces: [] };
+      for (const e of await recorded(processId)) {
+        if (e.socketId === undefined) out.graces.push(e.userId);
+        else out.sockets.push([e.userId, e.socketId]);
+      }
+      return out;
     },
     async sweep() {
       const dead = (await runLua(client, DEAD_PROCESSES, [keys.presenceProcesses], [String(sweepAfterMs)])) as string[];
