@@ -19,9 +19,10 @@ export const BENCH_LIMITS = { RATE_LIMITS: 'typing=100000000/10', MAX_SOCKETS_PE
  * The project in Redis mode, under the probe. `entry` is src/server.ts (the real
  * entry, as `npm start` runs it) or bench/app-server.ts (same wiring, App in reach).
  */
-export function startProject(o: { name?: string; entry?: string; prefix: string; env?: Record<string, string>; nodeFlags?: string[] }): Promise<ServerChild> {
+export function startProject(o: { name?: string; entry?: string; prefix: string; env?: Record<string, string>; nodeFlags?: string[]; holdListen?: boolean }): Promise<ServerChild> {
   return spawnServer({
     ...(o.nodeFlags && { nodeFlags: o.nodeFlags }),
+    ...(o.holdListen && { holdListen: true }),
     name: o.name ?? 'project',
     entry: o.entry ?? 'src/server.ts',
     env: {
@@ -36,8 +37,8 @@ export function startProject(o: { name?: string; entry?: string; prefix: string;
   });
 }
 
-export function startBare(): Promise<ServerChild> {
-  return spawnServer({ name: 'bare', entry: 'bench/bare-server.ts', env: {} });
+export function startBare(o: { name?: string; env?: Record<string, string>; holdListen?: boolean } = {}): Promise<ServerChild> {
+  return spawnServer({ name: o.name ?? 'bare', entry: 'bench/bare-server.ts', env: o.env ?? {}, ...(o.holdListen && { holdListen: true }) });
 }
 
 /** Registers `count` users (argon2 on the server: a few at a time) and returns them logged in. */
