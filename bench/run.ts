@@ -26,7 +26,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 import { installCleanup, repoRoot, runMain } from './lib/children.js';
 import { closeIdleHttp, runId } from './lib/http.js';
-import { BENCH_LIMITS, registerUsers, startBare, startProject } from './lib/project.js';
+import { BENCH_LIMITS, registerUsers, SEND_LIMIT, startBare, startProject } from './lib/project.js';
 import { openBenchRedis } from './lib/redis.js';
 import { renderRounds, renderTable, Results, toJson } from './lib/report.js';
 import {
@@ -39,6 +39,7 @@ import {
   logoutRound,
   noRedis,
   quiesce,
+  SendBudget,
   stalenessRound,
   type RedisCpu,
   setQuietBeforeRounds,
@@ -46,15 +47,11 @@ import {
   waitForQuietMachine,
 } from './lib/scenarios.js';
 import { ack, connectMany, type Socket } from './lib/sockets.js';
-import { fmt, gitState, median, Options, parseArgs, progress, progressDone, sleep, warn } from './lib/util.js';
+import { fmt, gitState, median, Options, parseArgs, progress, progressDone, warn } from './lib/util.js';
 import { runSessionRead } from './session-read.js';
 
 const PHASES = ['handshake', 'fanout', 'inbound', 'inbound-remote', 'heap', 'liveness', 'session-read'] as const;
 type Phase = (typeof PHASES)[number];
-
-/** The project's per-user send limit (PROTOCOL.md): 30 per 10 s. */
-const SEND_LIMIT = 30;
-const SEND_WINDOW_MS = 11_000;
 
 async function main() {
   const opts = new Options(parseArgs(process.argv.slice(2)));
@@ -208,18 +205,7 @@ async function main() {
         );
         await quiesce(targets[side]);
       }
-      const sendsAt: number[] = [];
-      const respectSendLimit = async () => {
-        for (;;) {
-          const t = Date.now();
-          const recent = sendsAt.filter((x) => t - x < SEND_WINDOW_MS);
-          if ((recent.length + 1) * cfg.messages <= SEND_LIMIT) break;
-          const wait = SEND_WINDOW_MS - (t - Math.min(...recent)) + 50;
-          progress(`waiting ${fmt(wait / 1000, 1)} s for the project's per-user send limit`);
-          await sleep(wait);
-        }
-        sendsAt.push(Date.now());
-      };
+      const sendBudget = new SendBudget(cfg.messages);
 
       if (only.has('fanout')) {
         results.metric('fan-out deliveries/s', 'per s', 'higher', { on: 'ratio', op: '>=', value: 0.9 });
@@ -229,10 +215,10 @@ async function main() {
         results.metric('Redis CPU per delivery', 'µs', 'lower');
         for (const r of roundsWithWarmup) {
           for (const side of order(r)) {
-            if (side === 'project') await respectSendLimit();
+            if (side === 'project') await sendBudget.take();
             progress(`fan-out ${label(r)}: ${side} (${cfg.sockets} sockets × ${cfg.messages} messages → ${cfg.sockets - 1} each)`);
             profile('fanout', r);
-            const res = await fanoutRound(targets[side], cpuOf(side), persistent[side], fanRoom, cfg.messages, `f${r + 1}${side[0]}`);
+            const res = await fanoutRound(targets[side], cpuOf(side), [{ roomId: fanRoom, sockets: persistent[side] }], cfg.messages, `f${r + 1}${side[0]}`);
             if (res.ackErrors) warn(`${side} fan-out: ${res.ackErrors} sends failed (${res.firstAckError})`);
             if (res.delivered < res.expected) warn(`${side} fan-out: ${res.delivered}/${res.expected} deliveries arrived`);
             if (r < 0) continue;

@@ -15,6 +15,11 @@ export const SESSION_SECRET = 'bench-secret-0123456789abcdef0123';
  */
 export const BENCH_LIMITS = { RATE_LIMITS: 'typing=100000000/10', MAX_SOCKETS_PER_USER: '1000000' };
 
+/** The project's per-user send limit (PROTOCOL.md): 30 `message:send` + `dm:send` per 10 s; the benchmarks stay within it. */
+export const SEND_LIMIT = 30;
+/** The limit's window, with a margin. */
+export const SEND_WINDOW_MS = 11_000;
+
 /**
  * The project in Redis mode, under the probe. `entry` is src/server.ts (the real
  * entry, as `npm start` runs it) or bench/app-server.ts (same wiring, App in reach).

@@ -8,8 +8,9 @@ import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { cpuSpent, type ServerChild } from './children.js';
 import { HttpUser } from './http.js';
+import { SEND_LIMIT, SEND_WINDOW_MS } from './project.js';
 import { closeAll, connect, makeSocket, type Socket } from './sockets.js';
-import { now, Samples, sleep } from './util.js';
+import { fmt, now, progress, Samples, sleep } from './util.js';
 
 /** Redis CPU seconds (the project's share of work that is not in its process); 0 for none. */
 export type RedisCpu = () => Promise<number>;
@@ -77,24 +78,33 @@ export function setWindowHooks(hooks: WindowHooks | undefined) {
   windowHooks = hooks;
 }
 
-/** Measures the CPU that the server (and Redis) spend while `fn` runs, after it has quiesced. */
-export async function measureCpu<T>(server: ServerChild, redisCpu: RedisCpu, fn: () => Promise<T>): Promise<{ value: T } & CpuWindow> {
+/** One server child or several (the processes of one deployment), as a list. */
+export type Servers = ServerChild | readonly ServerChild[];
+export const serverList = (servers: Servers): readonly ServerChild[] => ('child' in servers ? [servers] : servers);
+
+/**
+ * Measures the CPU that the server (and Redis) spend while `fn` runs, after it has
+ * quiesced. With several server processes, their CPU is summed (a process that
+ * exits during the window counts up to its exit).
+ */
+export async function measureCpu<T>(servers: Servers, redisCpu: RedisCpu, fn: () => Promise<T>): Promise<{ value: T } & CpuWindow> {
+  const list = serverList(servers);
   if (quietBeforeRounds) {
     await waitForQuietMachine(quietBeforeRounds, 15, (b) => process.stderr.write(`  (waiting for other processes to leave the CPUs: ${b.toFixed(0)}% busy)\n`), 700);
   }
-  await windowHooks?.before(server);
-  const [c0, r0] = await Promise.all([server.cpu(), redisCpu()]);
+  for (const server of list) await windowHooks?.before(server);
+  const [c0, r0] = await Promise.all([Promise.all(list.map((server) => server.cpu())), redisCpu()]);
   const m0 = machineBusyUs();
   const u0 = process.cpuUsage();
   const t0 = now();
   const value = await fn();
-  await quiesce(server);
-  const [c1, r1] = await Promise.all([server.cpu(), redisCpu()]);
+  await Promise.all(list.map((server) => quiesce(server)));
+  const [c1, r1] = await Promise.all([Promise.all(list.map((server) => server.cpu())), redisCpu()]);
   const m1 = machineBusyUs();
   const u1 = process.cpuUsage(u0);
   const elapsedUs = (now() - t0) * 1000;
-  await windowHooks?.after(server);
-  const serverUs = cpuSpent(c0, c1);
+  for (const server of list) if (server.running()) await windowHooks?.after(server);
+  const serverUs = list.reduce((sum, _, i) => sum + cpuSpent(c0[i]!, c1[i]!), 0);
   const redisUs = (r1 - r0) * 1e6;
   const foreign = m1 - m0 - serverUs - redisUs - (u1.user + u1.system);
   return {
@@ -111,9 +121,10 @@ export async function measureCpu<T>(server: ServerChild, redisCpu: RedisCpu, fn:
  * last round (presence writes, disconnect handling) must not be billed to the next.
  */
 export async function quiesce(server: ServerChild, maxMs = 8_000, threshold = 0.08) {
+  if (!server.running()) return;
   const deadline = Date.now() + maxMs;
   let a = await server.cpu();
-  while (Date.now() < deadline) {
+  while (Date.now() < deadline && server.running()) {
     await sleep(120);
     const b = await server.cpu();
     const active = b.elu.active - a.elu.active;
@@ -187,43 +198,66 @@ export interface FanoutResult extends CpuWindow {
   perSecond: number;
   expected: number;
   delivered: number;
+  /** Expected deliveries that never arrived (summed per socket). */
+  missing: number;
+  /** Deliveries beyond the expected ones: duplicates, or messages of another room. */
+  extra: number;
   p50: number;
   p99: number;
   ackErrors: number;
   firstAckError?: string;
 }
 
+/** A room and the sockets in it (on whichever server processes). */
+export interface FanoutGroup {
+  roomId: string;
+  sockets: readonly Socket[];
+}
+
 /**
- * Every socket (all in `roomId`) sends `messages` messages one after another,
- * each acked before the next; every socket in the room, the sender's included
- * (as PROTOCOL's "room members" and both servers do), receives each one. Counts
- * `message:new` deliveries and their latency (send → receipt; one clock, this process).
+ * In every group, every socket (all in the group's room) sends `messages` messages
+ * one after another, each acked before the next; every socket in the room, the
+ * sender's included (as PROTOCOL's "room members" and both servers do), receives
+ * each one. Counts `message:new` deliveries per socket and their latency (send →
+ * receipt; one clock, this process); `servers` are the processes whose CPU is summed.
  */
-export async function fanoutRound(server: ServerChild, redisCpu: RedisCpu, sockets: Socket[], roomId: string, messages: number, tag: string, timeoutMs = 60_000): Promise<FanoutResult> {
-  const n = sockets.length;
-  const expected = n * messages * n;
+export async function fanoutRound(servers: Servers, redisCpu: RedisCpu, groups: readonly FanoutGroup[], messages: number, tag: string, timeoutMs = 60_000): Promise<FanoutResult> {
+  const members = groups.flatMap((g) => g.sockets.map((socket) => ({ socket, roomId: g.roomId, expected: g.sockets.length * messages, got: 0, extra: 0, seen: new Set<string>() })));
+  const expected = members.reduce((n, m) => n + m.expected, 0);
   const latencies = new Samples(expected);
   let delivered = 0;
   let lastAt = 0;
   let ackErrors = 0;
   let firstAckError: string | undefined;
   const marker = `${tag} `;
+  let incomplete = members.length;
   let done!: () => void;
   const allDelivered = new Promise<void>((r) => (done = r));
-  const onMessage = (m: { text?: string }) => {
-    const text = m?.text;
-    if (typeof text !== 'string' || !text.startsWith(marker)) return;
-    const t = now();
-    latencies.push(t - Number(text.slice(marker.length)));
-    lastAt = t;
-    if (++delivered === expected) done();
-  };
-  for (const s of sockets) s.on('message:new', onMessage);
+  const listeners = members.map((member) => {
+    const onMessage = (m: { id?: string; text?: string; roomId?: string }) => {
+      const text = m?.text;
+      if (typeof text !== 'string' || !text.startsWith(marker)) return;
+      const id = String(m.id);
+      if (m.roomId !== member.roomId || member.seen.has(id) || member.got >= member.expected) {
+        member.extra++;
+        return;
+      }
+      member.seen.add(id);
+      const t = now();
+      latencies.push(t - Number(text.slice(marker.length)));
+      lastAt = t;
+      delivered++;
+      if (++member.got === member.expected && --incomplete === 0) done();
+    };
+    member.socket.on('message:new', onMessage);
+    return () => member.socket.off('message:new', onMessage);
+  });
+  if (!incomplete) done();
   let t0 = 0;
   try {
-    const m = await measureCpu(server, redisCpu, async () => {
+    const m = await measureCpu(servers, redisCpu, async () => {
       t0 = now();
-      const sender = (s: Socket) =>
+      const sender = ({ socket: s, roomId }: (typeof members)[number]) =>
         new Promise<void>((resolve) => {
           let k = 0;
           const sendNext = () => {
@@ -238,7 +272,7 @@ export async function fanoutRound(server: ServerChild, redisCpu: RedisCpu, socke
           };
           sendNext();
         });
-      await Promise.all(sockets.map(sender));
+      await Promise.all(members.map(sender));
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([allDelivered, new Promise<void>((r) => (timer = setTimeout(r, timeoutMs)))]);
       clearTimeout(timer);
@@ -249,6 +283,8 @@ export async function fanoutRound(server: ServerChild, redisCpu: RedisCpu, socke
       perSecond: (delivered / (lastAt - t0)) * 1000,
       expected,
       delivered,
+      missing: expected - delivered,
+      extra: members.reduce((n, x) => n + x.extra, 0),
       p50: pct(50),
       p99: pct(99),
       ackErrors,
@@ -259,7 +295,29 @@ export async function fanoutRound(server: ServerChild, redisCpu: RedisCpu, socke
       clientPct: m.clientPct,
     };
   } finally {
-    for (const s of sockets) s.off('message:new', onMessage);
+    for (const off of listeners) off();
+  }
+}
+
+/**
+ * Paces rounds of sends so that no user goes past the project's send limit
+ * (SEND_LIMIT per window): `take()` waits, when needed, before a round in which
+ * every user sends `perRound` messages.
+ */
+export class SendBudget {
+  private readonly starts: number[] = [];
+  constructor(private readonly perRound: number) {}
+
+  async take() {
+    for (;;) {
+      const t = Date.now();
+      const recent = this.starts.filter((x) => t - x < SEND_WINDOW_MS);
+      if ((recent.length + 1) * this.perRound <= SEND_LIMIT) break;
+      const wait = SEND_WINDOW_MS - (t - Math.min(...recent)) + 50;
+      progress(`waiting ${fmt(wait / 1000, 1)} s for the project's per-user send limit`);
+      await sleep(wait);
+    }
+    this.starts.push(Date.now());
   }
 }
 
