@@ -7,7 +7,8 @@
  *
  *   npm run bench                         full run
  *   npm run bench -- --quick              a fast run (small sizes, 1 round)
- *   npm run bench -- --only=fanout,heap   some phases: handshake, fanout, inbound, inbound-remote, heap, liveness, session-read
+ *   npm run bench -- --only=fanout,heap   some phases: handshake, fanout, inbound, inbound-remote, heap, liveness, session-read,
+ *                                         scale (1 project process against 3)
  *   npm run bench -- --sockets=100 --messages=5 --rounds=3 --idle=1000,5000 --handshakes=500
  *                    --hs-concurrency=25 --inbound-seconds=3 --liveness=50 --idle-users=10
  *                    --cpu-prof=/tmp/prof (V8 CPU profiles of the timed rounds of handshake, fanout and
@@ -19,6 +20,7 @@
  *                    to separate the framework's own cost from Redis's)
  *                    --wait-quiet=120 (first wait up to 120 s for other processes to leave the CPUs,
  *                    then up to 60 s before each timed round)
+ *                    scale: --scale-processes=3 --scale-rooms=24 --scale-members=4 --scale-messages=15
  * Options may also be given as BENCH_<NAME> environment variables (BENCH_ROUNDS=5).
  */
 import { execFileSync } from 'node:child_process';
@@ -26,8 +28,9 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 import { installCleanup, repoRoot, runMain } from './lib/children.js';
 import { closeIdleHttp, runId } from './lib/http.js';
+import type { Side } from './lib/phase.js';
 import { BENCH_LIMITS, registerUsers, SEND_LIMIT, startBare, startProject } from './lib/project.js';
-import { openBenchRedis } from './lib/redis.js';
+import { openBenchRedis, REDIS_URL } from './lib/redis.js';
 import { renderRounds, renderTable, Results, toJson } from './lib/report.js';
 import {
   closeAndSettle,
@@ -48,9 +51,10 @@ import {
 } from './lib/scenarios.js';
 import { ack, connectMany, type Socket } from './lib/sockets.js';
 import { fmt, gitState, median, Options, parseArgs, progress, progressDone, warn } from './lib/util.js';
+import { scalePhase } from './scale.js';
 import { runSessionRead } from './session-read.js';
 
-const PHASES = ['handshake', 'fanout', 'inbound', 'inbound-remote', 'heap', 'liveness', 'session-read'] as const;
+const PHASES = ['handshake', 'fanout', 'inbound', 'inbound-remote', 'heap', 'liveness', 'session-read', 'scale'] as const;
 type Phase = (typeof PHASES)[number];
 
 async function main() {
@@ -78,6 +82,10 @@ async function main() {
     projectEntry: opts.str('project-entry', 'src/server.ts'),
     experiments: opts.str('experiments', ''),
     memory: opts.flag('memory', false),
+    scaleProcesses: opts.int('scale-processes', 3, 2, 16),
+    scaleRooms: opts.int('scale-rooms', quick ? 12 : 24, 1, 1000),
+    scaleMembers: opts.int('scale-members', 4, 1, 100),
+    scaleMessages: opts.int('scale-messages', 15, 1, SEND_LIMIT),
   };
   opts.assertAllUsed();
   if (cfg.idle.some((n) => !Number.isInteger(n) || n < 1)) throw new Error('--idle: a comma-separated list of socket counts');
@@ -106,26 +114,56 @@ async function main() {
     clientBusy.set(what, list);
   };
   const benchOnly = [...only].filter((p) => p !== 'session-read');
+  /** The phases that share one bare server and one project process. */
+  const sharedServers = benchOnly.filter((p) => p !== 'scale');
   let sessionReadText = '';
+  const scaleResults = new Results({ bare: '1 process', project: `${cfg.scaleProcesses} processes`, ratio: `ratio ${cfg.scaleProcesses}/1` });
+  const order = (r: number): Side[] => (r % 2 ? ['project', 'bare'] : ['bare', 'project']);
+  const label = (r: number) => (r < 0 ? 'warm-up' : `round ${r + 1}/${cfg.rounds}`);
+  // --cpu-prof: one .cpuprofile per timed round and server, named <server>-<phase>-<n>.
+  let profPhase = '';
+  let profTimed = false;
+  const profCount = new Map<string, number>();
+  if (cfg.cpuProf) {
+    const dir = cfg.cpuProf;
+    setWindowHooks({
+      before: async (server) => (profTimed ? server.profileStart() : undefined),
+      after: async (server) => {
+        if (!profTimed) return;
+        const key = `${server.name}-${profPhase}`;
+        const n = (profCount.get(key) ?? 0) + 1;
+        profCount.set(key, n);
+        await server.profileStop(`${dir}/${key}-${n}.cpuprofile`);
+      },
+    });
+  }
+  const profile = (phase: string, r: number) => {
+    profPhase = phase;
+    profTimed = r >= 0;
+  };
+  const roundsWithWarmup = [...(cfg.warmup ? [-1] : []), ...Array.from({ length: cfg.rounds }, (_, i) => i)];
+  const run = runId();
+  // --experiments runs the project through bench/app-server.ts with bench-only prototypes of suggested changes.
+  const entry = cfg.experiments ? 'bench/app-server.ts' : cfg.projectEntry;
+  const entryEnv: Record<string, string> = cfg.experiments ? { BENCH_EXPERIMENTS: cfg.experiments } : {};
+  const redis = benchOnly.length ? await openBenchRedis('run') : undefined;
+  if (redis) progress(`Redis ${REDIS_URL} (prefix ${redis.prefix}: this run's keys, deleted at the end)`);
+  const redisCpu: RedisCpu = () => (redis ? redis.cpuSeconds() : Promise.resolve(0));
+  const settingsNote = `project settings for load beyond one person's: ${Object.entries(BENCH_LIMITS).map(([k, v]) => `${k}=${v}`).join(' ')} (still counted on every event)`;
 
-  if (benchOnly.length) {
-    const redis = await openBenchRedis('run');
-    const redisCpu: RedisCpu = () => redis.cpuSeconds();
+  if (redis && sharedServers.length) {
     progress('starting the bare server and the project (Redis mode)');
-    // --experiments runs the project through bench/app-server.ts with bench-only prototypes of suggested changes.
-    const entry = cfg.experiments ? 'bench/app-server.ts' : cfg.projectEntry;
     const [bare, project] = await Promise.all([
       startBare(),
       startProject({
         prefix: redis.prefix,
         entry,
-        env: { ...(cfg.experiments ? { BENCH_EXPERIMENTS: cfg.experiments } : {}), ...(cfg.memory ? { REDIS_URL: '' } : {}) },
+        env: { ...entryEnv, ...(cfg.memory ? { REDIS_URL: '' } : {}) },
       }),
     ]);
-    results.note(`project settings for load beyond one person's: ${Object.entries(BENCH_LIMITS).map(([k, v]) => `${k}=${v}`).join(' ')} (still counted on every event)`);
+    results.note(settingsNote);
     if (entry !== 'src/server.ts' || cfg.experiments) results.note(`project started from ${entry}${cfg.experiments ? ` with experiments ${cfg.experiments}` : ''}`);
     progress(`bare ${bare.url}, project ${project.url} (prefix ${redis.prefix})`);
-    const run = runId();
 
     // Users: one per fan-out socket (the send limit is per user), one for staleness, one for logout.
     const needFanUsers = only.has('handshake') || only.has('fanout') || only.has('inbound') || only.has('inbound-remote') || only.has('heap');
@@ -134,30 +172,6 @@ async function main() {
     const targets = { bare, project };
     const cookiesOf = (side: Side) => (side === 'project' ? fanCookies : []);
     const cpuOf = (side: Side) => (side === 'project' ? redisCpu : noRedis);
-    const order = (r: number): Side[] => (r % 2 ? ['project', 'bare'] : ['bare', 'project']);
-    const label = (r: number) => (r < 0 ? 'warm-up' : `round ${r + 1}/${cfg.rounds}`);
-    // --cpu-prof: one .cpuprofile per timed round and server, named <server>-<phase>-<n>.
-    let profPhase = '';
-    let profTimed = false;
-    const profCount = new Map<string, number>();
-    if (cfg.cpuProf) {
-      const dir = cfg.cpuProf;
-      setWindowHooks({
-        before: async (server) => (profTimed ? server.profileStart() : undefined),
-        after: async (server) => {
-          if (!profTimed) return;
-          const key = `${server.name}-${profPhase}`;
-          const n = (profCount.get(key) ?? 0) + 1;
-          profCount.set(key, n);
-          await server.profileStop(`${dir}/${key}-${n}.cpuprofile`);
-        },
-      });
-    }
-    const profile = (phase: string, r: number) => {
-      profPhase = phase;
-      profTimed = r >= 0;
-    };
-    const roundsWithWarmup = [...(cfg.warmup ? [-1] : []), ...Array.from({ length: cfg.rounds }, (_, i) => i)];
 
     // ---- handshakes -------------------------------------------------------------
     if (only.has('handshake')) {
@@ -270,7 +284,7 @@ async function main() {
         results.metric(rows.rate, 'per s', 'higher');
         results.metric(rows.server, 'µs', 'lower');
         progress('starting a second project process and a listener socket per room');
-        const second = await startProject({ name: 'project-2', prefix: redis.prefix, entry, env: cfg.experiments ? { BENCH_EXPERIMENTS: cfg.experiments } : {} });
+        const second = await startProject({ name: 'project-2', prefix: redis.prefix, entry, env: entryEnv });
         const listeners: Record<Side, Socket[]> = {
           bare: await connectMany(bare.url, cfg.sockets, [], 25),
           project: await connectMany(second.url, cfg.sockets, fanCookies, 25),
@@ -333,12 +347,21 @@ async function main() {
       results.note('staleness = time from the HTTP response to the `session` event on an open socket (0 when the event came first)');
     }
 
-    setWindowHooks(undefined);
     closeIdleHttp();
     progress('stopping servers');
     await Promise.all([bare.stop(), project.stop()]);
-    await redis.close();
   }
+  if (redis && cfg.memory && only.has('scale')) warn('--memory: skipping scale (it needs processes that share Redis)');
+
+  // ---- scale: 1 project process against N, the same rooms spread over them --------
+  if (redis && only.has('scale') && !cfg.memory) {
+    await scalePhase({ cfg, redis, redisCpu, results: scaleResults, run, entry, entryEnv, order, label, roundsWithWarmup, profile, noteForeign });
+    scaleResults.note(settingsNote);
+  }
+
+  setWindowHooks(undefined);
+  closeIdleHttp();
+  await redis?.close();
 
   if (only.has('session-read')) {
     sessionReadText = await runSessionRead({
@@ -354,11 +377,19 @@ async function main() {
   progressDone();
   const minutes = fmt((Date.now() - started) / 60_000, 1);
   const out: string[] = [];
-  if (results.metrics.size) {
-    out.push(`## project vs bare Socket.IO (${cfg.rounds} round(s)${cfg.warmup ? ' after a warm-up' : ''}, medians; ratio = project/bare, median of per-round ratios)`, '');
-    out.push(renderTable(results), '');
-    out.push('Per round (in order):', renderRounds(results), '');
-    for (const n of results.notes) out.push(`Note: ${n}`);
+  const rounds = `${cfg.rounds} round(s)${cfg.warmup ? ' after a warm-up' : ''}, medians`;
+  const sections: Array<[string, Results]> = [
+    [`## project vs bare Socket.IO (${rounds}; ratio = project/bare, median of per-round ratios)`, results],
+    [`## scale: 1 project process vs ${cfg.scaleProcesses} (${rounds}; ratio = ${cfg.scaleProcesses} processes / 1 process, median of per-round ratios)`, scaleResults],
+  ];
+  for (const [title, section] of sections.filter(([, r]) => r.metrics.size)) {
+    if (out.length) out.push('');
+    out.push(title, '');
+    out.push(renderTable(section), '');
+    out.push('Per round (in order):', renderRounds(section), '');
+    for (const n of section.notes) out.push(`Note: ${n}`);
+  }
+  if (out.length) {
     if (clientBusy.size) {
       const parts = [...clientBusy].map(([what, v]) => `${what} ${fmt(median(v), 0)}%`);
       out.push(`Note: load generator CPU (% of one core, median; near 100% = client-bound): ${parts.join(', ')}`);
@@ -370,11 +401,9 @@ async function main() {
   if (sessionReadText) out.push('', sessionReadText);
   out.push('', `(${minutes} min; node ${process.version}; ${cpuCount()} CPUs; load average at start ${loadAtStart}; checkout ${gitState(repoRoot)})`);
   process.stdout.write(`${out.join('\n')}\n`);
-  if (cfg.json) writeFileSync(cfg.json, JSON.stringify({ config: cfg, ...toJson(results) }, null, 2));
+  if (cfg.json) writeFileSync(cfg.json, JSON.stringify({ config: cfg, ...toJson(results), scale: toJson(scaleResults) }, null, 2));
   if (cfg.cpuProf) process.stderr.write(`CPU profiles of the timed rounds (both servers) written to ${cfg.cpuProf}\n`);
 }
-
-type Side = 'bare' | 'project';
 
 function cpuCount() {
   return availableParallelism();
