@@ -8,7 +8,7 @@
  *   npm run bench                         full run
  *   npm run bench -- --quick              a fast run (small sizes, 1 round)
  *   npm run bench -- --only=fanout,heap   some phases: handshake, fanout, inbound, inbound-remote, heap, liveness, session-read,
- *                                         scale (1 project process against 3)
+ *                                         scale (1 project process against 3), storm (a deploy under 2,000 reconnecting sockets)
  *   npm run bench -- --sockets=100 --messages=5 --rounds=3 --idle=1000,5000 --handshakes=500
  *                    --hs-concurrency=25 --inbound-seconds=3 --liveness=50 --idle-users=10
  *                    --cpu-prof=/tmp/prof (V8 CPU profiles of the timed rounds of handshake, fanout and
@@ -21,6 +21,8 @@
  *                    --wait-quiet=120 (first wait up to 120 s for other processes to leave the CPUs,
  *                    then up to 60 s before each timed round)
  *                    scale: --scale-processes=3 --scale-rooms=24 --scale-members=4 --scale-messages=15
+ *                    storm: --storm-sockets=2000 --storm-users=200 --storm-watchers=1 --storm-delay=250
+ *                    --storm-delay-max=5000 (ms) --storm-quiet=1000 (ms) --storm-tail=2000 (ms) --storm-timeout=120 (s)
  * Options may also be given as BENCH_<NAME> environment variables (BENCH_ROUNDS=5).
  */
 import { execFileSync } from 'node:child_process';
@@ -53,8 +55,9 @@ import { ack, connectMany, type Socket } from './lib/sockets.js';
 import { fmt, gitState, median, Options, parseArgs, progress, progressDone, warn } from './lib/util.js';
 import { scalePhase } from './scale.js';
 import { runSessionRead } from './session-read.js';
+import { stormPhase } from './storm.js';
 
-const PHASES = ['handshake', 'fanout', 'inbound', 'inbound-remote', 'heap', 'liveness', 'session-read', 'scale'] as const;
+const PHASES = ['handshake', 'fanout', 'inbound', 'inbound-remote', 'heap', 'liveness', 'session-read', 'scale', 'storm'] as const;
 type Phase = (typeof PHASES)[number];
 
 async function main() {
@@ -86,6 +89,14 @@ async function main() {
     scaleRooms: opts.int('scale-rooms', quick ? 12 : 24, 1, 1000),
     scaleMembers: opts.int('scale-members', 4, 1, 100),
     scaleMessages: opts.int('scale-messages', 15, 1, SEND_LIMIT),
+    stormSockets: opts.int('storm-sockets', quick ? 500 : 2000, 1, 50_000),
+    stormUsers: opts.int('storm-users', quick ? 50 : 200, 1, 10_000),
+    stormWatchers: opts.int('storm-watchers', 1, 1, 100),
+    stormDelay: opts.int('storm-delay', 250, 1, 60_000),
+    stormDelayMax: opts.int('storm-delay-max', 5000, 1, 600_000),
+    stormQuiet: opts.int('storm-quiet', 1000, 10, 60_000),
+    stormTail: opts.int('storm-tail', 2000, 0, 600_000),
+    stormTimeout: opts.int('storm-timeout', 120, 1, 3600),
   };
   opts.assertAllUsed();
   if (cfg.idle.some((n) => !Number.isInteger(n) || n < 1)) throw new Error('--idle: a comma-separated list of socket counts');
@@ -98,7 +109,8 @@ async function main() {
     if (busy >= 15) warn(`the machine is still ${fmt(busy, 0)}% busy after ${cfg.waitQuiet} s; measuring anyway`);
     setQuietBeforeRounds(Math.min(cfg.waitQuiet, 60));
   }
-  checkFileLimit(Math.max(...cfg.idle, cfg.handshakes, cfg.sockets));
+  // The storm's sockets to both servers are open at once in this process.
+  checkFileLimit(Math.max(...(only.has('heap') ? cfg.idle : [0]), cfg.handshakes, cfg.sockets, only.has('storm') ? 2 * cfg.stormSockets : 0));
   const started = Date.now();
   const loadAtStart = loadavg().map((x) => x.toFixed(2)).join(' ');
   const results = new Results();
@@ -115,9 +127,10 @@ async function main() {
   };
   const benchOnly = [...only].filter((p) => p !== 'session-read');
   /** The phases that share one bare server and one project process. */
-  const sharedServers = benchOnly.filter((p) => p !== 'scale');
+  const sharedServers = benchOnly.filter((p) => p !== 'scale' && p !== 'storm');
   let sessionReadText = '';
   const scaleResults = new Results({ bare: '1 process', project: `${cfg.scaleProcesses} processes`, ratio: `ratio ${cfg.scaleProcesses}/1` });
+  const stormResults = new Results();
   const order = (r: number): Side[] => (r % 2 ? ['project', 'bare'] : ['bare', 'project']);
   const label = (r: number) => (r < 0 ? 'warm-up' : `round ${r + 1}/${cfg.rounds}`);
   // --cpu-prof: one .cpuprofile per timed round and server, named <server>-<phase>-<n>.
@@ -351,7 +364,7 @@ async function main() {
     progress('stopping servers');
     await Promise.all([bare.stop(), project.stop()]);
   }
-  if (redis && cfg.memory && only.has('scale')) warn('--memory: skipping scale (it needs processes that share Redis)');
+  if (redis && cfg.memory && (only.has('scale') || only.has('storm'))) warn('--memory: skipping scale and storm (they need processes that share Redis)');
 
   // ---- scale: 1 project process against N, the same rooms spread over them --------
   if (redis && only.has('scale') && !cfg.memory) {
@@ -359,6 +372,11 @@ async function main() {
     scaleResults.note(settingsNote);
   }
 
+  // ---- reconnect storm: a deploy under 2,000 reconnecting sockets -----------------
+  if (redis && only.has('storm') && !cfg.memory) {
+    await stormPhase({ cfg, redis, redisCpu, results: stormResults, run, entry, entryEnv, order, label, roundsWithWarmup, profile, noteForeign });
+    stormResults.note(settingsNote);
+  }
   setWindowHooks(undefined);
   closeIdleHttp();
   await redis?.close();
@@ -381,6 +399,7 @@ async function main() {
   const sections: Array<[string, Results]> = [
     [`## project vs bare Socket.IO (${rounds}; ratio = project/bare, median of per-round ratios)`, results],
     [`## scale: 1 project process vs ${cfg.scaleProcesses} (${rounds}; ratio = ${cfg.scaleProcesses} processes / 1 process, median of per-round ratios)`, scaleResults],
+    [`## reconnect storm: a deploy (SIGTERM, replacement on the same port) under ${fmt(cfg.stormSockets, 0)} reconnecting sockets, project vs bare Socket.IO (${rounds}; ratio = project/bare)`, stormResults],
   ];
   for (const [title, section] of sections.filter(([, r]) => r.metrics.size)) {
     if (out.length) out.push('');
@@ -401,7 +420,7 @@ async function main() {
   if (sessionReadText) out.push('', sessionReadText);
   out.push('', `(${minutes} min; node ${process.version}; ${cpuCount()} CPUs; load average at start ${loadAtStart}; checkout ${gitState(repoRoot)})`);
   process.stdout.write(`${out.join('\n')}\n`);
-  if (cfg.json) writeFileSync(cfg.json, JSON.stringify({ config: cfg, ...toJson(results), scale: toJson(scaleResults) }, null, 2));
+  if (cfg.json) writeFileSync(cfg.json, JSON.stringify({ config: cfg, ...toJson(results), scale: toJson(scaleResults), storm: toJson(stormResults) }, null, 2));
   if (cfg.cpuProf) process.stderr.write(`CPU profiles of the timed rounds (both servers) written to ${cfg.cpuProf}\n`);
 }
 

@@ -9,8 +9,8 @@ import { availableParallelism } from 'node:os';
 import { cpuSpent, type ServerChild } from './children.js';
 import { HttpUser } from './http.js';
 import { SEND_LIMIT, SEND_WINDOW_MS } from './project.js';
-import { closeAll, connect, makeSocket, type Socket } from './sockets.js';
-import { fmt, now, progress, Samples, sleep } from './util.js';
+import { ack, closeAll, connect, makeSocket, type Reconnection, type Socket } from './sockets.js';
+import { fmt, now, pool, progress, Samples, sleep, waitUntil } from './util.js';
 
 /** Redis CPU seconds (the project's share of work that is not in its process); 0 for none. */
 export type RedisCpu = () => Promise<number>;
@@ -422,6 +422,232 @@ export async function idleHeapRound(server: ServerChild, n: number, cookies: rea
   } finally {
     await closeAndSettle(server, sockets, baseClients, typeof before.app.engineClients === 'number' ? 0 : baseHandles);
   }
+}
+
+// ---- reconnect storm ---------------------------------------------------------------
+
+interface PresenceEvent {
+  user?: { username?: string };
+  online?: boolean;
+}
+
+/**
+ * Sockets that reconnect on their own (socket.io-client's automatic reconnection,
+ * as a page's socket does), with what a reconnect storm needs counted: which came
+ * back in the current round and when, `presence` events received, reconnect
+ * attempts, refusals. A CONNECT the server refuses (socket.io-client does not retry
+ * those) is retried after `retryMs`, as the shipped page does. Watchers also keep
+ * the presence view a page keeps: `presence:list` at every connect, then events.
+ */
+export class StormFleet {
+  readonly sockets: Socket[] = [];
+  readonly watchers: Array<{ socket: Socket; view: Map<string, boolean> }> = [];
+  private round = 0;
+  private closed = false;
+  /** Sockets connected again in this round, and when the last one was (now()). */
+  back = 0;
+  lastBackAt = 0;
+  /** When the last socket saw its disconnect in this round. */
+  lastDownAt = 0;
+  /** `presence` events received by all sockets in this round, and when the last one was. */
+  presence = 0;
+  lastPresenceAt = 0;
+  /** socket.io-client reconnection attempts in this round (refused TCP connects included). */
+  attempts = 0;
+  /** CONNECTs refused by the server in this round, by message. */
+  readonly refusals = new Map<string, number>();
+
+  constructor(
+    private readonly url: string,
+    private readonly reconnection: Reconnection,
+    private readonly retryMs: number,
+  ) {}
+
+  get total() {
+    return this.sockets.length + this.watchers.length;
+  }
+
+  /** Connects `n` sockets (socket i with cookies[i % length], none when empty), then one watcher per watcher cookie. */
+  async connect(n: number, cookies: readonly string[], watcherCookies: readonly string[] = [], concurrency = 50) {
+    await pool(n, concurrency, async (i) => {
+      const s = await connect(this.url, cookies.length ? cookies[i % cookies.length] : undefined, 20_000, this.reconnection);
+      this.sockets.push(this.track(s));
+    });
+    for (const cookie of watcherCookies) {
+      const socket = await connect(this.url, cookie, 20_000, this.reconnection);
+      const watcher = { socket, view: new Map<string, boolean>() };
+      const load = () =>
+        this.presenceList(socket).then(
+          (online) => {
+            watcher.view.clear();
+            for (const u of online) watcher.view.set(u, true);
+          },
+          () => undefined,
+        );
+      socket.on('connect', () => void load());
+      socket.on('presence', (p: PresenceEvent) => p?.user?.username && watcher.view.set(p.user.username, p.online === true));
+      await load();
+      this.watchers.push(watcher);
+      this.track(socket);
+    }
+  }
+
+  private track(s: Socket): Socket {
+    let seen = this.round;
+    s.on('connect', () => {
+      if (seen === this.round) return;
+      seen = this.round;
+      this.back++;
+      this.lastBackAt = now();
+    });
+    s.on('disconnect', () => (this.lastDownAt = now()));
+    s.on('presence', () => {
+      this.presence++;
+      this.lastPresenceAt = now();
+    });
+    s.io.on('reconnect_attempt', () => this.attempts++);
+    s.on('connect_error', (err: Error) => {
+      if (s.active) return; // a transport error: socket.io-client retries by itself
+      this.refusals.set(err.message, (this.refusals.get(err.message) ?? 0) + 1);
+      setTimeout(() => !this.closed && !s.connected && !s.active && s.connect(), this.retryMs);
+    });
+    return s;
+  }
+
+  /** Starts a round: every socket must connect again to count as back. */
+  beginRound() {
+    this.round++;
+    this.back = 0;
+    this.lastBackAt = 0;
+    this.lastDownAt = 0;
+    this.presence = 0;
+    this.lastPresenceAt = 0;
+    this.attempts = 0;
+    this.refusals.clear();
+  }
+
+  /** Usernames that `presence:list` answers (asked on a watcher). */
+  async presenceList(socket = this.watchers[0]?.socket): Promise<string[]> {
+    if (!socket) throw new Error('no watcher');
+    const res = await ack<{ ok: boolean; online?: Array<{ username: string }> }>(socket, 'presence:list', {}, 10_000);
+    if (!res.ok) throw new Error('presence:list refused');
+    return (res.online ?? []).map((u) => u.username);
+  }
+
+  close() {
+    this.closed = true;
+    closeAll(this.sockets);
+    closeAll(this.watchers.map((w) => w.socket));
+  }
+}
+
+export interface StormResult extends CpuWindow {
+  /** Seconds after the SIGTERM: the old process gone, the new one listening, every socket connected again, presence settled (NaN: not within the bound, or no presence). */
+  exited: number;
+  listening: number;
+  /** Seconds after the SIGTERM when the last socket saw its disconnect. */
+  lastDown: number;
+  allBack: number;
+  settled: number;
+  /** Sockets not back within the bound. */
+  notBack: number;
+  /** `presence` events all sockets received from the SIGTERM until presence settled, and during the tail after it. */
+  presenceEvents: number;
+  latePresence: number;
+  attempts: number;
+  refused: number;
+  firstRefusal?: string;
+  /** Users the watchers' views (kept as the page keeps them) got wrong after the tail, summed over watchers. */
+  viewWrong: number;
+  /** Why presence never settled: how presence:list differed at the end. */
+  listWrong?: string;
+  oldExitCode: number | null;
+}
+
+/**
+ * A deploy under load: SIGTERM `old` (it closes every transport, so the fleet's
+ * sockets reconnect by themselves) and, the moment it has exited, let `next` (booted
+ * beforehand on the same port, its listen held) listen. Measures when every socket
+ * is back; with `expectedOnline` (usernames) also when presence has settled: no
+ * `presence` event for `quietMs` after the last socket is back, and `presence:list`
+ * equal to the expected set. Then `tailMs` more to count late `presence` events.
+ * Server CPU is the old process's (until it exited) plus the new one's.
+ */
+export async function stormRound(o: {
+  old: ServerChild;
+  next: ServerChild;
+  fleet: StormFleet;
+  redisCpu: RedisCpu;
+  expectedOnline?: readonly string[];
+  quietMs: number;
+  tailMs: number;
+  timeoutMs: number;
+}): Promise<StormResult> {
+  const { old, next, fleet } = o;
+  await Promise.all([quiesce(old), quiesce(next)]);
+  fleet.beginRound();
+  const expected = o.expectedOnline && [...o.expectedOnline].sort();
+  const r = { exited: NaN, listening: NaN, lastDown: NaN, allBack: NaN, settled: NaN, oldExitCode: null as number | null, listWrong: undefined as string | undefined };
+  /** `presence` events counted up to the settling (or to the end of the bound). */
+  let presenceEvents = NaN;
+  const m = await measureCpu([old, next], o.redisCpu, async () => {
+    const t0 = now();
+    const deadline = t0 + o.timeoutMs;
+    r.oldExitCode = await old.stop(15_000);
+    r.exited = (now() - t0) / 1000;
+    await next.listen();
+    r.listening = (now() - t0) / 1000;
+    await waitUntil(() => fleet.back >= fleet.total, deadline - now(), 20);
+    r.lastDown = (fleet.lastDownAt - t0) / 1000;
+    if (fleet.back < fleet.total) return;
+    r.allBack = (fleet.lastBackAt - t0) / 1000;
+    if (!expected) return;
+    for (;;) {
+      const from = Math.max(fleet.lastBackAt, fleet.lastPresenceAt);
+      const quietFor = now() - from;
+      if (quietFor < o.quietMs) {
+        await sleep(o.quietMs - quietFor);
+        continue;
+      }
+      const online = await fleet.presenceList().then((l) => l.sort(), (err: unknown) => [`(${String(err)})`]);
+      const same = online.length === expected.length && online.every((u, i) => u === expected[i]);
+      if (same && Math.max(fleet.lastBackAt, fleet.lastPresenceAt) === from) {
+        r.settled = (from - t0) / 1000;
+        presenceEvents = fleet.presence;
+        return;
+      }
+      if (now() > deadline) {
+        const missing = expected.filter((u) => !online.includes(u));
+        r.listWrong = `presence:list has ${online.length} users, ${missing.length} of the ${expected.length} expected missing`;
+        return;
+      }
+      await sleep(200);
+    }
+  });
+  if (Number.isNaN(presenceEvents)) presenceEvents = fleet.presence;
+  if (expected) await sleep(o.tailMs);
+  let viewWrong = 0;
+  if (expected) {
+    for (const { view } of fleet.watchers) {
+      viewWrong += expected.filter((u) => view.get(u) !== true).length;
+      viewWrong += [...view].filter(([u, online]) => online && !expected.includes(u)).length;
+    }
+  }
+  const refusals = [...fleet.refusals];
+  return {
+    ...r,
+    presenceEvents,
+    notBack: fleet.total - fleet.back,
+    latePresence: fleet.presence - presenceEvents,
+    attempts: fleet.attempts,
+    refused: refusals.reduce((n, [, k]) => n + k, 0),
+    ...(refusals.length && { firstRefusal: refusals[0]![0] }),
+    viewWrong,
+    serverUs: m.serverUs,
+    redisUs: m.redisUs,
+    foreignPct: m.foreignPct,
+    clientPct: m.clientPct,
+  };
 }
 
 // ---- session liveness (project only) ------------------------------------------
