@@ -6,7 +6,10 @@
  * the processes), every member sends K acked messages, every delivery of
  * `message:new` to the room's members (the sender's included) is counted and
  * checked. Server CPU is summed over all the processes of a size; the target is
- * N processes' CPU per delivery within 1.1× of one process's.
+ * N processes' CPU per delivery within 1.1× of one process's. Each of the N
+ * processes sees a third of the traffic, so its code takes about N times as many
+ * rounds to be optimised (JIT) as the single process's: hence several warm-up
+ * rounds (--scale-warmup) before the timed ones.
  */
 import type { ServerChild } from './lib/children.js';
 import type { PhaseContext, Side } from './lib/phase.js';
@@ -22,6 +25,8 @@ export interface ScaleConfig {
   scaleMembers: number;
   /** Per member and round, ≤ SEND_LIMIT (rounds are paced to the limit). */
   scaleMessages: number;
+  /** Warm-up rounds per size (0 with --no-warmup). */
+  scaleWarmup: number;
 }
 
 const range = (n: number) => Array.from({ length: n }, (_, i) => i);
@@ -70,13 +75,17 @@ export async function scalePhase(ctx: PhaseContext<ScaleConfig>) {
   results.metric('deliveries unexpected (duplicate, other room)', 'count', 'lower', { on: 'every', op: '<=', value: 0 }, 0);
   // The rounds of a size share its users: pace them to the per-user send limit.
   const budgets: Record<Side, SendBudget> = { bare: new SendBudget(messages), project: new SendBudget(messages) };
-  for (const r of ctx.roundsWithWarmup) {
+  // Warm-up rounds are numbered -1, -2, ... (still interleaved: ctx.order alternates on them too).
+  const warmups = ctx.roundsWithWarmup.includes(-1) ? cfg.scaleWarmup : 0;
+  const rounds = [...range(warmups).map((i) => -1 - i), ...ctx.roundsWithWarmup.filter((r) => r >= 0)];
+  const label = (r: number) => (r < 0 ? `warm-up ${-r}/${warmups}` : ctx.label(r));
+  for (const r of rounds) {
     for (const side of ctx.order(r)) {
       const what = `scale, ${processes(size[side])}`;
       await budgets[side].take();
-      progress(`${what} ${ctx.label(r)}: ${rooms} rooms × ${members} members × ${messages} messages`);
+      progress(`${what} ${label(r)}: ${rooms} rooms × ${members} members × ${messages} messages`);
       ctx.profile('scale', r);
-      const res = await fanoutRound(procs[side], ctx.redisCpu, groups[side], messages, `sc${r + 1}${side[0]}`);
+      const res = await fanoutRound(procs[side], ctx.redisCpu, groups[side], messages, `sc${r}${side[0]}`);
       if (res.ackErrors) warn(`${what}: ${res.ackErrors} sends failed (${res.firstAckError})`);
       if (res.missing || res.extra) warn(`${what}: FAIL: ${res.missing} of ${res.expected} deliveries missing, ${res.extra} unexpected`);
       if (r < 0) continue;
@@ -93,7 +102,8 @@ export async function scalePhase(ctx: PhaseContext<ScaleConfig>) {
   results.note(
     `scale: ${rooms} rooms × ${members} members (a user and a socket each), every member sends ${messages} acked messages a round, ` +
       `each delivered to the room's ${members} members (${rooms * members * messages * members} deliveries a round); room k on process k mod N; ` +
-      `server CPU is the sum over the size's processes; each size has its own REDIS_PREFIX on the same Redis`,
+      `server CPU is the sum over the size's processes; each size has its own REDIS_PREFIX on the same Redis; ` +
+      `${warmups} warm-up round(s) per size first (rounds paced to the per-user send limit)`,
   );
   progress('scale: closing sockets, stopping processes');
   for (const side of ['bare', 'project'] as const) for (const g of groups[side]) closeAll(g.sockets);
