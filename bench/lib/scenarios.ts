@@ -435,8 +435,9 @@ interface PresenceEvent {
  * Sockets that reconnect on their own (socket.io-client's automatic reconnection,
  * as a page's socket does), with what a reconnect storm needs counted: which came
  * back in the current round and when, `presence` events received, reconnect
- * attempts, refusals. A CONNECT the server refuses (socket.io-client does not retry
- * those) is retried after `retryMs`, as the shipped page does. Watchers also keep
+ * attempts, refusals. A CONNECT the server refuses, or a disconnect the server
+ * makes at the Socket.IO level (socket.io-client retries neither), is retried
+ * after `retryMs`, as the shipped page does. Watchers also keep
  * the presence view a page keeps: `presence:list` at every connect, then events.
  */
 export class StormFleet {
@@ -500,7 +501,11 @@ export class StormFleet {
       this.back++;
       this.lastBackAt = now();
     });
-    s.on('disconnect', () => (this.lastDownAt = now()));
+    const retry = () => setTimeout(() => !this.closed && !s.connected && !s.active && s.connect(), this.retryMs);
+    s.on('disconnect', (reason: string) => {
+      this.lastDownAt = now();
+      if (reason === 'io server disconnect') retry();
+    });
     s.on('presence', () => {
       this.presence++;
       this.lastPresenceAt = now();
@@ -509,7 +514,7 @@ export class StormFleet {
     s.on('connect_error', (err: Error) => {
       if (s.active) return; // a transport error: socket.io-client retries by itself
       this.refusals.set(err.message, (this.refusals.get(err.message) ?? 0) + 1);
-      setTimeout(() => !this.closed && !s.connected && !s.active && s.connect(), this.retryMs);
+      retry();
     });
     return s;
   }
