@@ -94,7 +94,8 @@ setBenchStats(() => ({
   engineListeners: listenerTotal(io.engine as unknown as NodeJS.EventEmitter),
 }));
 
-httpServer.listen(port, host, () => {
+// The same accept backlog as src/server.ts: a reconnect storm must not be refused by the kernel here only.
+httpServer.listen({ port, host, backlog: 4096 }, () => {
   const { port: actual } = httpServer.address() as AddressInfo;
   console.log(`bare socket.io listening on http://${host}:${actual}`);
 });

@@ -13,10 +13,14 @@
  *   as a .cpuprofile (run.ts --cpu-prof=DIR profiles only the timed rounds);
  * - `heap-snapshot`: full GCs, then a .heapsnapshot (run.ts --heap-snapshots=DIR).
  * It also reports the port of the first server that starts listening, so the
- * server under test may log at `warn` and still be found. When the parent goes
- * away (IPC disconnect, e.g. Ctrl-C or a crash), it stops the server with SIGTERM.
+ * server under test may log at `warn` and still be found. With BENCH_HOLD_LISTEN=1
+ * that first `listen` is held (the server boots fully, then waits) until a `listen`
+ * request: a replacement can be ready before the port it takes over is free (the
+ * reconnect storm of run.ts). As the process exits, its CPU time is written on
+ * stderr (EXIT_CPU_MARK), so that a shutdown's CPU can be counted. When the parent
+ * goes away (IPC disconnect, e.g. Ctrl-C or a crash), it stops the server with SIGTERM.
  */
-import { writeFileSync } from 'node:fs';
+import { writeFileSync, writeSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { createRequire } from 'node:module';
 import { writeHeapSnapshot } from 'node:v8';
@@ -24,7 +28,7 @@ import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { getBenchStats, listenerTotal, type ProbeMessage, type ProbeRequest } from './lib/probe-protocol.js';
+import { EXIT_CPU_MARK, getBenchStats, listenerTotal, type CpuReport, type ProbeMessage, type ProbeRequest } from './lib/probe-protocol.js';
 
 const target = process.argv[2];
 if (!target) {
@@ -38,9 +42,12 @@ const send = (m: ProbeMessage) => {
   if (process.connected) process.send?.(m);
 };
 
-// ---- announce the listening port ------------------------------------------------
+// ---- announce the listening port (and hold the first listen, on request) ------------
 let announced = false;
-const originalListen = net.Server.prototype.listen;
+const originalListen = net.Server.prototype.listen as (...a: unknown[]) => net.Server;
+/** BENCH_HOLD_LISTEN=1: the first server's listen, waiting for a `listen` request. */
+let held: { server: net.Server; args: unknown[] } | undefined;
+let holding = process.env.BENCH_HOLD_LISTEN === '1';
 net.Server.prototype.listen = function listen(this: net.Server, ...args: unknown[]) {
   this.once('listening', () => {
     const address = this.address();
@@ -48,8 +55,34 @@ net.Server.prototype.listen = function listen(this: net.Server, ...args: unknown
     announced = true;
     send({ type: 'listening', port: address.port });
   });
-  return (originalListen as (...a: unknown[]) => net.Server).apply(this, args);
+  if (holding) {
+    holding = false;
+    held = { server: this, args };
+    send({ type: 'held' });
+    return this;
+  }
+  return originalListen.apply(this, args);
 } as typeof net.Server.prototype.listen;
+
+/** Makes the held listen call; resolves once the server listens (rejects on its `error`). */
+function releaseListen(): Promise<null> {
+  const h = held;
+  if (!h) return Promise.reject(new Error('no listen is held (BENCH_HOLD_LISTEN=1, once)'));
+  held = undefined;
+  return new Promise((resolve, reject) => {
+    const onError = (err: Error) => {
+      h.server.off('listening', onListening);
+      reject(err);
+    };
+    const onListening = () => {
+      h.server.off('error', onError);
+      resolve(null);
+    };
+    h.server.once('listening', onListening);
+    h.server.once('error', onError);
+    originalListen.apply(h.server, h.args);
+  });
+}
 
 // ---- every timer, unref'd ones too (opt-in: BENCH_TRACK_TIMERS=1 with --expose-internals) ----
 // process.getActiveResourcesInfo() lists only timers that keep the loop alive, and
@@ -93,6 +126,22 @@ function countResources(): Record<string, number> {
   return counts;
 }
 
+function cpuReport(): CpuReport {
+  const c = process.cpuUsage();
+  const elu = performance.eventLoopUtilization();
+  return { user: c.user, system: c.system, elu: { idle: elu.idle, active: elu.active } };
+}
+
+// The last CPU report, written synchronously as the process exits (the IPC channel
+// cannot be relied on then); the parent reads it from the child's stderr.
+process.on('exit', () => {
+  try {
+    writeSync(2, `\n${EXIT_CPU_MARK}${JSON.stringify(cpuReport())}\n`);
+  } catch {
+    // stderr is gone: the parent will say the shutdown's CPU is unknown
+  }
+});
+
 let inspector: Session | undefined;
 
 async function answer(req: ProbeRequest) {
@@ -102,11 +151,10 @@ async function answer(req: ProbeRequest) {
       const m = process.memoryUsage();
       return { heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external, arrayBuffers: m.arrayBuffers, rss: m.rss };
     }
-    case 'cpu': {
-      const c = process.cpuUsage();
-      const elu = performance.eventLoopUtilization();
-      return { user: c.user, system: c.system, elu: { idle: elu.idle, active: elu.active } };
-    }
+    case 'cpu':
+      return cpuReport();
+    case 'listen':
+      return releaseListen();
     case 'profile-start': {
       if (!inspector) {
         inspector = new Session();

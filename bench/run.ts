@@ -7,7 +7,8 @@
  *
  *   npm run bench                         full run
  *   npm run bench -- --quick              a fast run (small sizes, 1 round)
- *   npm run bench -- --only=fanout,heap   some phases: handshake, fanout, inbound, inbound-remote, heap, liveness, session-read
+ *   npm run bench -- --only=fanout,heap   some phases: handshake, fanout, inbound, inbound-remote, heap, liveness, session-read,
+ *                                         scale (1 project process against 3), storm (a deploy under 2,000 reconnecting sockets)
  *   npm run bench -- --sockets=100 --messages=5 --rounds=3 --idle=1000,5000 --handshakes=500
  *                    --hs-concurrency=25 --inbound-seconds=3 --liveness=50 --idle-users=10
  *                    --cpu-prof=/tmp/prof (V8 CPU profiles of the timed rounds of handshake, fanout and
@@ -19,6 +20,9 @@
  *                    to separate the framework's own cost from Redis's)
  *                    --wait-quiet=120 (first wait up to 120 s for other processes to leave the CPUs,
  *                    then up to 60 s before each timed round)
+ *                    scale: --scale-processes=3 --scale-rooms=24 --scale-members=4 --scale-messages=15 --scale-warmup=8
+ *                    storm: --storm-sockets=2000 --storm-users=200 --storm-watchers=1 --storm-delay=250
+ *                    --storm-delay-max=5000 (ms) --storm-quiet=1000 (ms) --storm-tail=2000 (ms) --storm-timeout=120 (s)
  * Options may also be given as BENCH_<NAME> environment variables (BENCH_ROUNDS=5).
  */
 import { execFileSync } from 'node:child_process';
@@ -26,8 +30,9 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 import { installCleanup, repoRoot, runMain } from './lib/children.js';
 import { closeIdleHttp, runId } from './lib/http.js';
-import { BENCH_LIMITS, registerUsers, startBare, startProject } from './lib/project.js';
-import { openBenchRedis } from './lib/redis.js';
+import type { Side } from './lib/phase.js';
+import { BENCH_LIMITS, registerUsers, SEND_LIMIT, startBare, startProject } from './lib/project.js';
+import { openBenchRedis, REDIS_URL } from './lib/redis.js';
 import { renderRounds, renderTable, Results, toJson } from './lib/report.js';
 import {
   closeAndSettle,
@@ -39,6 +44,7 @@ import {
   logoutRound,
   noRedis,
   quiesce,
+  SendBudget,
   stalenessRound,
   type RedisCpu,
   setQuietBeforeRounds,
@@ -46,15 +52,13 @@ import {
   waitForQuietMachine,
 } from './lib/scenarios.js';
 import { ack, connectMany, type Socket } from './lib/sockets.js';
-import { fmt, gitState, median, Options, parseArgs, progress, progressDone, sleep, warn } from './lib/util.js';
+import { fmt, gitState, median, Options, parseArgs, progress, progressDone, warn } from './lib/util.js';
+import { scalePhase } from './scale.js';
 import { runSessionRead } from './session-read.js';
+import { stormPhase } from './storm.js';
 
-const PHASES = ['handshake', 'fanout', 'inbound', 'inbound-remote', 'heap', 'liveness', 'session-read'] as const;
+const PHASES = ['handshake', 'fanout', 'inbound', 'inbound-remote', 'heap', 'liveness', 'session-read', 'scale', 'storm'] as const;
 type Phase = (typeof PHASES)[number];
-
-/** The project's per-user send limit (PROTOCOL.md): 30 per 10 s. */
-const SEND_LIMIT = 30;
-const SEND_WINDOW_MS = 11_000;
 
 async function main() {
   const opts = new Options(parseArgs(process.argv.slice(2)));
@@ -81,6 +85,19 @@ async function main() {
     projectEntry: opts.str('project-entry', 'src/server.ts'),
     experiments: opts.str('experiments', ''),
     memory: opts.flag('memory', false),
+    scaleProcesses: opts.int('scale-processes', 3, 2, 16),
+    scaleRooms: opts.int('scale-rooms', quick ? 12 : 24, 1, 1000),
+    scaleMembers: opts.int('scale-members', 4, 1, 100),
+    scaleMessages: opts.int('scale-messages', 15, 1, SEND_LIMIT),
+    scaleWarmup: opts.int('scale-warmup', quick ? 2 : 8, 1, 100),
+    stormSockets: opts.int('storm-sockets', quick ? 500 : 2000, 1, 50_000),
+    stormUsers: opts.int('storm-users', quick ? 50 : 200, 1, 10_000),
+    stormWatchers: opts.int('storm-watchers', 1, 1, 100),
+    stormDelay: opts.int('storm-delay', 250, 1, 60_000),
+    stormDelayMax: opts.int('storm-delay-max', 5000, 1, 600_000),
+    stormQuiet: opts.int('storm-quiet', 1000, 10, 60_000),
+    stormTail: opts.int('storm-tail', 2000, 0, 600_000),
+    stormTimeout: opts.int('storm-timeout', 120, 1, 3600),
   };
   opts.assertAllUsed();
   if (cfg.idle.some((n) => !Number.isInteger(n) || n < 1)) throw new Error('--idle: a comma-separated list of socket counts');
@@ -93,7 +110,8 @@ async function main() {
     if (busy >= 15) warn(`the machine is still ${fmt(busy, 0)}% busy after ${cfg.waitQuiet} s; measuring anyway`);
     setQuietBeforeRounds(Math.min(cfg.waitQuiet, 60));
   }
-  checkFileLimit(Math.max(...cfg.idle, cfg.handshakes, cfg.sockets));
+  // The storm's sockets to both servers are open at once in this process.
+  checkFileLimit(Math.max(...(only.has('heap') ? cfg.idle : [0]), cfg.handshakes, cfg.sockets, only.has('storm') ? 2 * cfg.stormSockets : 0));
   const started = Date.now();
   const loadAtStart = loadavg().map((x) => x.toFixed(2)).join(' ');
   const results = new Results();
@@ -109,26 +127,57 @@ async function main() {
     clientBusy.set(what, list);
   };
   const benchOnly = [...only].filter((p) => p !== 'session-read');
+  /** The phases that share one bare server and one project process. */
+  const sharedServers = benchOnly.filter((p) => p !== 'scale' && p !== 'storm');
   let sessionReadText = '';
+  const scaleResults = new Results({ bare: '1 process', project: `${cfg.scaleProcesses} processes`, ratio: `ratio ${cfg.scaleProcesses}/1` });
+  const stormResults = new Results();
+  const order = (r: number): Side[] => (r % 2 ? ['project', 'bare'] : ['bare', 'project']);
+  const label = (r: number) => (r < 0 ? 'warm-up' : `round ${r + 1}/${cfg.rounds}`);
+  // --cpu-prof: one .cpuprofile per timed round and server, named <server>-<phase>-<n>.
+  let profPhase = '';
+  let profTimed = false;
+  const profCount = new Map<string, number>();
+  if (cfg.cpuProf) {
+    const dir = cfg.cpuProf;
+    setWindowHooks({
+      before: async (server) => (profTimed ? server.profileStart() : undefined),
+      after: async (server) => {
+        if (!profTimed) return;
+        const key = `${server.name}-${profPhase}`;
+        const n = (profCount.get(key) ?? 0) + 1;
+        profCount.set(key, n);
+        await server.profileStop(`${dir}/${key}-${n}.cpuprofile`);
+      },
+    });
+  }
+  const profile = (phase: string, r: number) => {
+    profPhase = phase;
+    profTimed = r >= 0;
+  };
+  const roundsWithWarmup = [...(cfg.warmup ? [-1] : []), ...Array.from({ length: cfg.rounds }, (_, i) => i)];
+  const run = runId();
+  // --experiments runs the project through bench/app-server.ts with bench-only prototypes of suggested changes.
+  const entry = cfg.experiments ? 'bench/app-server.ts' : cfg.projectEntry;
+  const entryEnv: Record<string, string> = cfg.experiments ? { BENCH_EXPERIMENTS: cfg.experiments } : {};
+  const redis = benchOnly.length ? await openBenchRedis('run') : undefined;
+  if (redis) progress(`Redis ${REDIS_URL} (prefix ${redis.prefix}: this run's keys, deleted at the end)`);
+  const redisCpu: RedisCpu = () => (redis ? redis.cpuSeconds() : Promise.resolve(0));
+  const settingsNote = `project settings for load beyond one person's: ${Object.entries(BENCH_LIMITS).map(([k, v]) => `${k}=${v}`).join(' ')} (still counted on every event)`;
 
-  if (benchOnly.length) {
-    const redis = await openBenchRedis('run');
-    const redisCpu: RedisCpu = () => redis.cpuSeconds();
+  if (redis && sharedServers.length) {
     progress('starting the bare server and the project (Redis mode)');
-    // --experiments runs the project through bench/app-server.ts with bench-only prototypes of suggested changes.
-    const entry = cfg.experiments ? 'bench/app-server.ts' : cfg.projectEntry;
     const [bare, project] = await Promise.all([
       startBare(),
       startProject({
         prefix: redis.prefix,
         entry,
-        env: { ...(cfg.experiments ? { BENCH_EXPERIMENTS: cfg.experiments } : {}), ...(cfg.memory ? { REDIS_URL: '' } : {}) },
+        env: { ...entryEnv, ...(cfg.memory ? { REDIS_URL: '' } : {}) },
       }),
     ]);
-    results.note(`project settings for load beyond one person's: ${Object.entries(BENCH_LIMITS).map(([k, v]) => `${k}=${v}`).join(' ')} (still counted on every event)`);
+    results.note(settingsNote);
     if (entry !== 'src/server.ts' || cfg.experiments) results.note(`project started from ${entry}${cfg.experiments ? ` with experiments ${cfg.experiments}` : ''}`);
     progress(`bare ${bare.url}, project ${project.url} (prefix ${redis.prefix})`);
-    const run = runId();
 
     // Users: one per fan-out socket (the send limit is per user), one for staleness, one for logout.
     const needFanUsers = only.has('handshake') || only.has('fanout') || only.has('inbound') || only.has('inbound-remote') || only.has('heap');
@@ -137,30 +186,6 @@ async function main() {
     const targets = { bare, project };
     const cookiesOf = (side: Side) => (side === 'project' ? fanCookies : []);
     const cpuOf = (side: Side) => (side === 'project' ? redisCpu : noRedis);
-    const order = (r: number): Side[] => (r % 2 ? ['project', 'bare'] : ['bare', 'project']);
-    const label = (r: number) => (r < 0 ? 'warm-up' : `round ${r + 1}/${cfg.rounds}`);
-    // --cpu-prof: one .cpuprofile per timed round and server, named <server>-<phase>-<n>.
-    let profPhase = '';
-    let profTimed = false;
-    const profCount = new Map<string, number>();
-    if (cfg.cpuProf) {
-      const dir = cfg.cpuProf;
-      setWindowHooks({
-        before: async (server) => (profTimed ? server.profileStart() : undefined),
-        after: async (server) => {
-          if (!profTimed) return;
-          const key = `${server.name}-${profPhase}`;
-          const n = (profCount.get(key) ?? 0) + 1;
-          profCount.set(key, n);
-          await server.profileStop(`${dir}/${key}-${n}.cpuprofile`);
-        },
-      });
-    }
-    const profile = (phase: string, r: number) => {
-      profPhase = phase;
-      profTimed = r >= 0;
-    };
-    const roundsWithWarmup = [...(cfg.warmup ? [-1] : []), ...Array.from({ length: cfg.rounds }, (_, i) => i)];
 
     // ---- handshakes -------------------------------------------------------------
     if (only.has('handshake')) {
@@ -208,18 +233,7 @@ async function main() {
         );
         await quiesce(targets[side]);
       }
-      const sendsAt: number[] = [];
-      const respectSendLimit = async () => {
-        for (;;) {
-          const t = Date.now();
-          const recent = sendsAt.filter((x) => t - x < SEND_WINDOW_MS);
-          if ((recent.length + 1) * cfg.messages <= SEND_LIMIT) break;
-          const wait = SEND_WINDOW_MS - (t - Math.min(...recent)) + 50;
-          progress(`waiting ${fmt(wait / 1000, 1)} s for the project's per-user send limit`);
-          await sleep(wait);
-        }
-        sendsAt.push(Date.now());
-      };
+      const sendBudget = new SendBudget(cfg.messages);
 
       if (only.has('fanout')) {
         results.metric('fan-out deliveries/s', 'per s', 'higher', { on: 'ratio', op: '>=', value: 0.9 });
@@ -229,10 +243,10 @@ async function main() {
         results.metric('Redis CPU per delivery', 'µs', 'lower');
         for (const r of roundsWithWarmup) {
           for (const side of order(r)) {
-            if (side === 'project') await respectSendLimit();
+            if (side === 'project') await sendBudget.take();
             progress(`fan-out ${label(r)}: ${side} (${cfg.sockets} sockets × ${cfg.messages} messages → ${cfg.sockets - 1} each)`);
             profile('fanout', r);
-            const res = await fanoutRound(targets[side], cpuOf(side), persistent[side], fanRoom, cfg.messages, `f${r + 1}${side[0]}`);
+            const res = await fanoutRound(targets[side], cpuOf(side), [{ roomId: fanRoom, sockets: persistent[side] }], cfg.messages, `f${r + 1}${side[0]}`);
             if (res.ackErrors) warn(`${side} fan-out: ${res.ackErrors} sends failed (${res.firstAckError})`);
             if (res.delivered < res.expected) warn(`${side} fan-out: ${res.delivered}/${res.expected} deliveries arrived`);
             if (r < 0) continue;
@@ -284,7 +298,7 @@ async function main() {
         results.metric(rows.rate, 'per s', 'higher');
         results.metric(rows.server, 'µs', 'lower');
         progress('starting a second project process and a listener socket per room');
-        const second = await startProject({ name: 'project-2', prefix: redis.prefix, entry, env: cfg.experiments ? { BENCH_EXPERIMENTS: cfg.experiments } : {} });
+        const second = await startProject({ name: 'project-2', prefix: redis.prefix, entry, env: entryEnv });
         const listeners: Record<Side, Socket[]> = {
           bare: await connectMany(bare.url, cfg.sockets, [], 25),
           project: await connectMany(second.url, cfg.sockets, fanCookies, 25),
@@ -347,12 +361,26 @@ async function main() {
       results.note('staleness = time from the HTTP response to the `session` event on an open socket (0 when the event came first)');
     }
 
-    setWindowHooks(undefined);
     closeIdleHttp();
     progress('stopping servers');
     await Promise.all([bare.stop(), project.stop()]);
-    await redis.close();
   }
+  if (redis && cfg.memory && (only.has('scale') || only.has('storm'))) warn('--memory: skipping scale and storm (they need processes that share Redis)');
+
+  // ---- scale: 1 project process against N, the same rooms spread over them --------
+  if (redis && only.has('scale') && !cfg.memory) {
+    await scalePhase({ cfg, redis, redisCpu, results: scaleResults, run, entry, entryEnv, order, label, roundsWithWarmup, profile, noteForeign });
+    scaleResults.note(settingsNote);
+  }
+
+  // ---- reconnect storm: a deploy under 2,000 reconnecting sockets -----------------
+  if (redis && only.has('storm') && !cfg.memory) {
+    await stormPhase({ cfg, redis, redisCpu, results: stormResults, run, entry, entryEnv, order, label, roundsWithWarmup, profile, noteForeign });
+    stormResults.note(settingsNote);
+  }
+  setWindowHooks(undefined);
+  closeIdleHttp();
+  await redis?.close();
 
   if (only.has('session-read')) {
     sessionReadText = await runSessionRead({
@@ -368,11 +396,20 @@ async function main() {
   progressDone();
   const minutes = fmt((Date.now() - started) / 60_000, 1);
   const out: string[] = [];
-  if (results.metrics.size) {
-    out.push(`## project vs bare Socket.IO (${cfg.rounds} round(s)${cfg.warmup ? ' after a warm-up' : ''}, medians; ratio = project/bare, median of per-round ratios)`, '');
-    out.push(renderTable(results), '');
-    out.push('Per round (in order):', renderRounds(results), '');
-    for (const n of results.notes) out.push(`Note: ${n}`);
+  const rounds = `${cfg.rounds} round(s)${cfg.warmup ? ' after a warm-up' : ''}, medians`;
+  const sections: Array<[string, Results]> = [
+    [`## project vs bare Socket.IO (${rounds}; ratio = project/bare, median of per-round ratios)`, results],
+    [`## scale: 1 project process vs ${cfg.scaleProcesses} (${rounds}; ratio = ${cfg.scaleProcesses} processes / 1 process, median of per-round ratios)`, scaleResults],
+    [`## reconnect storm: a deploy (SIGTERM, replacement on the same port) under ${fmt(cfg.stormSockets, 0)} reconnecting sockets, project vs bare Socket.IO (${rounds}; ratio = project/bare)`, stormResults],
+  ];
+  for (const [title, section] of sections.filter(([, r]) => r.metrics.size)) {
+    if (out.length) out.push('');
+    out.push(title, '');
+    out.push(renderTable(section), '');
+    out.push('Per round (in order):', renderRounds(section), '');
+    for (const n of section.notes) out.push(`Note: ${n}`);
+  }
+  if (out.length) {
     if (clientBusy.size) {
       const parts = [...clientBusy].map(([what, v]) => `${what} ${fmt(median(v), 0)}%`);
       out.push(`Note: load generator CPU (% of one core, median; near 100% = client-bound): ${parts.join(', ')}`);
@@ -384,11 +421,9 @@ async function main() {
   if (sessionReadText) out.push('', sessionReadText);
   out.push('', `(${minutes} min; node ${process.version}; ${cpuCount()} CPUs; load average at start ${loadAtStart}; checkout ${gitState(repoRoot)})`);
   process.stdout.write(`${out.join('\n')}\n`);
-  if (cfg.json) writeFileSync(cfg.json, JSON.stringify({ config: cfg, ...toJson(results) }, null, 2));
+  if (cfg.json) writeFileSync(cfg.json, JSON.stringify({ config: cfg, ...toJson(results), scale: toJson(scaleResults), storm: toJson(stormResults) }, null, 2));
   if (cfg.cpuProf) process.stderr.write(`CPU profiles of the timed rounds (both servers) written to ${cfg.cpuProf}\n`);
 }
-
-type Side = 'bare' | 'project';
 
 function cpuCount() {
   return availableParallelism();

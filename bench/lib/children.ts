@@ -7,7 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { CpuReport, HeapReport, ProbeMessage, ProbeRequest, StatsReport } from './probe-protocol.js';
+import { EXIT_CPU_MARK, type CpuReport, type HeapReport, type ProbeMessage, type ProbeRequest, type StatsReport } from './probe-protocol.js';
 import { progressDone, withTimeout } from './util.js';
 
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -18,12 +18,17 @@ export interface ServerChild {
   port: number;
   child: ChildProcess;
   heap(): Promise<HeapReport>;
+  /** CPU so far; once the process has exited, what it had spent when it exited (from the probe's last line). */
   cpu(): Promise<CpuReport>;
   stats(): Promise<StatsReport>;
   profileStart(): Promise<void>;
   profileStop(file: string): Promise<void>;
   heapSnapshot(file: string): Promise<void>;
   output(): string;
+  /** Started with `holdListen`: lets it listen now; resolves once it does. Otherwise resolves at once. */
+  listen(): Promise<void>;
+  /** Whether the process is still running. */
+  running(): boolean;
   /** SIGTERM, then SIGKILL if it has not exited within `graceMs`. Resolves with the exit code. */
   stop(graceMs?: number): Promise<number | null>;
 }
@@ -36,6 +41,12 @@ export interface SpawnOptions {
   startTimeoutMs?: number;
   /** Extra node flags (e.g. --expose-internals). */
   nodeFlags?: string[];
+  /**
+   * Boot fully, but hold the server's listen until `listen()` (the probe's
+   * BENCH_HOLD_LISTEN): a replacement that takes over a port (env.PORT, required)
+   * the moment it is free. The spawn resolves once the server is ready to listen.
+   */
+  holdListen?: boolean;
 }
 
 const children = new Set<ServerChild>();
@@ -114,9 +125,11 @@ export function shutdownAll(): Promise<void> {
 export async function spawnServer(o: SpawnOptions): Promise<ServerChild> {
   const nodeArgs = ['--expose-gc', ...(o.nodeFlags ?? [])];
   nodeArgs.push('--import', 'tsx', 'bench/heap-probe.ts', o.entry);
+  const heldPort = o.holdListen ? Number(o.env.PORT) : 0;
+  if (o.holdListen && !(Number.isInteger(heldPort) && heldPort > 0)) throw new Error(`${o.name}: holdListen needs a fixed env.PORT`);
   const child = spawn(process.execPath, nodeArgs, {
     cwd: repoRoot,
-    env: { ...process.env, HOST: '127.0.0.1', PORT: '0', ...o.env },
+    env: { ...process.env, HOST: '127.0.0.1', PORT: '0', ...o.env, ...(o.holdListen && { BENCH_HOLD_LISTEN: '1' }) },
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
   });
   let out = '';
@@ -132,7 +145,7 @@ export async function spawnServer(o: SpawnOptions): Promise<ServerChild> {
   let onListening: ((port: number) => void) | undefined;
   child.on('message', (raw) => {
     const m = raw as ProbeMessage;
-    if (m.type === 'listening') onListening?.(m.port);
+    if (m.type === 'listening' || (m.type === 'held' && o.holdListen)) onListening?.(m.type === 'held' ? heldPort : m.port);
     else if (m.type === 'reply') {
       const p = pending.get(m.id);
       if (!p) return;
@@ -145,6 +158,15 @@ export async function spawnServer(o: SpawnOptions): Promise<ServerChild> {
     for (const p of pending.values()) p.reject(new Error(`${o.name} exited (${code ?? signal})`));
     pending.clear();
   });
+  // After 'close' every byte of its stderr is in, the probe's exit line included.
+  const closed = once(child, 'close').then(() => undefined, () => undefined);
+  const exitCpu = async (): Promise<CpuReport> => {
+    await closed;
+    const at = out.lastIndexOf(EXIT_CPU_MARK);
+    if (at < 0) throw new Error(`${o.name} exited without a CPU report (killed?)`);
+    return JSON.parse(out.slice(at + EXIT_CPU_MARK.length).split('\n', 1)[0]!) as CpuReport;
+  };
+  const running = () => child.exitCode === null && child.signalCode === null;
 
   type Body = ProbeRequest extends infer R ? (R extends ProbeRequest ? Omit<R, 'id'> : never) : never;
   const request = <T>(body: Body, ms = 30_000): Promise<T> => {
@@ -162,7 +184,7 @@ export async function spawnServer(o: SpawnOptions): Promise<ServerChild> {
         const m = /listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(out);
         if (m) resolve(Number(m[1]));
       };
-      child.stdout!.on('data', fromStdout);
+      if (!o.holdListen) child.stdout!.on('data', fromStdout);
       child.once('exit', (code) => reject(new Error(`${o.name} exited with ${code} before listening:\n${out}`)));
     }),
     o.startTimeoutMs ?? 30_000,
@@ -178,15 +200,19 @@ export async function spawnServer(o: SpawnOptions): Promise<ServerChild> {
     port,
     child,
     heap: () => request<HeapReport>({ type: 'heap' }),
-    cpu: () => request<CpuReport>({ type: 'cpu' }),
+    cpu: () => (running() ? request<CpuReport>({ type: 'cpu' }) : exitCpu()),
     stats: () => request<StatsReport>({ type: 'stats' }),
     profileStart: () => request<void>({ type: 'profile-start' }),
     profileStop: (file: string) => request<void>({ type: 'profile-stop', file }),
     heapSnapshot: (file: string) => request<void>({ type: 'heap-snapshot', file }, 120_000),
     output: () => out,
+    listen: async () => {
+      if (o.holdListen) await request<null>({ type: 'listen' });
+    },
+    running,
     async stop(graceMs = 10_000) {
       children.delete(server);
-      if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+      if (!running()) return child.exitCode;
       const exited = once(child, 'exit') as Promise<[number | null]>;
       child.kill('SIGTERM');
       const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);

@@ -13,6 +13,8 @@ export type ProbeRequest = { id: number } & (
   | { type: 'profile-stop'; file: string }
   /** Writes a heap snapshot (after full GCs) to `file`. */
   | { type: 'heap-snapshot'; file: string }
+  /** Lets the server's held `listen` go ahead (BENCH_HOLD_LISTEN=1); answered once it listens. */
+  | { type: 'listen' }
 );
 
 export interface HeapReport {
@@ -45,7 +47,15 @@ export interface StatsReport {
 
 export type ProbeMessage =
   | { type: 'listening'; port: number }
+  /** BENCH_HOLD_LISTEN=1: the server asked to listen and waits for a `listen` request. */
+  | { type: 'held' }
   | ({ type: 'reply'; id: number } & ({ ok: true; value: HeapReport | CpuReport | StatsReport | null } | { ok: false; error: string }));
+
+/**
+ * The probe writes this, then a CpuReport as JSON, on its own line of stderr as the
+ * process exits, so that the CPU a server spent shutting down can still be read.
+ */
+export const EXIT_CPU_MARK = 'bench-probe-exit-cpu ';
 
 type StatsFn = () => Record<string, number>;
 const KEY = Symbol.for('bench.stats');

@@ -15,13 +15,19 @@ export const SESSION_SECRET = 'bench-secret-0123456789abcdef0123';
  */
 export const BENCH_LIMITS = { RATE_LIMITS: 'typing=100000000/10', MAX_SOCKETS_PER_USER: '1000000' };
 
+/** The project's per-user send limit (PROTOCOL.md): 30 `message:send` + `dm:send` per 10 s; the benchmarks stay within it. */
+export const SEND_LIMIT = 30;
+/** The limit's window, with a margin. */
+export const SEND_WINDOW_MS = 11_000;
+
 /**
  * The project in Redis mode, under the probe. `entry` is src/server.ts (the real
  * entry, as `npm start` runs it) or bench/app-server.ts (same wiring, App in reach).
  */
-export function startProject(o: { name?: string; entry?: string; prefix: string; env?: Record<string, string>; nodeFlags?: string[] }): Promise<ServerChild> {
+export function startProject(o: { name?: string; entry?: string; prefix: string; env?: Record<string, string>; nodeFlags?: string[]; holdListen?: boolean }): Promise<ServerChild> {
   return spawnServer({
     ...(o.nodeFlags && { nodeFlags: o.nodeFlags }),
+    ...(o.holdListen && { holdListen: true }),
     name: o.name ?? 'project',
     entry: o.entry ?? 'src/server.ts',
     env: {
@@ -36,8 +42,8 @@ export function startProject(o: { name?: string; entry?: string; prefix: string;
   });
 }
 
-export function startBare(): Promise<ServerChild> {
-  return spawnServer({ name: 'bare', entry: 'bench/bare-server.ts', env: {} });
+export function startBare(o: { name?: string; env?: Record<string, string>; holdListen?: boolean } = {}): Promise<ServerChild> {
+  return spawnServer({ name: o.name ?? 'bare', entry: 'bench/bare-server.ts', env: o.env ?? {}, ...(o.holdListen && { holdListen: true }) });
 }
 
 /** Registers `count` users (argon2 on the server: a few at a time) and returns them logged in. */

@@ -4,8 +4,8 @@ import { fmt, markdownTable, median } from './util.js';
 export type Better = 'higher' | 'lower';
 
 export interface Target {
-  /** Compare the ratio (project/bare) or the project's absolute value. */
-  on: 'ratio' | 'absolute';
+  /** Compare the ratio (project/bare), the project's absolute value (median), or every value of both sides. */
+  on: 'ratio' | 'absolute' | 'every';
   op: '>=' | '<=';
   value: number;
   unit?: string;
@@ -21,9 +21,19 @@ export interface Metric {
   digits?: number;
 }
 
+/** Column headers: the baseline side (stored as `bare`), the measured side (`project`), their ratio. */
+export interface Columns {
+  bare: string;
+  project: string;
+  ratio: string;
+}
+
 export class Results {
   readonly metrics = new Map<string, Metric>();
   readonly notes: string[] = [];
+
+  /** A table of the project against another baseline (1 process against 3) names its columns. */
+  constructor(readonly columns: Columns = { bare: 'bare', project: 'project', ratio: 'ratio' }) {}
 
   metric(name: string, unit: string, better: Better, target?: Target, digits?: number): Metric {
     let m = this.metrics.get(name);
@@ -57,9 +67,9 @@ export function ratioOf(m: Metric): number {
 export function verdict(m: Metric): string {
   const t = m.target;
   if (!t) return '';
-  const v = t.on === 'ratio' ? ratioOf(m) : median(m.project);
-  if (!Number.isFinite(v)) return 'n/a';
-  const ok = t.op === '>=' ? v >= t.value : v <= t.value;
+  const values = t.on === 'every' ? [...m.bare, ...m.project] : [t.on === 'ratio' ? ratioOf(m) : median(m.project)];
+  if (!values.length || !values.every(Number.isFinite)) return 'n/a';
+  const ok = values.every((v) => (t.op === '>=' ? v >= t.value : v <= t.value));
   return ok ? 'PASS' : 'FAIL';
 }
 
@@ -67,7 +77,7 @@ export function targetText(m: Metric): string {
   const t = m.target;
   if (!t) return '—';
   const sym = t.op === '>=' ? '≥' : '≤';
-  const what = t.on === 'ratio' ? `${sym} ${t.value}×` : `${sym} ${t.value} ${t.unit ?? m.unit}`;
+  const what = t.on === 'ratio' ? `${sym} ${t.value}×` : `${t.on === 'every' ? 'every round ' : ''}${sym} ${t.value} ${t.unit ?? m.unit}`;
   return `${what} ${verdict(m)}`;
 }
 
@@ -86,20 +96,22 @@ export function renderTable(results: Results, names?: string[]): string {
       targetText(m),
     ]);
   }
-  return markdownTable(['metric', 'bare', 'project', 'ratio', 'target'], rows);
+  const c = results.columns;
+  return markdownTable(['metric', c.bare, c.project, c.ratio, 'target'], rows);
 }
 
 export function renderRounds(results: Results): string {
   const lines: string[] = [];
   for (const m of results.metrics.values()) {
     const list = (v: number[]) => (v.length ? v.map((x) => fmt(x, m.digits)).join(' / ') : '—');
-    lines.push(`- ${m.name}: bare ${list(m.bare)}; project ${list(m.project)}`);
+    lines.push(`- ${m.name}: ${results.columns.bare} ${list(m.bare)}; ${results.columns.project} ${list(m.project)}`);
   }
   return lines.join('\n');
 }
 
 export function toJson(results: Results) {
   return {
+    columns: results.columns,
     metrics: [...results.metrics.values()].map((m) => ({
       ...m,
       bareMedian: median(m.bare),

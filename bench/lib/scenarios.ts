@@ -8,8 +8,9 @@ import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { cpuSpent, type ServerChild } from './children.js';
 import { HttpUser } from './http.js';
-import { closeAll, connect, makeSocket, type Socket } from './sockets.js';
-import { now, Samples, sleep } from './util.js';
+import { SEND_LIMIT, SEND_WINDOW_MS } from './project.js';
+import { ack, closeAll, connect, makeSocket, type Reconnection, type Socket } from './sockets.js';
+import { fmt, now, pool, progress, Samples, sleep, waitUntil } from './util.js';
 
 /** Redis CPU seconds (the project's share of work that is not in its process); 0 for none. */
 export type RedisCpu = () => Promise<number>;
@@ -77,24 +78,33 @@ export function setWindowHooks(hooks: WindowHooks | undefined) {
   windowHooks = hooks;
 }
 
-/** Measures the CPU that the server (and Redis) spend while `fn` runs, after it has quiesced. */
-export async function measureCpu<T>(server: ServerChild, redisCpu: RedisCpu, fn: () => Promise<T>): Promise<{ value: T } & CpuWindow> {
+/** One server child or several (the processes of one deployment), as a list. */
+export type Servers = ServerChild | readonly ServerChild[];
+export const serverList = (servers: Servers): readonly ServerChild[] => ('child' in servers ? [servers] : servers);
+
+/**
+ * Measures the CPU that the server (and Redis) spend while `fn` runs, after it has
+ * quiesced. With several server processes, their CPU is summed (a process that
+ * exits during the window counts up to its exit).
+ */
+export async function measureCpu<T>(servers: Servers, redisCpu: RedisCpu, fn: () => Promise<T>): Promise<{ value: T } & CpuWindow> {
+  const list = serverList(servers);
   if (quietBeforeRounds) {
     await waitForQuietMachine(quietBeforeRounds, 15, (b) => process.stderr.write(`  (waiting for other processes to leave the CPUs: ${b.toFixed(0)}% busy)\n`), 700);
   }
-  await windowHooks?.before(server);
-  const [c0, r0] = await Promise.all([server.cpu(), redisCpu()]);
+  for (const server of list) await windowHooks?.before(server);
+  const [c0, r0] = await Promise.all([Promise.all(list.map((server) => server.cpu())), redisCpu()]);
   const m0 = machineBusyUs();
   const u0 = process.cpuUsage();
   const t0 = now();
   const value = await fn();
-  await quiesce(server);
-  const [c1, r1] = await Promise.all([server.cpu(), redisCpu()]);
+  await Promise.all(list.map((server) => quiesce(server)));
+  const [c1, r1] = await Promise.all([Promise.all(list.map((server) => server.cpu())), redisCpu()]);
   const m1 = machineBusyUs();
   const u1 = process.cpuUsage(u0);
   const elapsedUs = (now() - t0) * 1000;
-  await windowHooks?.after(server);
-  const serverUs = cpuSpent(c0, c1);
+  for (const server of list) if (server.running()) await windowHooks?.after(server);
+  const serverUs = list.reduce((sum, _, i) => sum + cpuSpent(c0[i]!, c1[i]!), 0);
   const redisUs = (r1 - r0) * 1e6;
   const foreign = m1 - m0 - serverUs - redisUs - (u1.user + u1.system);
   return {
@@ -111,9 +121,10 @@ export async function measureCpu<T>(server: ServerChild, redisCpu: RedisCpu, fn:
  * last round (presence writes, disconnect handling) must not be billed to the next.
  */
 export async function quiesce(server: ServerChild, maxMs = 8_000, threshold = 0.08) {
+  if (!server.running()) return;
   const deadline = Date.now() + maxMs;
   let a = await server.cpu();
-  while (Date.now() < deadline) {
+  while (Date.now() < deadline && server.running()) {
     await sleep(120);
     const b = await server.cpu();
     const active = b.elu.active - a.elu.active;
@@ -187,43 +198,66 @@ export interface FanoutResult extends CpuWindow {
   perSecond: number;
   expected: number;
   delivered: number;
+  /** Expected deliveries that never arrived (summed per socket). */
+  missing: number;
+  /** Deliveries beyond the expected ones: duplicates, or messages of another room. */
+  extra: number;
   p50: number;
   p99: number;
   ackErrors: number;
   firstAckError?: string;
 }
 
+/** A room and the sockets in it (on whichever server processes). */
+export interface FanoutGroup {
+  roomId: string;
+  sockets: readonly Socket[];
+}
+
 /**
- * Every socket (all in `roomId`) sends `messages` messages one after another,
- * each acked before the next; every socket in the room, the sender's included
- * (as PROTOCOL's "room members" and both servers do), receives each one. Counts
- * `message:new` deliveries and their latency (send → receipt; one clock, this process).
+ * In every group, every socket (all in the group's room) sends `messages` messages
+ * one after another, each acked before the next; every socket in the room, the
+ * sender's included (as PROTOCOL's "room members" and both servers do), receives
+ * each one. Counts `message:new` deliveries per socket and their latency (send →
+ * receipt; one clock, this process); `servers` are the processes whose CPU is summed.
  */
-export async function fanoutRound(server: ServerChild, redisCpu: RedisCpu, sockets: Socket[], roomId: string, messages: number, tag: string, timeoutMs = 60_000): Promise<FanoutResult> {
-  const n = sockets.length;
-  const expected = n * messages * n;
+export async function fanoutRound(servers: Servers, redisCpu: RedisCpu, groups: readonly FanoutGroup[], messages: number, tag: string, timeoutMs = 60_000): Promise<FanoutResult> {
+  const members = groups.flatMap((g) => g.sockets.map((socket) => ({ socket, roomId: g.roomId, expected: g.sockets.length * messages, got: 0, extra: 0, seen: new Set<string>() })));
+  const expected = members.reduce((n, m) => n + m.expected, 0);
   const latencies = new Samples(expected);
   let delivered = 0;
   let lastAt = 0;
   let ackErrors = 0;
   let firstAckError: string | undefined;
   const marker = `${tag} `;
+  let incomplete = members.length;
   let done!: () => void;
   const allDelivered = new Promise<void>((r) => (done = r));
-  const onMessage = (m: { text?: string }) => {
-    const text = m?.text;
-    if (typeof text !== 'string' || !text.startsWith(marker)) return;
-    const t = now();
-    latencies.push(t - Number(text.slice(marker.length)));
-    lastAt = t;
-    if (++delivered === expected) done();
-  };
-  for (const s of sockets) s.on('message:new', onMessage);
+  const listeners = members.map((member) => {
+    const onMessage = (m: { id?: string; text?: string; roomId?: string }) => {
+      const text = m?.text;
+      if (typeof text !== 'string' || !text.startsWith(marker)) return;
+      const id = String(m.id);
+      if (m.roomId !== member.roomId || member.seen.has(id) || member.got >= member.expected) {
+        member.extra++;
+        return;
+      }
+      member.seen.add(id);
+      const t = now();
+      latencies.push(t - Number(text.slice(marker.length)));
+      lastAt = t;
+      delivered++;
+      if (++member.got === member.expected && --incomplete === 0) done();
+    };
+    member.socket.on('message:new', onMessage);
+    return () => member.socket.off('message:new', onMessage);
+  });
+  if (!incomplete) done();
   let t0 = 0;
   try {
-    const m = await measureCpu(server, redisCpu, async () => {
+    const m = await measureCpu(servers, redisCpu, async () => {
       t0 = now();
-      const sender = (s: Socket) =>
+      const sender = ({ socket: s, roomId }: (typeof members)[number]) =>
         new Promise<void>((resolve) => {
           let k = 0;
           const sendNext = () => {
@@ -238,7 +272,7 @@ export async function fanoutRound(server: ServerChild, redisCpu: RedisCpu, socke
           };
           sendNext();
         });
-      await Promise.all(sockets.map(sender));
+      await Promise.all(members.map(sender));
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([allDelivered, new Promise<void>((r) => (timer = setTimeout(r, timeoutMs)))]);
       clearTimeout(timer);
@@ -249,6 +283,8 @@ export async function fanoutRound(server: ServerChild, redisCpu: RedisCpu, socke
       perSecond: (delivered / (lastAt - t0)) * 1000,
       expected,
       delivered,
+      missing: expected - delivered,
+      extra: members.reduce((n, x) => n + x.extra, 0),
       p50: pct(50),
       p99: pct(99),
       ackErrors,
@@ -259,7 +295,29 @@ export async function fanoutRound(server: ServerChild, redisCpu: RedisCpu, socke
       clientPct: m.clientPct,
     };
   } finally {
-    for (const s of sockets) s.off('message:new', onMessage);
+    for (const off of listeners) off();
+  }
+}
+
+/**
+ * Paces rounds of sends so that no user goes past the project's send limit
+ * (SEND_LIMIT per window): `take()` waits, when needed, before a round in which
+ * every user sends `perRound` messages.
+ */
+export class SendBudget {
+  private readonly starts: number[] = [];
+  constructor(private readonly perRound: number) {}
+
+  async take() {
+    for (;;) {
+      const t = Date.now();
+      const recent = this.starts.filter((x) => t - x < SEND_WINDOW_MS);
+      if ((recent.length + 1) * this.perRound <= SEND_LIMIT) break;
+      const wait = SEND_WINDOW_MS - (t - Math.min(...recent)) + 50;
+      progress(`waiting ${fmt(wait / 1000, 1)} s for the project's per-user send limit`);
+      await sleep(wait);
+    }
+    this.starts.push(Date.now());
   }
 }
 
@@ -364,6 +422,237 @@ export async function idleHeapRound(server: ServerChild, n: number, cookies: rea
   } finally {
     await closeAndSettle(server, sockets, baseClients, typeof before.app.engineClients === 'number' ? 0 : baseHandles);
   }
+}
+
+// ---- reconnect storm ---------------------------------------------------------------
+
+interface PresenceEvent {
+  user?: { username?: string };
+  online?: boolean;
+}
+
+/**
+ * Sockets that reconnect on their own (socket.io-client's automatic reconnection,
+ * as a page's socket does), with what a reconnect storm needs counted: which came
+ * back in the current round and when, `presence` events received, reconnect
+ * attempts, refusals. A CONNECT the server refuses, or a disconnect the server
+ * makes at the Socket.IO level (socket.io-client retries neither), is retried
+ * after `retryMs`, as the shipped page does. Watchers also keep
+ * the presence view a page keeps: `presence:list` at every connect, then events.
+ */
+export class StormFleet {
+  readonly sockets: Socket[] = [];
+  readonly watchers: Array<{ socket: Socket; view: Map<string, boolean> }> = [];
+  private round = 0;
+  private closed = false;
+  /** Sockets connected again in this round, and when the last one was (now()). */
+  back = 0;
+  lastBackAt = 0;
+  /** When the last socket saw its disconnect in this round. */
+  lastDownAt = 0;
+  /** `presence` events received by all sockets in this round, and when the last one was. */
+  presence = 0;
+  lastPresenceAt = 0;
+  /** socket.io-client reconnection attempts in this round (refused TCP connects included). */
+  attempts = 0;
+  /** CONNECTs refused by the server in this round, by message. */
+  readonly refusals = new Map<string, number>();
+
+  constructor(
+    private readonly url: string,
+    private readonly reconnection: Reconnection,
+    private readonly retryMs: number,
+  ) {}
+
+  get total() {
+    return this.sockets.length + this.watchers.length;
+  }
+
+  /** Connects `n` sockets (socket i with cookies[i % length], none when empty), then one watcher per watcher cookie. */
+  async connect(n: number, cookies: readonly string[], watcherCookies: readonly string[] = [], concurrency = 50) {
+    await pool(n, concurrency, async (i) => {
+      const s = await connect(this.url, cookies.length ? cookies[i % cookies.length] : undefined, 20_000, this.reconnection);
+      this.sockets.push(this.track(s));
+    });
+    for (const cookie of watcherCookies) {
+      const socket = await connect(this.url, cookie, 20_000, this.reconnection);
+      const watcher = { socket, view: new Map<string, boolean>() };
+      const load = () =>
+        this.presenceList(socket).then(
+          (online) => {
+            watcher.view.clear();
+            for (const u of online) watcher.view.set(u, true);
+          },
+          () => undefined,
+        );
+      socket.on('connect', () => void load());
+      socket.on('presence', (p: PresenceEvent) => p?.user?.username && watcher.view.set(p.user.username, p.online === true));
+      await load();
+      this.watchers.push(watcher);
+      this.track(socket);
+    }
+  }
+
+  private track(s: Socket): Socket {
+    let seen = this.round;
+    s.on('connect', () => {
+      if (seen === this.round) return;
+      seen = this.round;
+      this.back++;
+      this.lastBackAt = now();
+    });
+    const retry = () => setTimeout(() => !this.closed && !s.connected && !s.active && s.connect(), this.retryMs);
+    s.on('disconnect', (reason: string) => {
+      this.lastDownAt = now();
+      if (reason === 'io server disconnect') retry();
+    });
+    s.on('presence', () => {
+      this.presence++;
+      this.lastPresenceAt = now();
+    });
+    s.io.on('reconnect_attempt', () => this.attempts++);
+    s.on('connect_error', (err: Error) => {
+      if (s.active) return; // a transport error: socket.io-client retries by itself
+      this.refusals.set(err.message, (this.refusals.get(err.message) ?? 0) + 1);
+      retry();
+    });
+    return s;
+  }
+
+  /** Starts a round: every socket must connect again to count as back. */
+  beginRound() {
+    this.round++;
+    this.back = 0;
+    this.lastBackAt = 0;
+    this.lastDownAt = 0;
+    this.presence = 0;
+    this.lastPresenceAt = 0;
+    this.attempts = 0;
+    this.refusals.clear();
+  }
+
+  /** Usernames that `presence:list` answers (asked on a watcher). */
+  async presenceList(socket = this.watchers[0]?.socket): Promise<string[]> {
+    if (!socket) throw new Error('no watcher');
+    const res = await ack<{ ok: boolean; online?: Array<{ username: string }> }>(socket, 'presence:list', {}, 10_000);
+    if (!res.ok) throw new Error('presence:list refused');
+    return (res.online ?? []).map((u) => u.username);
+  }
+
+  close() {
+    this.closed = true;
+    closeAll(this.sockets);
+    closeAll(this.watchers.map((w) => w.socket));
+  }
+}
+
+export interface StormResult extends CpuWindow {
+  /** Seconds after the SIGTERM: the old process gone, the new one listening, every socket connected again, presence settled (NaN: not within the bound, or no presence). */
+  exited: number;
+  listening: number;
+  /** Seconds after the SIGTERM when the last socket saw its disconnect. */
+  lastDown: number;
+  allBack: number;
+  settled: number;
+  /** Sockets not back within the bound. */
+  notBack: number;
+  /** `presence` events all sockets received from the SIGTERM until presence settled, and during the tail after it. */
+  presenceEvents: number;
+  latePresence: number;
+  attempts: number;
+  refused: number;
+  firstRefusal?: string;
+  /** Users the watchers' views (kept as the page keeps them) got wrong after the tail, summed over watchers. */
+  viewWrong: number;
+  /** Why presence never settled: how presence:list differed at the end. */
+  listWrong?: string;
+  oldExitCode: number | null;
+}
+
+/**
+ * A deploy under load: SIGTERM `old` (it closes every transport, so the fleet's
+ * sockets reconnect by themselves) and, the moment it has exited, let `next` (booted
+ * beforehand on the same port, its listen held) listen. Measures when every socket
+ * is back; with `expectedOnline` (usernames) also when presence has settled: no
+ * `presence` event for `quietMs` after the last socket is back, and `presence:list`
+ * equal to the expected set. Then `tailMs` more to count late `presence` events.
+ * Server CPU is the old process's (until it exited) plus the new one's.
+ */
+export async function stormRound(o: {
+  old: ServerChild;
+  next: ServerChild;
+  fleet: StormFleet;
+  redisCpu: RedisCpu;
+  expectedOnline?: readonly string[];
+  quietMs: number;
+  tailMs: number;
+  timeoutMs: number;
+}): Promise<StormResult> {
+  const { old, next, fleet } = o;
+  await Promise.all([quiesce(old), quiesce(next)]);
+  fleet.beginRound();
+  const expected = o.expectedOnline && [...o.expectedOnline].sort();
+  const r = { exited: NaN, listening: NaN, lastDown: NaN, allBack: NaN, settled: NaN, oldExitCode: null as number | null, listWrong: undefined as string | undefined };
+  /** `presence` events counted up to the settling (or to the end of the bound). */
+  let presenceEvents = NaN;
+  const m = await measureCpu([old, next], o.redisCpu, async () => {
+    const t0 = now();
+    const deadline = t0 + o.timeoutMs;
+    r.oldExitCode = await old.stop(15_000);
+    r.exited = (now() - t0) / 1000;
+    await next.listen();
+    r.listening = (now() - t0) / 1000;
+    await waitUntil(() => fleet.back >= fleet.total, deadline - now(), 20);
+    r.lastDown = (fleet.lastDownAt - t0) / 1000;
+    if (fleet.back < fleet.total) return;
+    r.allBack = (fleet.lastBackAt - t0) / 1000;
+    if (!expected) return;
+    for (;;) {
+      const from = Math.max(fleet.lastBackAt, fleet.lastPresenceAt);
+      const quietFor = now() - from;
+      if (quietFor < o.quietMs) {
+        await sleep(o.quietMs - quietFor);
+        continue;
+      }
+      const online = await fleet.presenceList().then((l) => l.sort(), (err: unknown) => [`(${String(err)})`]);
+      const same = online.length === expected.length && online.every((u, i) => u === expected[i]);
+      if (same && Math.max(fleet.lastBackAt, fleet.lastPresenceAt) === from) {
+        r.settled = (from - t0) / 1000;
+        presenceEvents = fleet.presence;
+        return;
+      }
+      if (now() > deadline) {
+        const missing = expected.filter((u) => !online.includes(u));
+        r.listWrong = `presence:list has ${online.length} users, ${missing.length} of the ${expected.length} expected missing`;
+        return;
+      }
+      await sleep(200);
+    }
+  });
+  if (Number.isNaN(presenceEvents)) presenceEvents = fleet.presence;
+  if (expected) await sleep(o.tailMs);
+  let viewWrong = 0;
+  if (expected) {
+    for (const { view } of fleet.watchers) {
+      viewWrong += expected.filter((u) => view.get(u) !== true).length;
+      viewWrong += [...view].filter(([u, online]) => online && !expected.includes(u)).length;
+    }
+  }
+  const refusals = [...fleet.refusals];
+  return {
+    ...r,
+    presenceEvents,
+    notBack: fleet.total - fleet.back,
+    latePresence: fleet.presence - presenceEvents,
+    attempts: fleet.attempts,
+    refused: refusals.reduce((n, [, k]) => n + k, 0),
+    ...(refusals.length && { firstRefusal: refusals[0]![0] }),
+    viewWrong,
+    serverUs: m.serverUs,
+    redisUs: m.redisUs,
+    foreignPct: m.foreignPct,
+    clientPct: m.clientPct,
+  };
 }
 
 // ---- session liveness (project only) ------------------------------------------

@@ -1,15 +1,27 @@
-/** socket.io-client helpers for the load generator: websocket only, no deflate, no reconnection. */
+/** socket.io-client helpers for the load generator: websocket only, no deflate, no reconnection unless asked. */
 import { io, type Socket } from 'socket.io-client';
 import { assertLoopback } from './http.js';
 import { pool, sleep } from './util.js';
 
 export type { Socket };
 
-export function makeSocket(url: string, cookie?: string): Socket {
+/** socket.io-client's automatic reconnection: first delay, cap, and its randomization (0.5: ±50%). */
+export interface Reconnection {
+  delay: number;
+  delayMax: number;
+  randomization?: number;
+}
+
+export function makeSocket(url: string, cookie?: string, reconnection?: Reconnection): Socket {
   assertLoopback(url);
   return io(url, {
     forceNew: true,
-    reconnection: false,
+    reconnection: !!reconnection,
+    ...(reconnection && {
+      reconnectionDelay: reconnection.delay,
+      reconnectionDelayMax: reconnection.delayMax,
+      randomizationFactor: reconnection.randomization ?? 0.5,
+    }),
     transports: ['websocket'],
     // engine.io-client types it as {threshold}; ws takes false (no permessage-deflate offer).
     perMessageDeflate: false as unknown as { threshold: number },
@@ -19,8 +31,8 @@ export function makeSocket(url: string, cookie?: string): Socket {
 }
 
 /** Connects; rejects on connect_error or after `ms`. */
-export function connect(url: string, cookie?: string, ms = 20_000): Promise<Socket> {
-  const socket = makeSocket(url, cookie);
+export function connect(url: string, cookie?: string, ms = 20_000, reconnection?: Reconnection): Promise<Socket> {
+  const socket = makeSocket(url, cookie, reconnection);
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       socket.close();
@@ -40,11 +52,11 @@ export function connect(url: string, cookie?: string, ms = 20_000): Promise<Sock
 }
 
 /** Connects n sockets (cookie of socket i: cookies[i % cookies.length]) with bounded concurrency. */
-export async function connectMany(url: string, n: number, cookies: readonly string[], concurrency = 50): Promise<Socket[]> {
+export async function connectMany(url: string, n: number, cookies: readonly string[], concurrency = 50, reconnection?: Reconnection): Promise<Socket[]> {
   const sockets: Socket[] = [];
   try {
     await pool(n, concurrency, async (i) => {
-      const s = await connect(url, cookies.length ? cookies[i % cookies.length] : undefined);
+      const s = await connect(url, cookies.length ? cookies[i % cookies.length] : undefined, 20_000, reconnection);
       sockets.push(s);
     });
   } catch (err) {

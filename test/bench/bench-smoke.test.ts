@@ -43,10 +43,13 @@ describe('benchmarks (toy sizes)', function () {
     const { stdout, stderr } = await tsx('bench/run.ts', [
       '--rounds=1', '--no-warmup', '--sockets=6', '--messages=2', '--handshakes=20', '--hs-concurrency=5',
       '--inbound-seconds=0.3', '--idle=30', '--idle-users=3', '--liveness=3',
-      '--session-read-rounds=1', '--session-read-seconds=0.3', `--json=${json}`,
+      '--session-read-rounds=1', '--session-read-seconds=0.3',
+      '--scale-rooms=2', '--scale-members=2', '--scale-messages=3', '--storm-sockets=20', '--storm-users=4',
+      `--json=${json}`,
     ]);
-    const { metrics } = JSON.parse(readFileSync(json, 'utf8')) as { metrics: Array<{ name: string; bareMedian: number | null; projectMedian: number | null }> };
-    const byName = new Map(metrics.map((m) => [m.name, m]));
+    type Row = { name: string; bareMedian: number | null; projectMedian: number | null; verdict: string };
+    const report = JSON.parse(readFileSync(json, 'utf8')) as { metrics: Row[]; scale: { metrics: Row[] }; storm: { metrics: Row[] } };
+    const byName = new Map(report.metrics.map((m) => [m.name, m]));
     const bothSides = [
       'handshakes/s', 'fan-out deliveries/s', 'delivery latency p50', 'delivery latency p99',
       'acked inbound events/s', 'acked inbound events/s, listener on another process', 'heap per idle socket @30',
@@ -58,8 +61,31 @@ describe('benchmarks (toy sizes)', function () {
       expect(Number.isFinite(m!.projectMedian), `${name}: project`).to.equal(true);
       if (bothSides.includes(name)) expect(Number.isFinite(m!.bareMedian), `${name}: bare`).to.equal(true);
     }
+    // scale: both sizes (1 process in the baseline column, 3 in the other), every delivery arrived.
+    const scale = new Map(report.scale.metrics.map((m) => [m.name, m]));
+    for (const name of ['deliveries/s', 'delivery latency p50', 'server CPU per delivery, all processes', 'Redis CPU per delivery', 'deliveries missing']) {
+      const m = scale.get(name);
+      expect(m, `scale: ${name}`).to.not.equal(undefined);
+      expect(Number.isFinite(m!.bareMedian) && Number.isFinite(m!.projectMedian), `scale: ${name} at both sizes`).to.equal(true);
+    }
+    expect(scale.get('deliveries missing')!.verdict).to.equal('PASS');
+    expect(scale.get('deliveries unexpected (duplicate, other room)')!.verdict).to.equal('PASS');
+    expect(stdout).to.match(/\| server CPU per delivery, all processes \(µs\) .*×/);
+    // storm: every socket back on both servers; presence settled, counted and right for the project.
+    const storm = new Map(report.storm.metrics.map((m) => [m.name, m]));
+    const stormBoth = ['all sockets back after SIGTERM', 'old process exited after SIGTERM', 'server CPU over the storm, both processes', 'client reconnection attempts'];
+    const stormProject = ['presence settled after SIGTERM', 'presence events received, all sockets', "users wrong in the watchers' presence view"];
+    for (const name of [...stormBoth, ...stormProject]) {
+      const m = storm.get(name);
+      expect(m, `storm: ${name}`).to.not.equal(undefined);
+      expect(Number.isFinite(m!.projectMedian), `storm: ${name}: project`).to.equal(true);
+      if (stormBoth.includes(name)) expect(Number.isFinite(m!.bareMedian), `storm: ${name}: bare`).to.equal(true);
+    }
+    expect(storm.get('sockets not back within the bound')!.verdict).to.equal('PASS');
+    expect(storm.get("users wrong in the watchers' presence view")!.verdict).to.equal('PASS');
+    expect(stdout).to.include('## reconnect storm');
     // Real work only: no refused handshake, send or event (the limits' ceilings are raised by settings, see bench/lib/project.ts).
-    expect(stderr).to.not.match(/acks not ok|handshakes: \d+ failed|sends failed/);
+    expect(stderr).to.not.match(/acks not ok|handshakes: \d+ failed|sends failed|FAIL/);
     expect(stdout).to.include('MAX_SOCKETS_PER_USER=');
     expect(stdout).to.match(/\| acked inbound events\/s .*×/); // the table with ratios
     expect(stdout).to.include('live view vs reload per event'); // the session-read part
