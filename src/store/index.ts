@@ -93,7 +93,7 @@ export async function createRedisStores(config: Config & { redis: RedisTarget },
       }),
     // Socket.IO's sharded adapter: one channel per room (SPUBLISH/SSUBSCRIBE), subscribed
     // only by the processes with sockets in it, so a process pays for the rooms it serves.
-    socketAdapter: createShardedAdapter(client, handledSubscriptions(subscriber, log), {
+    socketAdapter: createShardedAdapter(client, adapterSubscriber(subscriber, log), {
       channelPrefix: keys.adapterChannel,
       subscriptionMode: 'dynamic',
     }),
@@ -105,22 +105,36 @@ export async function createRedisStores(config: Config & { redis: RedisTarget },
 }
 
 /**
- * What the adapter subscribes with. It (un)subscribes without waiting for the
- * answer, so a failure (the client closing at shutdown, a node's connection
- * dropped in a failover) would be an unhandled rejection, which ends the
- * process: here each is handled and logged. A join never relies on these: it
- * holds the channel itself (RoomChannels).
+ * What the adapter subscribes with. Two things are mended here:
+ * - It (un)subscribes without waiting for the answer, so a failure (the client
+ *   closing at shutdown, a node's connection dropped in a failover) would be an
+ *   unhandled rejection, which ends the process: each is handled and logged.
+ * - It unsubscribes a room's channel with no listener named, which node-redis
+ *   carries out without marking the channel as leaving: a join of the same room
+ *   before that answer (a last socket leaving as another arrives) would just add
+ *   its listener, and the answer would then drop every listener and leave the
+ *   room unsubscribed while it has sockets. The adapter uses one listener for all
+ *   its channels, so its unsubscribe is made to name it, which node-redis orders
+ *   right (a subscribe meanwhile sends SSUBSCRIBE again).
  */
-function handledSubscriptions(subscriber: RedisClient, log: Logger) {
-  const failed = (what: string) => (err: unknown) => {
-    if (subscriber.isOpen) log.warn({ err: String(err) }, `socket.io adapter: ${what} failed`);
-  };
+export function adapterSubscriber(subscriber: RedisClient, log: Logger) {
   type Listener = Parameters<RedisClient['sSubscribe']>[1];
+  let adapterListener: Listener | undefined;
+  /** Runs a (un)subscribe, turning any failure, thrown or rejected, into a log line. */
+  const handled = async (what: string, run: () => Promise<unknown>) => {
+    try {
+      await run();
+    } catch (err) {
+      if (subscriber.isOpen) log.warn({ err: String(err) }, `socket.io adapter: ${what} failed`);
+    }
+  };
   return {
-    sSubscribe: (channel: string, listener: Listener, buffers?: boolean) =>
-      subscriber.sSubscribe(channel, listener, buffers).catch(failed('subscribe')),
+    sSubscribe: (channel: string, listener: Listener, buffers?: boolean) => {
+      adapterListener = listener;
+      return handled('subscribe', () => subscriber.sSubscribe(channel, listener, buffers));
+    },
     sUnsubscribe: (channel: string, listener?: Listener, buffers?: boolean) =>
-      subscriber.sUnsubscribe(channel, listener, buffers).catch(failed('unsubscribe')),
+      handled('unsubscribe', () => subscriber.sUnsubscribe(channel, listener ?? adapterListener, listener ? buffers : true)),
   };
 }
 

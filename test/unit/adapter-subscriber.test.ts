@@ -1,0 +1,75 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { expect } from 'chai';
+import { createLogger } from '../../src/logger.js';
+import { adapterSubscriber } from '../../src/store/index.js';
+import { createRedisClient, type RedisClient } from '../../src/store/redis/client.js';
+import { REDIS_URL, uniquePrefix } from './helpers/redis.js';
+
+/*
+ * The subscriber the Socket.IO adapter is given: a room's channel unsubscribed
+ * (its last socket here left) and subscribed again at once (a socket joined)
+ * must end subscribed, and a failure must never be an unhandled rejection.
+ */
+describe('the adapter\'s subscriber', () => {
+  const log = createLogger('silent');
+  let subscriber: RedisClient;
+  let publisher: RedisClient;
+  before(async () => {
+    subscriber = createRedisClient({ url: REDIS_URL }, log, 'test subscriber', true);
+    publisher = createRedisClient({ url: REDIS_URL }, log, 'test publisher');
+    await Promise.all([subscriber.connect(), publisher.connect()]);
+  });
+  after(async () => {
+    await Promise.allSettled([subscriber.close(), publisher.close()]);
+  });
+
+  /** Whether a message published to `channel` now reaches `got`. */
+  async function reaches(channel: string, got: string[]): Promise<boolean> {
+    const before = got.length;
+    await publisher.sPublish(channel, `ping ${before}`);
+    for (let i = 0; i < 20 && got.length === before; i++) await sleep(10);
+    return got.length > before;
+  }
+
+  it('stays subscribed when a room is left and joined again before the unsubscribe is answered', async () => {
+    const subs = adapterSubscriber(subscriber, log);
+    const channel = `${uniquePrefix()}socket.io#/#room:r#`;
+    const got: string[] = [];
+    const listener = (message: Buffer | string) => void got.push(message.toString());
+    await subs.sSubscribe(channel, listener, true);
+    expect(await reaches(channel, got)).to.equal(true);
+    for (let round = 0; round < 5; round++) {
+      // As the adapter does it: delete-room, then create-room, in one tick, neither awaited.
+      void subs.sUnsubscribe(channel);
+      void subs.sSubscribe(channel, listener, true);
+      await sleep(20);
+      expect(await reaches(channel, got), `round ${round}`).to.equal(true);
+    }
+    // And a plain leave unsubscribes.
+    await subs.sUnsubscribe(channel);
+    expect(await reaches(channel, got)).to.equal(false);
+  });
+
+  it('handles failures, rejected or thrown, instead of leaving them unhandled', async () => {
+    // As a cluster client fails at shutdown or in a failover: one rejects, the other throws.
+    const failing = {
+      isOpen: true,
+      sSubscribe: () => Promise.reject(new Error('the client is closed')),
+      sUnsubscribe: () => {
+        throw new Error('the client is closed');
+      },
+    } as unknown as RedisClient;
+    const subs = adapterSubscriber(failing, log);
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      void subs.sSubscribe('x', () => undefined, true);
+      void subs.sUnsubscribe('x');
+      await sleep(20);
+      expect(unhandled).to.deep.equal([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+  });
+});
