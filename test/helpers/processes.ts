@@ -159,8 +159,9 @@ function redisCli(args: string[]): Promise<string> {
 /**
  * A Redis Cluster of the test's own: `masters` masters (at least 3, as Redis
  * requires), each with `replicas` replicas, on free ports, made with
- * `redis-cli --cluster create`. A short node timeout makes a failover take
- * about 2 s. `kill(port)` is what an outage of that node looks like.
+ * `redis-cli --cluster create`, resolved once every replica has synced. A short
+ * node timeout makes a failover take about 2 s. `kill(port)` is what an outage
+ * of that node looks like.
  */
 export async function startOwnCluster(opts: { masters?: number; replicas?: 0 | 1 } = {}) {
   const masters = opts.masters ?? 3;
@@ -175,7 +176,8 @@ export async function startOwnCluster(opts: { masters?: number; replicas?: 0 | 1
     const child = spawn(
       'redis-server',
       ['--port', String(port), '--bind', '127.0.0.1', '--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf',
-        '--cluster-node-timeout', '1000', '--save', '', '--appendonly', 'no', '--dir', nodeDir],
+        '--cluster-node-timeout', '1000', '--repl-diskless-sync-delay', '0', '--save', '', '--appendonly', 'no',
+        '--dir', nodeDir, '--logfile', join(nodeDir, 'log')],
       { stdio: 'ignore' },
     );
     nodes.set(port, child);
@@ -195,7 +197,13 @@ export async function startOwnCluster(opts: { masters?: number; replicas?: 0 | 1
       if (!info.includes('cluster_state:ok')) return false;
     }
     const topology = await redisCli(['-p', String(ports[0]), 'cluster', 'nodes']);
-    return (topology.match(/slave [0-9a-f]{40}/g) ?? []).length === masters * replicas;
+    if ((topology.match(/slave [0-9a-f]{40}/g) ?? []).length !== masters * replicas) return false;
+    // A replica that has not synced with its master once is not eligible to replace it.
+    for (const port of ports) {
+      const replication = await redisCli(['-p', String(port), 'info', 'replication']);
+      if (replication.includes('role:slave') && !replication.includes('master_link_status:up')) return false;
+    }
+    return true;
   };
   for (let i = 0; !(await settled()); i++) {
     if (i > 200) throw new Error('the redis cluster did not settle');
