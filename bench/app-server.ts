@@ -4,7 +4,7 @@
  * benchmark can count what it holds (sockets, live sessions, rooms, listeners)
  * through bench/heap-probe.ts. Nothing in src/ is changed.
  *
- * With BENCH_EXPERIMENTS=release-handshake,local-first it applies bench-only
+ * With BENCH_EXPERIMENTS=release-handshake it applies bench-only
  * prototypes of suggested src/ changes (see below), so that their effect can
  * be measured (`npm run bench -- --experiments=...`) before anyone writes them.
  *
@@ -17,7 +17,6 @@
  */
 import type { AddressInfo } from 'node:net';
 import type { Socket } from 'socket.io';
-import { Adapter as InMemoryAdapter } from 'socket.io-adapter';
 import { createApp } from '../src/app.js';
 import { loadConfig } from '../src/config.js';
 import { createLogger } from '../src/logger.js';
@@ -68,9 +67,9 @@ if (process.env.BENCH_WHOAMI === '1') {
 }
 
 // ---- experiments: bench-only prototypes of suggested src/ changes, to measure them ----
-// BENCH_EXPERIMENTS=release-handshake,local-first (comma-separated); nothing by default.
+// BENCH_EXPERIMENTS=release-handshake (comma-separated); nothing by default. (local-first is in src/ now: realtime/local-first.ts.)
 const experiments = new Set((process.env.BENCH_EXPERIMENTS ?? '').split(',').filter(Boolean));
-for (const e of experiments) if (!['release-handshake', 'local-first'].includes(e)) throw new Error(`unknown experiment ${e}`);
+for (const e of experiments) if (!['release-handshake'].includes(e)) throw new Error(`unknown experiment ${e}`);
 
 if (experiments.has('release-handshake')) {
   // engine.io keeps each upgrade's WebSocketResponse (and through it the handshake
@@ -94,25 +93,6 @@ if (experiments.has('release-handshake')) {
     }
     next();
   });
-}
-
-if (experiments.has('local-first')) {
-  // local-first: the streams adapter awaits its XADD before delivering a broadcast
-  // to this process's own sockets; without connection-state recovery the offset is
-  // not used: deliver locally first, publish without waiting.
-  const nsp = app.io.of('/');
-  type Opts = { flags?: { local?: boolean }; rooms: Set<string>; except?: Set<string> };
-  const adapter = nsp.adapter as unknown as {
-    publishAndReturnOffset(m: unknown): Promise<string>;
-    broadcast(packet: unknown, opts: Opts): unknown;
-  };
-  const localBroadcast = InMemoryAdapter.prototype.broadcast as (p: unknown, o: unknown) => void;
-  const encode = (opts: Opts) => ({ rooms: [...opts.rooms], except: [...(opts.except ?? [])], flags: opts.flags });
-  adapter.broadcast = function broadcast(packet, opts) {
-    localBroadcast.call(this, packet, opts);
-    if (opts.flags?.local) return;
-    void this.publishAndReturnOffset({ type: 3, data: { packet, opts: encode(opts) } }).catch(() => undefined);
-  };
 }
 
 const redis = stores as unknown as { client?: Emitter; subscriber?: Emitter };

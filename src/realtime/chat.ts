@@ -18,6 +18,7 @@ import type { Stores } from '../store/types.js';
 import type { AppServer, AppSocket } from './events.js';
 import { defineHandler, requireLive, type EventContext, type EventHandler } from './handler.js';
 import { HandshakeRefusal, type Undo } from './io.js';
+import { deliverLocallyFirst } from './local-first.js';
 import { createRecovery, type Recovery } from './recovery.js';
 import { socketRooms } from './rooms.js';
 
@@ -340,6 +341,7 @@ export function createChatRealtime(deps: ChatRealtimeDeps) {
     io = server;
     const adapter = server.of('/').adapter;
     if (adapter instanceof ClusterAdapter) {
+      deliverLocallyFirst(adapter);
       recovery = createRecovery({ io: server, chat, bus: stores.bus, log });
       recovery.watch(adapter);
     }
