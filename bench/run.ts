@@ -14,13 +14,13 @@
  *                    --cpu-prof=/tmp/prof (V8 CPU profiles of the timed rounds of handshake, fanout and
  *                    inbound, both servers: <server>-<phase>-<n>.cpuprofile)  --json=/tmp/bench.json
  *                    --heap-snapshots=/tmp/snaps (heap snapshots without and with N idle sockets, first round)
- *                    --experiments=release-handshake,local-first (bench-only prototypes of suggested src/
+ *                    --experiments=release-handshake (bench-only prototypes of suggested src/
  *                    changes, in bench/app-server.ts)  --project-entry=bench/app-server.ts (its control)
  *                    --memory (the project on its in-memory stores: one process, no Redis round trips,
  *                    to separate the framework's own cost from Redis's)
  *                    --wait-quiet=120 (first wait up to 120 s for other processes to leave the CPUs,
  *                    then up to 60 s before each timed round)
- *                    scale: --scale-processes=3 --scale-rooms=24 --scale-members=4 --scale-messages=15 --scale-warmup=8
+ *                    scale: --scale-processes=3 --scale-rooms=24 --scale-members=4 --scale-messages=150 --scale-warmup=8
  *                    storm: --storm-sockets=2000 --storm-users=200 --storm-watchers=1 --storm-delay=250
  *                    --storm-delay-max=5000 (ms) --storm-quiet=1000 (ms) --storm-tail=2000 (ms) --storm-timeout=120 (s)
  * Options may also be given as BENCH_<NAME> environment variables (BENCH_ROUNDS=5).
@@ -88,7 +88,7 @@ async function main() {
     scaleProcesses: opts.int('scale-processes', 3, 2, 16),
     scaleRooms: opts.int('scale-rooms', quick ? 12 : 24, 1, 1000),
     scaleMembers: opts.int('scale-members', 4, 1, 100),
-    scaleMessages: opts.int('scale-messages', 15, 1, SEND_LIMIT),
+    scaleMessages: opts.int('scale-messages', 150, 1, 1000),
     scaleWarmup: opts.int('scale-warmup', quick ? 2 : 8, 1, 100),
     stormSockets: opts.int('storm-sockets', quick ? 500 : 2000, 1, 50_000),
     stormUsers: opts.int('storm-users', quick ? 50 : 200, 1, 10_000),
