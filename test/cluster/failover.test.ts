@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { expect } from 'chai';
 import { createClient } from 'redis';
+import request from 'supertest';
 import type { Socket } from 'socket.io-client';
 import type { Message } from '../../src/chat/types.js';
 import type { SessionView } from '../../src/session/live-sessions.js';
@@ -94,14 +95,18 @@ describe('a Redis Cluster failover under traffic', function () {
     })();
     await waitFor(() => acked.length >= 3, 'traffic before the failover', 10_000);
 
+    const readyz = async () => (await request(A.url).get('/readyz')).status;
+    expect(await readyz()).to.equal(200);
     const killedAt = Date.now();
     await own.kill(victim.port);
+    await waitFor(async () => (await readyz()) === 503, '/readyz 503 while a master is down', 10_000);
     await waitFor(() => answers.some((a) => a.at > killedAt && !a.ok), 'a refused send while the master is down', 10_000);
     await waitFor(() => answers.some((a) => a.at > killedAt && a.ok && answers.some((b) => !b.ok && b.at < a.at && b.at > killedAt)), 'sends acked again', 30_000);
     const firstFailure = answers.find((a) => a.at > killedAt && !a.ok)!.at;
     const back = answers.find((a) => a.at > firstFailure && a.ok)!.at;
     const promoted = await masterOf(own, await slotOf(own.nodes.find((n) => !n.endsWith(`:${victim.port}`))!, `${cluster.prefix}bus`));
     expect(promoted.port, 'a replica took over the slots').to.not.equal(victim.port);
+    await waitFor(async () => (await readyz()) === 200, '/readyz 200 once the replica took over', 15_000);
     console.log(`      failover: sends refused ${back - firstFailure} ms (${firstFailure - killedAt} ms after the kill, acked again ${back - killedAt} ms after it)`);
 
     // A few more messages, then stop: bob on B has every acknowledged message.

@@ -42,6 +42,18 @@ describe('deployment defaults', function () {
     }
   });
 
+  it('reads REDIS_CLUSTER_NODES as seed URLs, and refuses it with REDIS_URL or malformed', async () => {
+    const { loadConfig } = await import('../../src/config.js');
+    expect(loadConfig({ REDIS_CLUSTER_NODES: 'redis://10.0.0.1:7000, redis://10.0.0.2:7000' }).redis).to.deep.equal({
+      clusterNodes: ['redis://10.0.0.1:7000', 'redis://10.0.0.2:7000'],
+    });
+    expect(loadConfig({ REDIS_URL: 'redis://127.0.0.1:6379/0' }).redis).to.deep.equal({ url: 'redis://127.0.0.1:6379/0' });
+    expect(loadConfig({}).redis).to.equal(undefined);
+    expect(() => loadConfig({ REDIS_URL: 'redis://a:1', REDIS_CLUSTER_NODES: 'redis://b:2' })).to.throw(/REDIS_CLUSTER_NODES: set this or REDIS_URL, not both/);
+    expect(() => loadConfig({ REDIS_CLUSTER_NODES: 'redis://b:2/3' })).to.throw(/REDIS_CLUSTER_NODES: "redis:\/\/b:2\/3" is not a seed URL/);
+    expect(() => loadConfig({ REDIS_CLUSTER_NODES: 'b:2' })).to.throw(/REDIS_CLUSTER_NODES/);
+  });
+
   it('has docker compose refuse to start without SESSION_SECRET: no default secret', async () => {
     const compose = readFileSync('docker-compose.yml', 'utf8');
     const uses = compose.match(/SESSION_SECRET:.*$/gm) ?? [];
