@@ -10,8 +10,8 @@
  *
  * With BENCH_WHOAMI=1 it adds ONE bench-only event, `bench:whoami {v}`, whose
  * handler reads the session three ways (v = "live" | "reload" | "none"):
- *   live   → socket.data.live.view (the project's cached live view)
- *   reload → sessionStore.read(sid), a store round trip per event (the "reload
+ *   live   → live.session(socket) (socket.io-live-session's live view)
+ *   reload → a store read per event (the "reload
  *            the session in every handler" pattern of Socket.IO's express-session how-to)
  *   none   → no session read at all (the ceiling)
  */
@@ -40,24 +40,25 @@ if (process.env.BENCH_WHOAMI === '1') {
     socket.offAny();
     for (const listener of others) socket.onAny((event: string, ...args: unknown[]) => event !== 'bench:whoami' && listener(event, ...args));
 
+    // The session id of this socket's handshake cookie (`sid=s:<id>.<signature>`), for the store read of "reload".
+    const sid = /(?:^|;\s*)sid=s%3A([^.;]+)\./.exec(socket.handshake.headers.cookie ?? '')?.[1];
     socket.on('bench:whoami', (payload: unknown, ack: Ack) => {
       if (typeof ack !== 'function') return;
-      const live = typed.data.live;
-      if (!live || live.ended) return ack({ ok: false, error: { code: 'unauthorized', message: 'session ended' } });
+      const session = app.live.session(socket);
+      if (!session) return ack({ ok: false, error: { code: 'unauthorized', message: 'session ended' } });
+      const user = typed.data.user;
       const v = (payload as { v?: unknown } | null)?.v;
-      if (v === 'live') {
-        const view = live.view;
-        return ack({ ok: true, user: view.user.username, theme: view.prefs.theme ?? null });
-      }
+      if (v === 'live') return ack({ ok: true, user: user.username, theme: session.prefs?.theme ?? null });
       if (v === 'reload') {
-        app.sessionStore.read(live.sid).then(
-          (record) =>
-            ack(
-              record && record.data.passport?.user === live.user.id
-                ? { ok: true, user: live.user.username, theme: record.data.prefs?.theme ?? null }
+        // What Socket.IO's how-to does on every event (session.reload): a store read.
+        stores.sessionBase.get(sid ?? '', (err, record) =>
+          ack(
+            err
+              ? { ok: false, error: { code: 'internal', message: 'store failed' } }
+              : record && record.passport?.user === user.id
+                ? { ok: true, user: user.username, theme: record.prefs?.theme ?? null }
                 : { ok: false, error: { code: 'unauthorized', message: 'session ended' } },
-            ),
-          () => ack({ ok: false, error: { code: 'internal', message: 'store failed' } }),
+          ),
         );
         return;
       }
@@ -101,7 +102,7 @@ setBenchStats(() => {
   return {
     engineClients: app.io.engine.clientsCount,
     sockets: nsp.sockets.size,
-    liveSessions: app.liveSessions.size,
+    liveSessions: app.live.size,
     adapterRooms: nsp.adapter.rooms.size,
     adapterSids: nsp.adapter.sids.size,
     httpServerListeners: listenerTotal(app.httpServer),

@@ -3,7 +3,7 @@
  * session, three variants against the same server in the same run (interleaved,
  * rotating order):
  *   none   → the handler reads no session at all (the ceiling)
- *   live   → socket.data.live.view, the project's cached live view
+ *   live   → live.session(socket), socket.io-live-session's live view
  *   reload → a store round trip per event (sessionStore.read(sid)): the "reload
  *            the session in each handler" pattern of Socket.IO's express-session how-to
  * The server is bench/app-server.ts (the real createApp wiring, Redis mode) with

@@ -1,6 +1,7 @@
 import { createServer, type Server as HttpServer } from 'node:http';
 import express, { type Express } from 'express';
 import session from 'express-session';
+import { liveSession, type LiveSession } from 'socket.io-live-session';
 import { authApi, type ApiDeps } from './auth/api.js';
 import { createPassport } from './auth/passport.js';
 import type { Config } from './config.js';
@@ -12,9 +13,6 @@ import { createRealtime } from './realtime/io.js';
 import { createChatRealtime } from './realtime/chat.js';
 import { corsForAllowedOrigins, createCsrf, noStore, originGuard, securityHeaders } from './security/http.js';
 import { createLimits } from './security/limits.js';
-import { createOriginPolicy } from './security/origin.js';
-import { LiveSessions } from './session/live-sessions.js';
-import { LiveSessionStore } from './session/live-store.js';
 import type { Stores } from './store/types.js';
 import { chatApi } from './web/chat-api.js';
 import { errorHandler } from './web/errors.js';
@@ -29,29 +27,26 @@ export interface App {
   app: Express;
   httpServer: HttpServer;
   io: AppServer;
-  sessionStore: LiveSessionStore;
-  liveSessions: LiveSessions;
+  /** The live session (socket.io-live-session) every socket reads. */
+  live: LiveSession;
+  log: Logger;
   /** Stops accepting, ends sockets, stops timers. Does not close the stores (the caller owns them). */
   close(): Promise<void>;
 }
 
-/** How often activity may rewrite a session's idle deadline. */
-const touchInterval = (ttlMs: number) => Math.min(60_000, Math.max(50, Math.floor(ttlMs / 10)));
-
 /** Wires the app. Never listens and never reads the environment. */
 export function createApp(config: Config, { stores, log }: AppDeps): App {
-  const ttlMs = config.sessionTtlSeconds * 1000;
-  const sessionStore = new LiveSessionStore({
-    base: stores.sessionBase,
-    lock: stores.lock,
+  // Every session, on HTTP and on sockets, is the live session's (socket.io-live-session).
+  const live = liveSession({
+    store: stores.sessionBase,
     bus: stores.bus,
-    index: stores.sessionIndex,
-    ttlMs,
-    anonymousTtlMs: config.anonymousSessionTtlSeconds * 1000,
-    touchEveryMs: touchInterval(ttlMs),
+    ttlSeconds: config.sessionTtlSeconds,
+    anonymousTtlSeconds: config.anonymousSessionTtlSeconds,
+    user: (data) => data.passport?.user,
+    origins: config.allowedOrigins,
+    trustProxy: Boolean(config.trustProxy),
     log,
   });
-  const liveSessions = new LiveSessions({ store: sessionStore, users: stores.users, bus: stores.bus, log });
 
   // The cookie has no Expires: it lives as long as the browser session, so it can
   // never expire before the server-side session while a page is open. The
@@ -59,7 +54,7 @@ export function createApp(config: Config, { stores, log }: AppDeps): App {
   const sessionMiddleware = session({
     name: 'sid',
     secret: config.sessionSecrets,
-    store: sessionStore,
+    store: live.store,
     resave: false,
     saveUninitialized: false,
     proxy: config.trustProxy ? true : undefined,
@@ -67,13 +62,14 @@ export function createApp(config: Config, { stores, log }: AppDeps): App {
   });
   const passport = createPassport(stores);
   const csrf = createCsrf();
-  const originPolicy = createOriginPolicy(config.allowedOrigins, Boolean(config.trustProxy));
+  // One origin policy for every API request, as the live session applies it to every Engine.IO request.
+  const originPolicy = live.origins;
   const limits = createLimits(stores, config.limits);
   const deps: ApiDeps = {
     stores,
     passport,
     limits,
-    sessions: sessionStore,
+    live,
     generateCsrfToken: csrf.generateToken,
   };
 
@@ -106,14 +102,11 @@ export function createApp(config: Config, { stores, log }: AppDeps): App {
   app.use(csrf.protect);
 
   const httpServer = createServer(app);
-  const chat = createChatRealtime({ stores, sessionStore, liveSessions, log, config, limits });
+  const chat = createChatRealtime({ stores, live, log, config, limits });
   const io = createRealtime({
     httpServer,
-    originPolicy,
+    live,
     sessionMiddleware,
-    passportSession: passport.session(),
-    sessionStore,
-    liveSessions,
     handlers: chat.handlers,
     adapter: stores.socketAdapter,
     admit: chat.admit,
@@ -131,11 +124,11 @@ export function createApp(config: Config, { stores, log }: AppDeps): App {
     app,
     httpServer,
     io,
-    sessionStore,
-    liveSessions,
+    live,
+    log,
     async close() {
       chat.stop();
-      liveSessions.clear();
+      live.close();
       // Closing the transports (not a Socket.IO-level disconnect) lets clients
       // reconnect on their own, to another process behind the balancer.
       await new Promise<void>((resolve) => io.close(() => resolve()));

@@ -1,14 +1,10 @@
-import { createHash } from 'node:crypto';
 import { Router, type Request } from 'express';
 import { AppError } from '../errors.js';
 import { currentUser, requireUser } from '../web/guards.js';
 import { parseInput } from '../web/validate.js';
-import { changePassword, endOtherSessions, login, logout, register, type AuthDeps } from './flows.js';
+import { changePassword, login, logout, register, type AuthDeps } from './flows.js';
 import { meBody, prefsBody } from './schemas.js';
 import { toPublicUser } from './service.js';
-
-/** An opaque, stable handle for a session: never the cookie's session id. */
-export const sessionHandle = (sid: string) => createHash('sha256').update(sid).digest('base64url').slice(0, 22);
 
 export interface ApiDeps extends AuthDeps {
   generateCsrfToken: (req: Request, overwrite?: boolean) => string;
@@ -17,7 +13,7 @@ export interface ApiDeps extends AuthDeps {
 /** The JSON API of identity: auth, profile, prefs and session management. */
 export function authApi(deps: ApiDeps): Router {
   const r = Router();
-  const { stores, sessions } = deps;
+  const { stores, live } = deps;
 
   r.get('/csrf', (req, res) => {
     res.json({ csrfToken: deps.generateCsrfToken(req) });
@@ -64,28 +60,26 @@ export function authApi(deps: ApiDeps): Router {
   });
 
   r.get('/sessions', requireUser, async (req, res) => {
-    const mine = await sessions.sessionsOf(currentUser(req).id);
+    const current = live.handle(req);
+    const mine = await live.sessionsOf(currentUser(req).id);
     res.json({
       sessions: mine.map((s) => ({
-        id: sessionHandle(s.sid),
-        current: s.sid === req.sessionID,
-        createdAt: new Date(s.meta.createdAt).toISOString(),
-        lastSeenAt: new Date(s.meta.seenAt).toISOString(),
+        id: s.handle,
+        current: s.handle === current,
+        createdAt: s.createdAt.toISOString(),
+        lastSeenAt: s.lastSeenAt.toISOString(),
         userAgent: s.data.userAgent ?? null,
       })),
     });
   });
 
   r.delete('/sessions/:id', requireUser, async (req, res) => {
-    const mine = await sessions.sessionsOf(currentUser(req).id);
-    const target = mine.find((s) => sessionHandle(s.sid) === req.params.id);
-    if (!target) throw new AppError('not_found', 'no such session');
-    await sessions.end(target.sid, 'revoked');
+    if (!(await live.revoke(currentUser(req).id, String(req.params.id)))) throw new AppError('not_found', 'no such session');
     res.status(204).end();
   });
 
   r.post('/sessions/revoke-others', requireUser, async (req, res) => {
-    await endOtherSessions(sessions, currentUser(req).id, req.sessionID);
+    await live.revokeUser(currentUser(req).id, { except: req });
     res.status(204).end();
   });
 

@@ -2,7 +2,7 @@ import type { Request, Response } from 'express';
 import { AppError } from '../errors.js';
 import type { User } from '../chat/types.js';
 import { addressKey, guardedPasswordCheck, type RateLimits } from '../security/limits.js';
-import type { LiveSessionStore } from '../session/live-store.js';
+import type { LiveSession } from 'socket.io-live-session';
 import type { Stores } from '../store/types.js';
 import { currentUser } from '../web/guards.js';
 import { parseInput } from '../web/validate.js';
@@ -15,7 +15,7 @@ export interface AuthDeps {
   stores: Stores;
   passport: AppPassport;
   limits: RateLimits;
-  sessions: LiveSessionStore;
+  live: LiveSession;
 }
 
 /** Passport's req.login as a promise: regenerates the session id (no fixation) and stores the user. */
@@ -70,12 +70,6 @@ export async function logout(req: Request): Promise<void> {
   await new Promise<void>((resolve, reject) => req.logout((err) => (err ? reject(err) : resolve())));
 }
 
-/** Ends every session of the user but `keep` (their sockets get `session:ended {reason:"revoked"}`). */
-export async function endOtherSessions(sessions: LiveSessionStore, userId: string, keep: string): Promise<void> {
-  const mine = await sessions.sessionsOf(userId);
-  await Promise.all(mine.filter((s) => s.sid !== keep).map((s) => sessions.end(s.sid, 'revoked')));
-}
-
 /**
  * Changes the logged-in user's password. A wrong current password counts
  * toward the failed-login limits, so a stolen session cannot guess it. The
@@ -94,7 +88,7 @@ export async function changePassword(deps: AuthDeps, req: Request): Promise<void
   const version = await deps.stores.users.changePassword(verified.id, verified.credentialVersion, await hashPassword(newPassword));
   if (version === null) throw fieldError('invalid_credentials', 'the password was changed meanwhile; try again', 'currentPassword');
   await startSession(req, { ...toVerifiedUser(verified), credentialVersion: version });
-  await endOtherSessions(deps.sessions, me.id, req.sessionID);
+  await deps.live.revokeUser(me.id, { except: req });
   // Every process also re-checks the version of each session it holds for the user.
   await deps.stores.bus.publish({ t: 'user', uid: me.id });
 }

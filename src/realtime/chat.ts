@@ -11,8 +11,8 @@ import type { Config } from '../config.js';
 import { AppError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { RateLimits } from '../security/limits.js';
-import type { LiveSessionStore } from '../session/live-store.js';
-import type { LiveSessions } from '../session/live-sessions.js';
+import type { LiveSession } from 'socket.io-live-session';
+import { credentialsCurrent } from '../session/types.js';
 import type { RecordedPresence } from '../store/redis/presence.js';
 import type { Stores } from '../store/types.js';
 import type { AppServer, AppSocket } from './events.js';
@@ -20,12 +20,12 @@ import { defineHandler, requireLive, type EventContext, type EventHandler } from
 import { HandshakeRefusal, type Undo } from './io.js';
 import { deliverLocallyFirst } from './local-first.js';
 import { createRecovery, type Recovery } from './recovery.js';
+import { keepSessionViews } from './session-view.js';
 import { socketRooms } from './rooms.js';
 
 export interface ChatRealtimeDeps {
   stores: Stores;
-  sessionStore: LiveSessionStore;
-  liveSessions: LiveSessions;
+  live: LiveSession;
   config: Config;
   limits: RateLimits;
   log: Logger;
@@ -47,7 +47,7 @@ const sweeps = (p: object): p is SweepingPresence => 'sweep' in p && 'heartbeat'
  * and the per-user send limit. Handlers validate, call the domain, broadcast, ack.
  */
 export function createChatRealtime(deps: ChatRealtimeDeps) {
-  const { stores, log, limits } = deps;
+  const { stores, log, limits, live } = deps;
   const { chat, presence, roomChannels } = stores;
 
   /**
@@ -97,12 +97,11 @@ export function createChatRealtime(deps: ChatRealtimeDeps) {
         recovery?.joined(room, roomConversation(result.room.id), result.history.at(-1)?.id ?? since);
         // The live view says whether the session already names this room: a rejoin
         // (reconnects do it all the time) then costs no lock and no store read.
-        if (ctx.live.data.lastRoomId !== result.room.id) {
-          const record = await deps.sessionStore.update(ctx.live.sid, (data) => {
-            if (data.lastRoomId === result.room.id) return false;
-            data.lastRoomId = result.room.id;
+        if (ctx.session.lastRoomId !== result.room.id) {
+          await live.update(ctx.socket, (draft) => {
+            if (draft.lastRoomId === result.room.id) return false;
+            draft.lastRoomId = result.room.id;
           });
-          deps.liveSessions.applyRecord(ctx.live, record);
         }
         return result;
       },
@@ -121,7 +120,7 @@ export function createChatRealtime(deps: ChatRealtimeDeps) {
       async handle(input, ctx) {
         requireJoined(ctx, input.roomId);
         await limits.consume('send', ctx.user.id);
-        requireLive(ctx.live);
+        requireLive(ctx);
         const message = await sendMessage(chat, ctx.user, input);
         // Every member's socket, the sender's included ("room members", unlike typing's "other room members").
         ctx.io.to(socketRooms.room(input.roomId)).emit('message:new', message);
@@ -141,7 +140,7 @@ export function createChatRealtime(deps: ChatRealtimeDeps) {
       async handle({ roomId, typing }, ctx) {
         requireJoined(ctx, roomId);
         await limits.consume('typing', ctx.user.id);
-        requireLive(ctx.live);
+        requireLive(ctx);
         // The room's own channel: only the processes with sockets in it receive it.
         ctx.socket.to(socketRooms.room(roomId)).emit('typing', { roomId, user: ctx.user, typing });
         return {};
@@ -153,7 +152,7 @@ export function createChatRealtime(deps: ChatRealtimeDeps) {
       async handle(input, ctx) {
         requireJoined(ctx, input.roomId);
         await limits.consume('reaction', ctx.user.id);
-        requireLive(ctx.live);
+        requireLive(ctx);
         const reactions = await toggleReaction(chat, ctx.user, input);
         ctx.io.to(socketRooms.room(input.roomId)).emit('reaction', { roomId: input.roomId, messageId: input.messageId, reactions });
         return { reactions };
@@ -166,7 +165,7 @@ export function createChatRealtime(deps: ChatRealtimeDeps) {
         const recipient = await findUserByUsername(input.to);
         if (!recipient) throw new AppError('not_found', `no user ${input.to}`);
         await limits.consume('send', ctx.user.id); // after the lookup: a typo in `to` costs no send
-        requireLive(ctx.live);
+        requireLive(ctx);
         const message = await sendDm(chat, ctx.user, input, async () => recipient);
         // One emit per user room, so each goes on that room's channel (to the processes with its
         // sockets); one emit to both rooms would go to every process. A socket is one user's, so
@@ -289,7 +288,13 @@ export function createChatRealtime(deps: ChatRealtimeDeps) {
    * cannot exceed it).
    */
   async function admit(socket: AppSocket): Promise<Undo> {
-    const user = socket.data.live.user;
+    // Who it is: the live session admitted it; its user must exist and its login be current (a password change ends it).
+    const session = live.session(socket);
+    const stored = session?.passport?.user ? await stores.users.findById(session.passport.user) : null;
+    if (!session || !stored || !credentialsCurrent(session, stored)) throw new HandshakeRefusal('unauthorized');
+    const user = publicUser(stored);
+    socket.data.user = user;
+    socket.data.inFlight = 0;
     let answer;
     try {
       answer = await track(presence.connect(user.id, socket.id, deps.config.maxSocketsPerUser));
@@ -324,26 +329,33 @@ export function createChatRealtime(deps: ChatRealtimeDeps) {
 
   /** Presence per user across tabs and processes: only the first socket and the end of the last one's grace period are announced. */
   function onConnect(socket: AppSocket) {
-    const user = socket.data.live.user;
+    const user = socket.data.user;
+    views?.send(socket);
     local.set(socket.id, socket);
     if (firstSockets.has(socket)) announce(user, true);
     socket.on('disconnect', () => {
       local.delete(socket.id);
-      void track(leave(user.id, socket.id, socket.data.live.user).catch(presenceFailed('presence disconnect failed', user.username)));
+      void track(leave(user.id, socket.id, socket.data.user).catch(presenceFailed('presence disconnect failed', user.username)));
     });
   }
 
   /** Catches rooms up after a Redis blip; only where broadcasts cross processes (see recovery.ts). */
   let recovery: Recovery | undefined;
 
+  /** The `session` event of each socket, kept current. */
+  let views: ReturnType<typeof keepSessionViews> | undefined;
+
   /** Wires the server in, and starts the presence timers (heartbeat, sweep of dead processes). */
   function attach(server: AppServer) {
     io = server;
+    views = keepSessionViews({ io: server, live, users: stores.users, log });
     const adapter = server.of('/').adapter;
     if (adapter instanceof ClusterAdapter) {
       deliverLocallyFirst(adapter);
-      recovery = createRecovery({ io: server, chat, bus: stores.bus, log });
-      recovery.watch(adapter);
+      if (stores.subscriptions) {
+        recovery = createRecovery({ io: server, chat, subscriptions: stores.subscriptions, log });
+        recovery.watch(adapter);
+      }
     }
     if (!sweeps(presence)) return;
     const beat = async () => {
@@ -386,7 +398,7 @@ export function createChatRealtime(deps: ChatRealtimeDeps) {
       if (!settling.has(userId)) await settle(userId);
     }
     for (const [socketId, socket] of local) {
-      if (!recordedIds.has(socketId) && (await p.connect(socket.data.live.user.id, socketId)) === 'first') announce(socket.data.live.user, true);
+      if (!recordedIds.has(socketId) && (await p.connect(socket.data.user.id, socketId)) === 'first') announce(socket.data.user, true);
     }
     log.info({ sockets: local.size }, 'presence resynced');
   }

@@ -1,7 +1,15 @@
 import type { Server, Socket } from 'socket.io';
 import type { Message, Reactions, Room, User } from '../chat/types.js';
-import type { LiveSession, SessionView } from '../session/live-sessions.js';
-import type { EndReason } from '../session/types.js';
+import type { EndReason } from 'socket.io-live-session';
+import type { Prefs } from '../session/types.js';
+
+/** What a socket is told about its session (the `session` event). */
+export interface SessionView {
+  user: User;
+  prefs: Prefs;
+  lastRoomId: string | null;
+  expiresAt: string;
+}
 
 /** Codes a socket acknowledgement may carry (PROTOCOL.md). */
 export type SocketErrorCode = 'bad_request' | 'unauthorized' | 'forbidden' | 'not_found' | 'rate_limited' | 'internal';
@@ -37,7 +45,8 @@ export interface ServerToClientEvents {
 export type ClientEventName = keyof ClientToServerEvents;
 
 export interface SocketData {
-  live: LiveSession;
+  /** Who this socket's session is logged in as (the public fields), kept current by the chat. */
+  user: User;
   /** Events of this socket being handled, not yet acknowledged. */
   inFlight: number;
 }

@@ -1,7 +1,8 @@
 import type { z } from 'zod';
 import type { User } from '../chat/types.js';
 import type { Logger } from '../logger.js';
-import type { LiveSession, LiveSessions } from '../session/live-sessions.js';
+import type { LiveSession } from 'socket.io-live-session';
+import type { ChatSession } from '../session/types.js';
 import { AppError } from '../errors.js';
 import { toAppError } from '../web/errors.js';
 import { MALFORMED_EVENT } from './parser.js';
@@ -11,8 +12,10 @@ import type { AckFailure, AppServer, AppSocket, ClientEventName, SocketData, Soc
 export interface EventContext {
   socket: AppSocket;
   io: AppServer;
-  live: LiveSession;
+  /** The socket's session as the event was admitted (live: no store read). */
+  session: ChatSession;
   user: User;
+  live: LiveSession;
   log: Logger;
 }
 
@@ -31,8 +34,8 @@ export const defineHandler = <S extends z.ZodType, R extends object>(h: EventHan
  * call it right before they store or send anything, so nothing is written on
  * behalf of a session that is over.
  */
-export function requireLive(live: LiveSession): void {
-  if (live.ended) throw new AppError('unauthorized', 'session ended');
+export function requireLive(ctx: EventContext): void {
+  if (!ctx.live.session(ctx.socket)) throw new AppError('unauthorized', 'session ended');
 }
 
 /** Events a socket may have in flight (sent, not yet acknowledged); beyond that an event is refused at once. */
@@ -68,7 +71,7 @@ function splitArgs(args: unknown[]): { payload: unknown; ack: AnyAck } {
 
 export interface BindDeps {
   io: AppServer;
-  liveSessions: LiveSessions;
+  live: LiveSession;
   log: Logger;
 }
 
@@ -144,17 +147,18 @@ export function createDispatcher(handlers: readonly EventHandler[], deps: BindDe
     const { payload, ack } = splitArgs(args);
     const h = byEvent.get(event);
     if (!h) return ack(failure('bad_request', event === MALFORMED_EVENT ? 'malformed payload' : 'unknown event'));
-    const live = socket.data.live;
-    if (!live || live.ended) return ack(failure('unauthorized', 'session ended'));
-    deps.liveSessions.activity(live);
+    // (The live session counts every client event as activity itself.)
+    const session = deps.live.session(socket);
+    if (!session) return ack(failure('unauthorized', 'session ended'));
+    const user = socket.data.user;
     if (socket.data.inFlight >= MAX_IN_FLIGHT) return ack(failure('rate_limited', `at most ${MAX_IN_FLIGHT} events in flight per socket`));
     const parsed = h.schema.safeParse(payload);
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
       return ack(failure('bad_request', `${issue?.path.join('.') || 'payload'}: ${issue?.message ?? 'invalid'}`));
     }
-    const job = new InFlight(ack, watchdog, socket.data, (err, msg) => deps.log.error({ err, event, user: live.user.username }, msg));
-    const ctx: EventContext = { socket, io: deps.io, live, user: live.user, log: deps.log };
+    const job = new InFlight(ack, watchdog, socket.data, (err, msg) => deps.log.error({ err, event, user: user.username }, msg));
+    const ctx: EventContext = { socket, io: deps.io, session, user, live: deps.live, log: deps.log };
     let running: Promise<object>;
     try {
       running = h.handle(parsed.data, ctx);

@@ -4,7 +4,7 @@ import { page } from '../chat/pages.js';
 import { MAX_PAGE_SIZE } from '../chat/policy.js';
 import type { Message } from '../chat/types.js';
 import type { Logger } from '../logger.js';
-import type { Bus, ChatStore } from '../store/types.js';
+import type { ChatStore, ConnectionHealth } from '../store/types.js';
 import type { AppServer } from './events.js';
 
 /**
@@ -38,7 +38,7 @@ const conversationOf = (message: Message) => (message.roomId.startsWith('dm:') ?
  * sockets up from the store. DMs are caught up in the conversations a user's
  * room had seen; one begun during the outage shows in its history.
  */
-export function createRecovery(deps: { io: AppServer; chat: ChatStore; bus: Bus; log: Logger }) {
+export function createRecovery(deps: { io: AppServer; chat: ChatStore; subscriptions: ConnectionHealth; log: Logger }) {
   const { io, chat, log } = deps;
   const seen: Seen = new Map();
   let frozen: Seen | undefined;
@@ -107,11 +107,12 @@ export function createRecovery(deps: { io: AppServer; chat: ChatStore; bus: Bus;
     log.info({ rooms: seen.size, conversations }, 'caught up the rooms with sockets here after the subscriber was cut off');
   }
 
-  deps.bus.onCutOff(() => {
+  deps.subscriptions.on('cut-off', () => {
     // What was delivered up to now: messages from then on may be lost until the subscriber is back.
     frozen ??= new Map([...seen].map(([room, convs]) => [room, new Map(convs)]));
   });
-  deps.bus.onResync(() => void recover());
+  // Restored: the room channels' subscriptions are in place again (on a cluster, moved to the new masters).
+  deps.subscriptions.on('restored', () => void recover());
 
   return { watch, joined };
 }

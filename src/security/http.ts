@@ -4,7 +4,7 @@ import helmet from 'helmet';
 import { csrfSync } from 'csrf-sync';
 import { AppError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import type { OriginPolicy } from './origin.js';
+import type { OriginPolicy } from 'socket.io-live-session';
 
 /** helmet with a CSP that allows only the app's own scripts, styles and sockets: no inline code. */
 export function securityHeaders(production: boolean): RequestHandler {

@@ -1,10 +1,11 @@
-import type { Cookie } from 'express-session';
+import type { SessionData } from 'express-session';
 
 export type Theme = 'light' | 'dark' | 'system';
 export interface Prefs {
   theme?: Theme;
 }
 
+/** What the chat keeps in a session (Passport keeps `passport.user`, csrf-sync its token). */
 declare module 'express-session' {
   interface SessionData {
     passport?: { user?: string };
@@ -16,6 +17,9 @@ declare module 'express-session' {
   }
 }
 
+/** The chat's fields of a session, as socket.io-live-session hands them out. */
+export type ChatSession = Readonly<Omit<SessionData, 'cookie'>>;
+
 /**
  * Whether a session's login is still valid for the user's current credentials:
  * a password change increments the user's version, and every session that
@@ -24,20 +28,3 @@ declare module 'express-session' {
  */
 export const credentialsCurrent = (data: { credentialVersion?: number }, user: { credentialVersion: number }) =>
   (data.credentialVersion ?? 0) === user.credentialVersion;
-
-export type EndReason = 'logout' | 'revoked' | 'expired';
-
-/** Bookkeeping the live store keeps inside each stored record. */
-export interface LiveMeta {
-  /** Incremented by every write: a write based on an older version is merged, not replayed. */
-  v: number;
-  /** ms epoch of the idle deadline. */
-  exp: number;
-  createdAt: number;
-  /** ms epoch of the last write or touch. */
-  seenAt: number;
-}
-
-/** The session data as handlers see it (express-session's SessionData, without our bookkeeping). */
-export type SessionFields = import('express-session').SessionData & { cookie: Cookie };
-export type StoredRecord = SessionFields & { _live?: LiveMeta };

@@ -4,16 +4,16 @@ import { RedisStore } from 'connect-redis';
 import { RateLimiterMemory, RateLimiterRedis } from 'rate-limiter-flexible';
 import type { Config, RedisTarget } from '../config.js';
 import type { Logger } from '../logger.js';
-import type { StoredRecord } from '../session/types.js';
 import { redisKeys } from './keys.js';
 import { createMemoryChatStore } from './memory/chat.js';
-import { createMemoryBus, createMemoryLock, createMemoryRoomChannels, createMemorySessionIndex } from './memory/infra.js';
+import { memoryBus, redisBus, storeTtlSeconds } from 'socket.io-live-session';
+import { createMemoryRoomChannels } from './memory/room-channels.js';
 import { createMemoryPresenceStore } from './memory/presence.js';
 import { MemorySessionStore } from './memory/sessions.js';
 import { createMemoryUserStore } from './memory/users.js';
 import { createRedisChatStore } from './redis/chat.js';
-import { createRedisClient, pingAll, type RedisClient } from './redis/client.js';
-import { createRedisBus, createRedisLock, createRedisRoomChannels, createRedisSessionIndex } from './redis/infra.js';
+import { createRedisClient, healthOf, pingAll, type RedisClient } from './redis/client.js';
+import { createRedisRoomChannels } from './redis/room-channels.js';
 import { migrateKeyLayout } from './redis/layout.js';
 import { createRedisPresenceStore } from './redis/presence.js';
 import { createRedisUserStore } from './redis/users.js';
@@ -21,8 +21,8 @@ import type { Stores } from './types.js';
 
 export type { Stores } from './types.js';
 
-/** The idle deadline the live-session store writes into each record. */
-const deadlineOf = (sess: unknown) => (sess as StoredRecord)._live?.exp ?? Date.now();
+/** The idle deadline the live session writes into each record (`_live.exp`), so the store keeps it as long. */
+const deadlineOf = (sess: unknown) => Date.now() + storeTtlSeconds(sess) * 1000;
 
 export function createMemoryStores(config: Config): Stores {
   const sessionBase = new MemorySessionStore(deadlineOf);
@@ -30,9 +30,7 @@ export function createMemoryStores(config: Config): Stores {
     kind: 'memory',
     users: createMemoryUserStore(),
     sessionBase,
-    lock: createMemoryLock(),
-    bus: createMemoryBus(),
-    sessionIndex: createMemorySessionIndex(),
+    bus: memoryBus(),
     chat: createMemoryChatStore({ historyLimit: config.messageHistoryLimit }),
     presence: createMemoryPresenceStore(),
     roomChannels: createMemoryRoomChannels(),
@@ -62,8 +60,9 @@ export async function createRedisStores(config: Config & { redis: RedisTarget },
   await migrateKeyLayout(client, keys, log);
 
   const processId = randomUUID();
-  const bus = createRedisBus(client, subscriber, keys, log);
-  await bus.start();
+  // The live session's bus, write lock and session index: its keys live under the same prefix.
+  const bus = redisBus({ client, subscriber, prefix: keys.prefix, log });
+  await bus.ready;
 
   return {
     kind: 'redis',
@@ -74,11 +73,10 @@ export async function createRedisStores(config: Config & { redis: RedisTarget },
     sessionBase: new RedisStore({
       client,
       prefix: keys.sessionPrefix,
-      ttl: (sess: unknown) => Math.max(1, Math.ceil((deadlineOf(sess) - Date.now()) / 1000)),
+      ttl: storeTtlSeconds,
     }),
-    lock: createRedisLock(client, keys.sessionLock),
     bus,
-    sessionIndex: createRedisSessionIndex(client, keys),
+    subscriptions: healthOf(subscriber),
     chat: createRedisChatStore(client, keys, { historyLimit: config.messageHistoryLimit }),
     presence: createRedisPresenceStore(client, keys, { processId }),
     roomChannels: createRedisRoomChannels(subscriber, keys),

@@ -1,7 +1,9 @@
 /**
- * Every Redis key and channel name is built here, under one prefix, so that
- * several deployments (or test runs) can share a Redis without meeting.
+ * Every Redis key and channel name of the chat is built here, under one prefix, so
+ * that several deployments (or test runs) can share a Redis without meeting.
  * Pub/sub channels are global across Redis databases, hence the prefix there too.
+ * The live session (socket.io-live-session's redisBus) keeps its own keys under the
+ * same prefix: `sesslock:<sid>`, `usess:<user>` and the channel `bus`.
  *
  * On a Redis Cluster the keys one script or transaction touches must live in
  * one hash slot, so they share a hash tag (the part in `{}`): everything of a
@@ -14,12 +16,8 @@ export function redisKeys(prefix: string) {
   return {
     prefix,
     sessionPrefix: `${prefix}sess:`,
-    sessionLock: (sid: string) => `${prefix}sesslock:${sid}`,
-    userSessions: (userId: string) => `${prefix}usess:${userId}`,
     user: (userId: string) => `${prefix}user:${userId}`,
     usernames: `${prefix}usernames`,
-    /** Sharded pub/sub channel of session and user changes. */
-    busChannel: `${prefix}bus`,
     rateLimit: (name: string) => `${prefix}rl:${name}`,
     /** Set of every room id (listing); each room's record is its own key. */
     roomIndex: `${prefix}rooms`,

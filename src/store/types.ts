@@ -2,6 +2,7 @@ import type { Store as SessionBaseStore } from 'express-session';
 import type { RateLimiterAbstract } from 'rate-limiter-flexible';
 import type { Namespace } from 'socket.io';
 import type { Adapter } from 'socket.io-adapter';
+import type { LiveBus } from 'socket.io-live-session';
 import type { Message, Reactions, Room, User } from '../chat/types.js';
 
 /** A user as stored: the public fields plus what only the server sees. */
@@ -29,25 +30,21 @@ export interface UserStore {
   changePassword(id: string, expectedVersion: number, passwordHash: string): Promise<number | null>;
 }
 
-/** Mutual exclusion per key, across every process that shares the backend. */
-export interface KeyedLock {
-  withLock<T>(key: string, fn: () => Promise<T>): Promise<T>;
+/**
+ * Connection health, for what subscribes: `cut-off` when a connection (any node of
+ * a cluster) fails, so pub/sub messages may be missed from then on; `restored` once
+ * every connection is ready again, its subscriptions in place (after a failover:
+ * on the new topology). Emitted once per outage.
+ */
+export interface ConnectionHealth {
+  on(event: 'cut-off' | 'restored', listener: () => void): this;
 }
 
-/** Change notifications, delivered to every process (including the sender). */
-export type BusMessage = { t: 'session'; sid: string; reason?: 'logout' | 'revoked' | 'expired' } | { t: 'user'; uid: string };
-
-export interface Bus {
-  publish(message: BusMessage): Promise<void>;
-  subscribe(listener: (message: BusMessage) => void): void;
-  /**
-   * Called after the bus was cut off and is back (e.g. Redis reconnected, or a
-   * cluster failed over): notifications may have been missed, so listeners
-   * should re-read what they cache.
-   */
-  onResync(listener: () => void): void;
-  /** Called when the bus is cut off (notifications are being missed until the resync). */
-  onCutOff(listener: () => void): void;
+/** The chat's own message on the session bus: a user's record changed (display name, password). */
+export interface UserChanged {
+  t: 'user';
+  uid: string;
+  [field: string]: unknown;
 }
 
 /** Stops holding a room's channel (see RoomChannels). */
@@ -62,13 +59,6 @@ export type Release = () => void;
 export interface RoomChannels {
   /** Resolves once broadcasts to `room` from other processes reach this one; call the release after joining. */
   hold(room: string): Promise<Release>;
-}
-
-/** Which sessions each user has, for listing and revoking them. */
-export interface SessionIndex {
-  add(userId: string, sid: string): Promise<void>;
-  remove(userId: string, sid: string): Promise<void>;
-  list(userId: string): Promise<string[]>;
 }
 
 /** A conversation is a room (`room:<id>`) or a direct-message pair (`dm:<a>:<b>`). */
@@ -144,10 +134,15 @@ export interface LimiterOptions {
 export interface Stores {
   kind: 'redis' | 'memory';
   users: UserStore;
+  /** The express-session store the live session wraps. */
   sessionBase: SessionBaseStore;
-  lock: KeyedLock;
-  bus: Bus;
-  sessionIndex: SessionIndex;
+  /** The live session's bus (its lock and session index with it); the chat sends UserChanged on it too. */
+  bus: LiveBus;
+  /**
+   * The subscriber connection's health (Redis only): cut off, and restored with its
+   * subscriptions in place again (after a cluster failover too). Pub/sub consumers catch up then.
+   */
+  subscriptions?: ConnectionHealth;
   chat: ChatStore;
   presence: PresenceStore;
   roomChannels: RoomChannels;

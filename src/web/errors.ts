@@ -6,6 +6,7 @@ import {
   ReconnectStrategyError,
   SocketClosedUnexpectedlyError,
 } from 'redis';
+import { SessionEndedError } from 'socket.io-live-session';
 import { AppError, isAppError } from '../errors.js';
 import type { Logger } from '../logger.js';
 
@@ -20,6 +21,7 @@ export function isUnavailable(err: unknown): boolean {
 /** Maps anything thrown to the error a client may see. */
 export function toAppError(err: unknown): AppError {
   if (isAppError(err)) return err;
+  if (err instanceof SessionEndedError) return new AppError('unauthorized', 'session ended');
   const e = err as { type?: string; status?: number } | undefined;
   if (e?.type === 'entity.too.large') return new AppError('bad_request', 'request body too large');
   if (e?.type === 'entity.parse.failed') return new AppError('bad_request', 'malformed request body');

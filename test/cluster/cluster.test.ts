@@ -4,7 +4,7 @@ import { createClient, createCluster } from 'redis';
 import request from 'supertest';
 import type { Socket } from 'socket.io-client';
 import type { Message } from '../../src/chat/types.js';
-import type { SessionView } from '../../src/session/live-sessions.js';
+import type { SessionView } from '../../src/realtime/events.js';
 import { arrivesWithin, disconnected, emitAck, nextEvent, socketFor, TestClient, uniqueName, viewWhere } from '../helpers/client.js';
 import { waitFor } from '../helpers/chat.js';
 import { startCluster, startOwnCluster, startProcess, type ServerProcess } from '../helpers/processes.js';

@@ -4,7 +4,7 @@ import { createClient } from 'redis';
 import request from 'supertest';
 import type { Socket } from 'socket.io-client';
 import type { Message } from '../../src/chat/types.js';
-import type { SessionView } from '../../src/session/live-sessions.js';
+import type { SessionView } from '../../src/realtime/events.js';
 import { emitAck, nextEvent, socketFor, TestClient, uniqueName, viewWhere } from '../helpers/client.js';
 import { startOwnRedis, startProcess, type ServerProcess } from '../helpers/processes.js';
 

@@ -118,7 +118,7 @@ export class ChatHarness {
 
   /** The app's logger (the one the socket handlers log with), reached through the live sessions. */
   get log(): Logger {
-    return (this.server.app.liveSessions as unknown as { o: { log: Logger } }).o.log;
+    return this.server.app.log;
   }
 
   /** Replaces `log.error` while `fn` runs and answers what was logged. */

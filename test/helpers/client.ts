@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import request from 'supertest';
 import { io as ioClient, type Socket, type ManagerOptions, type SocketOptions } from 'socket.io-client';
 import type { User } from '../../src/chat/types.js';
-import type { SessionView } from '../../src/session/live-sessions.js';
+import type { SessionView } from '../../src/realtime/events.js';
 
 export const uniqueName = (base = 'u') => `${base}_${randomBytes(5).toString('hex')}`;
 export const PASSWORD = 'correct horse battery';

@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { expect } from 'chai';
 import type { Socket } from 'socket.io-client';
 import type { Message } from '../../src/chat/types.js';
-import type { SessionView } from '../../src/session/live-sessions.js';
+import type { SessionView } from '../../src/realtime/events.js';
 import { arrivesWithin, disconnected, emitAck, nextEvent, socketFor, TestClient, uniqueName, PASSWORD, viewWhere } from '../helpers/client.js';
 import { BACKENDS, startServer, type TestServer } from '../helpers/server.js';
 
@@ -186,28 +186,6 @@ for (const backend of BACKENDS) {
         base.get = originalGet;
       }
       expect(reads).to.equal(0);
-    });
-
-    it('gives a handler that asks for it a strictly fresh read', async () => {
-      const a = new TestClient(server.url);
-      await a.register();
-      track((await open(a)).socket);
-      const signed = decodeURIComponent(a.cookie.slice('sid='.length));
-      const sid = signed.slice(2, signed.lastIndexOf('.'));
-      const live = server.app.liveSessions.find(sid)!;
-      expect(live.view.prefs).to.deep.equal({});
-      // Write behind the live store's back (no notification), as a stale cache would never see.
-      const base = server.stores.sessionBase;
-      const record = await new Promise<Record<string, unknown>>((resolve, reject) =>
-        base.get(sid, (err, data) => (err ? reject(err) : resolve(data as unknown as Record<string, unknown>))),
-      );
-      const meta = record._live as { v: number };
-      await new Promise<void>((resolve, reject) =>
-        base.set(sid, { ...record, prefs: { theme: 'dark' }, _live: { ...meta, v: meta.v + 1 } } as never, (err) => (err ? reject(err) : resolve())),
-      );
-      expect(live.view.prefs).to.deep.equal({}); // the cached view, as handlers read it
-      const fresh = await server.app.liveSessions.fresh(live);
-      expect(fresh.view.prefs).to.deep.equal({ theme: 'dark' });
     });
 
     it('ends the sockets of other sessions after a password change; they cannot keep acting', async () => {

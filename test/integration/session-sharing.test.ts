@@ -5,7 +5,7 @@ import { expect } from 'chai';
 import request from 'supertest';
 import { BACKENDS, startServer, type TestServer } from '../helpers/server.js';
 import { connectSocket, nextEvent, socketFor, TestClient, uniqueName, PASSWORD } from '../helpers/client.js';
-import type { SessionView } from '../../src/session/live-sessions.js';
+import type { SessionView } from '../../src/realtime/events.js';
 
 const TRANSPORTS = [['websocket'], ['polling']] as const;
 
@@ -40,7 +40,7 @@ for (const backend of BACKENDS) {
       const held = server.app.io.of('/').sockets.get(s.id!);
       expect(held, 'the server socket').to.not.equal(undefined);
       expect(held!.conn.request, 'the handshake request (and through it the session)').to.equal(null);
-      expect(held!.data.live.user.id).to.equal(user.id);
+      expect(held!.data.user.id).to.equal(user.id);
       s.close();
     });
 

@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import { createClient, createCluster } from 'redis';
 import type { RedisTarget } from '../../config.js';
 import type { Logger } from '../../logger.js';
+import type { ConnectionHealth } from '../types.js';
 
 type SingleClient = ReturnType<typeof createClient>;
 type ClusterClient = ReturnType<typeof createCluster>;
@@ -15,16 +16,6 @@ type ClusterClient = ReturnType<typeof createCluster>;
 export type RedisClient = SingleClient | ClusterClient;
 
 export const isCluster = (client: RedisClient): client is ClusterClient => 'masters' in client;
-
-/**
- * Connection health, for what caches or subscribes: `cut-off` when a connection
- * (any node of a cluster) fails, so pub/sub messages may be missed from then on;
- * `restored` once every connection is ready again (after a failover: on the new
- * topology, with the subscriptions carried over). Emitted once per outage.
- */
-export interface ConnectionHealth {
-  on(event: 'cut-off' | 'restored', listener: () => void): this;
-}
 
 const health = new WeakMap<RedisClient, EventEmitter>();
 

@@ -1,8 +1,5 @@
 import session from 'express-session';
-import type { Request } from 'express';
-import type { Logger } from '../logger.js';
-import type { Bus, KeyedLock, SessionIndex } from '../store/types.js';
-import type { EndReason, LiveMeta, SessionFields, StoredRecord } from './types.js';
+import type { Log, LiveBus, LiveMeta, LiveRecord, SessionFields, StoredRecord } from './types.js';
 
 type Callback = (err?: unknown, value?: unknown) => void;
 
@@ -12,26 +9,17 @@ interface Basis {
   snapshot: Map<string, string>;
 }
 
-export interface LiveRecord {
-  data: SessionFields;
-  meta: LiveMeta;
-}
-
 export interface LiveStoreOptions {
   base: session.Store;
-  lock: KeyedLock;
-  bus: Bus;
-  index: SessionIndex;
-  /** Idle lifetime of a logged-in session. */
+  bus: LiveBus;
+  /** The user key of a session's data, or undefined when nobody is logged in. */
+  userOf: (data: SessionFields) => string | undefined;
   ttlMs: number;
-  /** Idle lifetime of a session without a user (a CSRF token, a visit to the login page): short, as it costs storage for nothing. */
+  /** Idle lifetime of a session without a user. */
   anonymousTtlMs: number;
-  /**
-   * Activity touches closer together than this are not written (throttle); a
-   * session with a short lifetime is touched at least every tenth of it.
-   */
+  /** Activity touches closer together than this are not written (at most a tenth of the lifetime). */
   touchEveryMs: number;
-  log: Logger;
+  log: Log | undefined;
 }
 
 const BOOKKEEPING = new Set(['cookie', '_live']);
@@ -48,12 +36,13 @@ function plain(sess: object): SessionFields {
 }
 
 /**
- * Applies only the keys this writer changed (relative to what it loaded) onto the
- * current record, so that concurrent writers to different keys never lose each
- * other's changes. A key both changed goes to the later writer.
+ * Applies only the top-level keys this writer changed (relative to what it
+ * loaded) onto the current record, deletions included, so that concurrent
+ * writers to different keys never lose each other's changes. A key both
+ * changed goes to the later writer.
  */
 export function mergeChanges(current: SessionFields, basis: Map<string, string>, next: SessionFields): SessionFields {
-  const result = { ...current } as unknown as Record<string, unknown>;
+  const result: Record<string, unknown> = { ...(current as unknown as Record<string, unknown>) };
   const keys = new Set([...basis.keys(), ...Object.keys(next)]);
   for (const key of keys) {
     if (BOOKKEEPING.has(key)) continue;
@@ -67,30 +56,30 @@ export function mergeChanges(current: SessionFields, basis: Map<string, string>,
   return result as unknown as SessionFields;
 }
 
-const userOf = (data: SessionFields | undefined) => data?.passport?.user;
-
 /**
- * A decorator around the real express-session store (connect-redis or memory)
- * that makes every session record live:
- * - every write is versioned and serialised per session (a lock across processes);
- *   a write based on an old version merges its changed keys onto the current record;
+ * A decorator around the app's express-session store (connect-redis, a memory
+ * store, ...) that makes every session record live:
+ * - every write is versioned and serialised per session (the bus's lock, across
+ *   processes); a write based on an old version merges its changed keys onto the
+ *   current record, and a write of a session destroyed meanwhile is dropped;
  * - every change or destroy of an existing session is published on the bus, so
  *   each process can refresh or end the sockets it holds for that session;
- * - records carry an idle deadline; activity extends it (throttled);
- * - a per-user index lists a user's sessions for management and revocation.
+ * - records carry an idle deadline, which reads enforce and activity extends;
+ * - an index lists each user's sessions, for listing and revoking them.
+ * The base store only ever sees get, set and destroy (no touch needed).
  */
-export class LiveSessionStore extends session.Store {
+export class LiveStore extends session.Store {
   private readonly bases = new WeakMap<object, Basis>();
 
   constructor(private readonly o: LiveStoreOptions) {
     super();
   }
 
-  // ---- promisified base store ------------------------------------------------
+  // ---- the base store, promisified -------------------------------------------
 
   private baseGet(sid: string): Promise<StoredRecord | null> {
     return new Promise((resolve, reject) =>
-      this.o.base.get(sid, (err, data) => (err ? reject(err) : resolve((data as StoredRecord | null) ?? null))),
+      this.o.base.get(sid, (err, data) => (err ? reject(err) : resolve((data as StoredRecord | null | undefined) ?? null))),
     );
   }
 
@@ -102,7 +91,7 @@ export class LiveSessionStore extends session.Store {
     return new Promise((resolve, reject) => this.o.base.destroy(sid, (err) => (err ? reject(err) : resolve())));
   }
 
-  // ---- reading ----------------------------------------------------------------
+  // ---- reading ------------------------------------------------------------------
 
   /** The current record, or null when there is none or it is past its idle deadline. */
   async read(sid: string): Promise<LiveRecord | null> {
@@ -110,8 +99,12 @@ export class LiveSessionStore extends session.Store {
     if (!record) return null;
     const { _live, ...data } = record;
     const now = Date.now();
-    const meta = _live ?? { v: 0, exp: now + this.o.ttlMs, createdAt: now, seenAt: now };
-    if (meta.exp <= now) return null;
+    const meta = _live ?? { v: 0, exp: now + this.ttlOf(data as SessionFields), createdAt: now, seenAt: now };
+    if (meta.exp <= now) {
+      // Past its deadline: gone for everyone. A store that keeps it (a memory store without cookie expiry) lets it go.
+      this.baseDestroy(sid).catch(() => undefined);
+      return null;
+    }
     return { data: data as SessionFields, meta };
   }
 
@@ -129,28 +122,30 @@ export class LiveSessionStore extends session.Store {
   }
 
   /** express-session builds req.session from what get() returned: carry the basis over to it. */
-  override createSession(req: Request, data: session.SessionData): session.Session & session.SessionData {
+  override createSession(req: Parameters<session.Store['createSession']>[0], data: session.SessionData) {
     const basis = this.bases.get(data);
     const created = super.createSession(req, data);
     if (basis) this.bases.set(created, basis);
     return created;
   }
 
-  // ---- writing ----------------------------------------------------------------
+  // ---- writing --------------------------------------------------------------------
 
   override set(sid: string, sess: session.SessionData, cb?: Callback): void {
-    this.save(sid, sess).then(() => cb?.(), (err) => (cb ? cb(err) : this.o.log.error({ err }, 'session save failed')));
+    this.save(sid, sess).then(
+      () => cb?.(),
+      (err: unknown) => (cb ? cb(err) : this.o.log?.error({ err: String(err) }, 'session save failed')),
+    );
   }
 
   /** Versioned save of a whole session object (the HTTP path). */
   async save(sid: string, sess: object): Promise<void> {
     const basis = this.bases.get(sess);
     const next = plain(sess);
-    const written = await this.o.lock.withLock(sid, async () => {
+    const written = await this.o.bus.lock.withLock(sid, async () => {
       const current = await this.read(sid);
       if (!current && basis) return null; // destroyed (logout, revocation) while this request ran: never resurrect it
-      const data =
-        !current || !basis || basis.meta.v === current.meta.v ? next : mergeChanges(current.data, basis.snapshot, next);
+      const data = !current || !basis || basis.meta.v === current.meta.v ? next : mergeChanges(current.data, basis.snapshot, next);
       return this.put(sid, data, current);
     });
     if (written) this.bases.set(sess, { meta: written.meta, snapshot: snapshotOf(next) });
@@ -158,33 +153,32 @@ export class LiveSessionStore extends session.Store {
 
   /**
    * Read-apply-write under the session's lock (the socket path). `apply` mutates
-   * the data; returning false means "no change". Resolves to the new record, or
-   * null when the session no longer exists.
+   * the data (it may be async); returning false means "no change". Resolves to
+   * the new record, or null when the session no longer exists.
    */
-  async update(sid: string, apply: (data: SessionFields) => boolean | void): Promise<LiveRecord | null> {
-    return this.o.lock.withLock(sid, async () => {
+  async update(sid: string, apply: (data: SessionFields) => unknown): Promise<LiveRecord | null> {
+    return this.o.bus.lock.withLock(sid, async () => {
       const current = await this.read(sid);
       if (!current) return null;
       const data = structuredClone(current.data);
-      if (apply(data) === false) return current;
+      if ((await apply(data)) === false) return current;
       return this.put(sid, data, current);
     });
+  }
+
+  private ttlOf(data: SessionFields): number {
+    return this.o.userOf(data) === undefined ? this.o.anonymousTtlMs : this.o.ttlMs;
   }
 
   /** Writes under the lock already held; publishes when an existing session changed. */
   private async put(sid: string, data: SessionFields, current: LiveRecord | null): Promise<LiveRecord> {
     const now = Date.now();
-    const meta: LiveMeta = {
-      v: (current?.meta.v ?? 0) + 1,
-      exp: now + (userOf(data) ? this.o.ttlMs : this.o.anonymousTtlMs),
-      createdAt: current?.meta.createdAt ?? now,
-      seenAt: now,
-    };
+    const meta: LiveMeta = { v: (current?.meta.v ?? 0) + 1, exp: now + this.ttlOf(data), createdAt: current?.meta.createdAt ?? now, seenAt: now };
     await this.baseSet(sid, { ...data, _live: meta });
-    const before = userOf(current?.data);
-    const after = userOf(data);
-    if (after && after !== before) await this.o.index.add(after, sid);
-    if (before && before !== after) await this.o.index.remove(before, sid);
+    const before = current ? this.o.userOf(current.data) : undefined;
+    const after = this.o.userOf(data);
+    if (after !== undefined && after !== before) await this.o.bus.index.add(after, sid);
+    if (before !== undefined && before !== after) await this.o.bus.index.remove(before, sid);
     // Sockets only ever belong to sessions that existed before this write.
     if (current) await this.o.bus.publish({ t: 'session', sid });
     return { data, meta };
@@ -197,7 +191,10 @@ export class LiveSessionStore extends session.Store {
       cb?.();
       return;
     }
-    this.extend(sid).then(() => cb?.(), (err) => (cb ? cb(err) : undefined));
+    this.extend(sid).then(
+      () => cb?.(),
+      (err: unknown) => (cb ? cb(err) : undefined),
+    );
   }
 
   /** True when enough time has passed since the last recorded activity to write a new deadline. */
@@ -210,33 +207,36 @@ export class LiveSessionStore extends session.Store {
     await this.update(sid, () => true);
   }
 
-  // ---- ending -----------------------------------------------------------------
+  // ---- ending ---------------------------------------------------------------------
 
-  /** express-session's destroy (logout, Passport's regenerate) ends the session as a logout. */
+  /** express-session's destroy (logout, regenerate) ends the session as a logout. */
   override destroy(sid: string, cb?: Callback): void {
-    this.end(sid, 'logout').then(() => cb?.(), (err) => (cb ? cb(err) : undefined));
+    this.end(sid, 'logout').then(
+      () => cb?.(),
+      (err: unknown) => (cb ? cb(err) : undefined),
+    );
   }
 
   /** Deletes the session and tells every process holding its sockets why. */
-  async end(sid: string, reason: EndReason): Promise<void> {
-    await this.o.lock.withLock(sid, async () => {
+  async end(sid: string, reason: 'logout' | 'expired' | 'revoked'): Promise<void> {
+    await this.o.bus.lock.withLock(sid, async () => {
       const current = await this.baseGet(sid);
       await this.baseDestroy(sid);
-      const uid = userOf(current ?? undefined);
-      if (uid) await this.o.index.remove(uid, sid);
+      const userKey = current ? this.o.userOf(current) : undefined;
+      if (userKey !== undefined) await this.o.bus.index.remove(userKey, sid);
     });
     await this.o.bus.publish({ t: 'session', sid, reason });
   }
 
-  /** The live sessions of a user, pruning index entries whose record has gone (expiry). */
-  async sessionsOf(userId: string): Promise<Array<{ sid: string } & LiveRecord>> {
-    const sids = await this.o.index.list(userId);
+  /** The live sessions of a user (by key), pruning index entries whose record has gone (expiry). */
+  async sessionsOf(userKey: string): Promise<Array<{ sid: string } & LiveRecord>> {
+    const sids = await this.o.bus.index.list(userKey);
     const found: Array<{ sid: string } & LiveRecord> = [];
     await Promise.all(
       sids.map(async (sid) => {
         const rec = await this.read(sid);
-        if (rec && userOf(rec.data) === userId) found.push({ sid, ...rec });
-        else await this.o.index.remove(userId, sid);
+        if (rec && this.o.userOf(rec.data) === userKey) found.push({ sid, ...rec });
+        else await this.o.bus.index.remove(userKey, sid);
       }),
     );
     return found.sort((a, b) => a.meta.createdAt - b.meta.createdAt);

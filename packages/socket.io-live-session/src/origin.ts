@@ -6,24 +6,26 @@ export type OriginVerdict = 'same-origin' | 'allowed' | 'no-origin' | 'foreign-o
 const first = (h: string | string[] | undefined) => (Array.isArray(h) ? h[0] : h)?.split(',')[0]?.trim();
 
 /**
- * One origin policy for every HTTP API request and every Engine.IO request
- * (polling and upgrade alike), the defence against cross-site WebSocket
- * hijacking that CORS does not give WebSockets.
+ * The origin policy, for every Engine.IO request (polling and upgrade alike) and,
+ * if the app wishes, every HTTP API request: the defence against cross-site
+ * WebSocket hijacking that CORS does not give WebSockets.
  *
- * - An `Origin` header, when present, must be the server's own origin or listed
- *   in ALLOWED_ORIGINS (`null` and anything else are refused).
+ * - An `Origin` header, when present, must be the server's own origin or one of
+ *   `allowed` (`null` and anything else are refused).
  * - Without `Origin`, `Sec-Fetch-Site: cross-site` is refused.
  * - Requests with neither (curl, server-to-server clients) pass: they carry no
  *   ambient browser credentials an attacker could borrow.
+ *
+ * The server's own origin is the request's Host (with `trustProxy`, the proxy's
+ * X-Forwarded-Host and X-Forwarded-Proto) and scheme.
  */
-export function createOriginPolicy(allowedOrigins: readonly string[], trustProxy: boolean) {
+export function originPolicy(allowedOrigins: readonly string[], trustProxy = false) {
   const allowed = new Set(allowedOrigins);
 
   function ownOrigin(req: IncomingMessage): string | undefined {
     const host = (trustProxy && first(req.headers['x-forwarded-host'])) || req.headers.host;
     if (!host) return undefined;
-    const proto =
-      (trustProxy && first(req.headers['x-forwarded-proto'])) || ((req.socket as TLSSocket).encrypted ? 'https' : 'http');
+    const proto = (trustProxy && first(req.headers['x-forwarded-proto'])) || ((req.socket as TLSSocket).encrypted ? 'https' : 'http');
     return `${proto}://${host}`;
   }
 
@@ -41,4 +43,15 @@ export function createOriginPolicy(allowedOrigins: readonly string[], trustProxy
   return { verdict, isAllowed, allowed };
 }
 
-export type OriginPolicy = ReturnType<typeof createOriginPolicy>;
+export type OriginPolicy = ReturnType<typeof originPolicy>;
+
+/** An origin as ALLOWED_ORIGINS-style settings take it: scheme, host, optional port; nothing else. */
+export function isOrigin(value: unknown): value is string {
+  if (typeof value !== 'string') return false;
+  try {
+    const u = new URL(value);
+    return (u.protocol === 'http:' || u.protocol === 'https:') && u.origin === value;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,337 @@
+import { createHash } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Store } from 'express-session';
+import type { Server, Socket } from 'socket.io';
+import { memoryBus } from './bus.js';
+import { isOrigin, originPolicy, type OriginPolicy } from './origin.js';
+import { LiveStore } from './store.js';
+import type { EndReason, LiveBus, Log, SessionFields, SessionSnapshot } from './types.js';
+import { LiveViews, type LiveView } from './views.js';
+
+export interface LiveSessionOptions {
+  /** Required: the app's express-session Store (MemoryStore, connect-redis's RedisStore, ...); wrapped, not replaced. */
+  store: Store;
+  /** Idle lifetime, enforced on open sockets too; socket events count as activity. Default 86400. */
+  ttlSeconds?: number;
+  /** Extension: idle lifetime of a session nobody is logged into (a CSRF token, a visit to the login page). Default ttlSeconds. */
+  anonymousTtlSeconds?: number;
+  /** Extension: activity rewrites the deadline at most this often (and at least every tenth of the lifetime). Default 60. */
+  touchEverySeconds?: number;
+  /** How processes tell each other about changes: redisBus({client, subscriber}). Default: this process only. */
+  bus?: LiveBus;
+  /** The logged-in user of a session's data (an id, or an object with an `id`), or a falsy value. Default: data.passport?.user. */
+  user?: (data: SessionFields) => unknown;
+  /** Extra origins allowed to open sockets; the server's own origin always is. Default []. */
+  origins?: readonly string[];
+  /** Extension: the server runs behind a proxy: its own origin is read from X-Forwarded-Host/-Proto. Default false. */
+  trustProxy?: boolean;
+  /** Extension: where to log store failures and refused origins (pino and console fit). Default: nowhere. */
+  log?: Log;
+}
+
+/** A session of a user, as `sessionsOf` lists it. */
+export interface SessionInfo {
+  /** Opaque and stable; never the cookie's session id. */
+  handle: string;
+  createdAt: Date;
+  lastSeenAt: Date;
+  data: SessionSnapshot;
+}
+
+type Middleware = (req: never, res: never, next: (err?: unknown) => void) => void;
+type EngineMiddleware = (req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void) => void;
+
+/** Fields express-session (and Passport, when given) hang on a handshake request, let go once the socket is in. */
+const REQUEST_EXTRAS = ['session', 'sessionStore', 'sessionID', 'user', '_passport', '_parsedUrl', '_parsedOriginalUrl'] as const;
+const HANDSHAKE_RESPONSE = Symbol('handshake response');
+type HandshakeRequest = IncomingMessage & {
+  session?: object;
+  sessionID?: string;
+  _query?: { sid?: string };
+  [HANDSHAKE_RESPONSE]?: ServerResponse;
+};
+
+const isHandshake = (req: IncomingMessage) => (req as HandshakeRequest)._query?.sid === undefined;
+
+/**
+ * engine.io keeps an upgrade's response object (and through it the request)
+ * alive for the whole connection, and express-session replaced its
+ * `end`/`writeHead` with closures over the request: the session, its cookie
+ * and the parsed URL would stay in memory per socket. Once the socket is
+ * admitted, let all of that go (a few KB a socket). The headers stay.
+ */
+function releaseHandshake(req: HandshakeRequest) {
+  const res = req[HANDSHAKE_RESPONSE] as unknown as Record<string, unknown> | undefined;
+  if (res) {
+    delete res.end; // back to the prototype's methods
+    delete res.writeHead;
+  }
+  const bag = req as unknown as Record<string | symbol, unknown>;
+  for (const key of REQUEST_EXTRAS) delete bag[key];
+  delete bag[HANDSHAKE_RESPONSE];
+}
+
+/** An option error that names the option, as express-session's own are. */
+const optionError = (message: string) => new TypeError(`socket.io-live-session: ${message}`);
+
+function validate(o: LiveSessionOptions) {
+  if (!o || typeof o !== 'object') throw optionError('liveSession(options) needs an options object');
+  const store = o.store as Partial<Store> | undefined;
+  if (!store || typeof store.get !== 'function' || typeof store.set !== 'function' || typeof store.destroy !== 'function') {
+    throw optionError('store option is required: an express-session Store (with get, set and destroy)');
+  }
+  for (const name of ['ttlSeconds', 'anonymousTtlSeconds', 'touchEverySeconds'] as const) {
+    const v = o[name];
+    if (v !== undefined && !(typeof v === 'number' && Number.isFinite(v) && v > 0)) throw optionError(`${name} option must be a positive number of seconds`);
+  }
+  if (o.user !== undefined && typeof o.user !== 'function') throw optionError('user option must be a function (sessionData) => user');
+  const bus = o.bus as Partial<LiveBus> | undefined;
+  if (bus !== undefined && (typeof bus.publish !== 'function' || typeof bus.subscribe !== 'function' || !bus.lock || !bus.index)) {
+    throw optionError('bus option must be a bus, e.g. redisBus({ client, subscriber })');
+  }
+  if (o.origins !== undefined) {
+    if (!Array.isArray(o.origins)) throw optionError('origins option must be an array of origins');
+    for (const origin of o.origins) {
+      if (!isOrigin(origin)) throw optionError(`origins option: ${JSON.stringify(origin)} is not an origin like https://example.com (scheme, host, optional port)`);
+    }
+  }
+}
+
+/** The key a user is indexed and compared by: an id, or an object's `id`. */
+function keyOf(user: unknown): string | undefined {
+  if (user === undefined || user === null || user === false || user === '') return undefined;
+  if (typeof user === 'object') {
+    const id = (user as { id?: unknown }).id;
+    return id === undefined || id === null ? undefined : String(id);
+  }
+  return String(user);
+}
+
+/** An opaque, stable handle for a session: never the cookie's session id. */
+export const sessionHandle = (sid: string) => createHash('sha256').update(sid).digest('base64url').slice(0, 22);
+
+/** The session has ended: `update` on its socket rejects with this. */
+export class SessionEndedError extends Error {
+  constructor(readonly reason: EndReason | 'unknown') {
+    super(`the session has ended (${reason})`);
+    this.name = 'SessionEndedError';
+  }
+}
+
+/**
+ * A live session for Socket.IO: wrap your express-session store with it, attach
+ * it to your Socket.IO server, and every socket reads that same session, live.
+ * See the README for the guarantees and their limits.
+ */
+export function liveSession(options: LiveSessionOptions) {
+  validate(options);
+  const ttlMs = (options.ttlSeconds ?? 86_400) * 1000;
+  const bus = options.bus ?? memoryBus();
+  const userFn = options.user ?? ((data: SessionFields) => (data as { passport?: { user?: unknown } }).passport?.user);
+  const userOf = (data: SessionFields) => keyOf(userFn(data));
+  const log = options.log;
+  const events = new EventEmitter();
+
+  const store = new LiveStore({
+    base: options.store,
+    bus,
+    userOf,
+    ttlMs,
+    anonymousTtlMs: Math.min((options.anonymousTtlSeconds ?? ttlMs / 1000) * 1000, ttlMs),
+    touchEveryMs: (options.touchEverySeconds ?? 60) * 1000,
+    log,
+  });
+  const views = new LiveViews({
+    store,
+    bus,
+    userOf,
+    log,
+    onChange: (view) => {
+      for (const member of view.members) events.emit('change', member, view.snapshot);
+    },
+  });
+  const origins: OriginPolicy = originPolicy(options.origins ?? [], options.trustProxy ?? false);
+
+  /** Admitted sockets, until they connect; then connected ones. */
+  const admitted = new WeakMap<Socket, LiveView>();
+  const connected = new WeakMap<Socket, LiveView>();
+
+  /**
+   * The Socket.IO CONNECT, which may come well after the Engine.IO handshake that
+   * loaded the session: the session is checked as it is now, so one that ended in
+   * between never connects.
+   */
+  async function admit(socket: Socket): Promise<void> {
+    const req = socket.request as HandshakeRequest;
+    try {
+      const sess = req.session;
+      const sid = req.sessionID;
+      const meta = sess && store.metaOf(sess);
+      if (!sess || !sid || !meta) throw new Error('unauthorized'); // no session, or a brand-new one: nobody logged in
+      const view = await views.admit(sid, () => ({ data: JSON.parse(JSON.stringify(sess)) as SessionFields, meta }));
+      if (!view) throw new Error('unauthorized');
+      admitted.set(socket, view);
+    } finally {
+      releaseHandshake(req);
+    }
+  }
+
+  function onConnection(socket: Socket) {
+    const view = admitted.get(socket);
+    admitted.delete(socket);
+    if (!view) return;
+    if (!views.join(view, socket)) {
+      // Ended between CONNECT and now: the same end as a connected socket gets.
+      socket.emit('session:ended', { reason: view.ended ?? 'logout' });
+      socket.disconnect(true);
+      return;
+    }
+    connected.set(socket, view);
+    socket.use((_packet, next) => {
+      views.activity(view); // client events are session activity
+      next();
+    });
+    socket.on('disconnect', () => views.leave(view, socket));
+  }
+
+  const attachedTo = new WeakSet<Server>();
+
+  return {
+    /** The store to give express-session: `session({ store: live.store, ... })`. */
+    store: store as Store,
+
+    /**
+     * Wires a Socket.IO server: the origin policy on every Engine.IO request,
+     * the given Express middleware (express-session's, and e.g. passport.session())
+     * on each handshake only, and the session check at every CONNECT. Call it before
+     * your own io.use, which then sees `live.session(socket)`.
+     */
+    attach(io: Server, ...middleware: Middleware[]) {
+      if (attachedTo.has(io)) throw optionError('attach(io) was called twice for this server');
+      if (middleware.length === 0) throw optionError('attach(io, sessionMiddleware, ...) needs express-session\'s middleware');
+      for (const mw of middleware) if (typeof mw !== 'function') throw optionError('attach(io, ...middleware): every middleware must be a function');
+      attachedTo.add(io);
+      io.engine.use(((req, _res, next) => {
+        const verdict = origins.verdict(req);
+        if (origins.isAllowed(verdict)) return next();
+        log?.warn({ origin: req.headers.origin, verdict }, 'refused a socket request from a foreign origin');
+        next(new Error('origin not allowed'));
+      }) satisfies EngineMiddleware);
+      io.engine.use(((req, res, next) => {
+        if (isHandshake(req)) (req as HandshakeRequest)[HANDSHAKE_RESPONSE] = res;
+        next();
+      }) satisfies EngineMiddleware);
+      for (const mw of middleware) {
+        io.engine.use(((req, res, next) => (isHandshake(req) ? (mw as unknown as EngineMiddleware)(req, res, next) : next())) satisfies EngineMiddleware);
+      }
+      io.use((socket, next) => {
+        admit(socket).then(
+          () => next(),
+          (err: unknown) => {
+            const unauthorized = err instanceof Error && err.message === 'unauthorized';
+            if (!unauthorized) log?.warn({ err: String(err) }, 'could not check a session at CONNECT; refused the socket');
+            next(new Error(unauthorized ? 'unauthorized' : 'unavailable'));
+          },
+        );
+      });
+      io.on('connection', onConnection);
+    },
+
+    /** This socket's session now (a frozen copy without the cookie; no store round trip), or null once it ended. */
+    session(socket: Socket): SessionSnapshot | null {
+      const view = connected.get(socket) ?? admitted.get(socket);
+      return view && !view.ended ? view.snapshot : null;
+    },
+
+    /** Extension: the user of this socket's session (what the `user` option gives), or null once it ended. */
+    user(socket: Socket): unknown {
+      const view = connected.get(socket) ?? admitted.get(socket);
+      return view && !view.ended ? userFn(view.data) : null;
+    },
+
+    /** Extension: when this socket's session ends unless there is activity, or null once it ended. */
+    expiresAt(socket: Socket): Date | null {
+      const view = connected.get(socket) ?? admitted.get(socket);
+      return view && !view.ended ? new Date(view.meta.exp) : null;
+    },
+
+    /**
+     * Writes the session from a socket: `fn` changes the draft (it may be async;
+     * returning false means no change). Never loses a concurrent write. Rejects
+     * with SessionEndedError when the session has ended.
+     */
+    async update(socket: Socket, fn: (draft: SessionFields) => unknown): Promise<SessionSnapshot> {
+      const view = connected.get(socket) ?? admitted.get(socket);
+      if (!view || view.ended) throw new SessionEndedError(view?.ended ?? 'unknown');
+      const record = await store.update(view.sid, fn);
+      views.apply(view, record);
+      if (!record || view.ended) throw new SessionEndedError(view.ended ?? 'logout');
+      return view.snapshot;
+    },
+
+    /** Extension: the opaque handle of a session, from a request (its session) or a socket. */
+    handle(of: { sessionID?: string } | Socket): string | null {
+      if ('sessionID' in of && typeof of.sessionID === 'string') return sessionHandle(of.sessionID);
+      const view = connected.get(of as Socket) ?? admitted.get(of as Socket);
+      return view ? sessionHandle(view.sid) : null;
+    },
+
+    /** Extension: a user's live sessions, oldest first. */
+    async sessionsOf(user: unknown): Promise<SessionInfo[]> {
+      const key = keyOf(user);
+      if (key === undefined) return [];
+      return (await store.sessionsOf(key)).map(({ sid, data, meta }) => {
+        const { cookie: _cookie, ...rest } = data;
+        return { handle: sessionHandle(sid), createdAt: new Date(meta.createdAt), lastSeenAt: new Date(meta.seenAt), data: rest as SessionSnapshot };
+      });
+    },
+
+    /** Extension: ends one session of a user, by handle; its sockets everywhere get `{reason: "revoked"}`. False when none matched. */
+    async revoke(user: unknown, handle: string): Promise<boolean> {
+      const key = keyOf(user);
+      if (key === undefined) return false;
+      const target = (await store.sessionsOf(key)).find((s) => sessionHandle(s.sid) === handle);
+      if (!target) return false;
+      await store.end(target.sid, 'revoked');
+      return true;
+    },
+
+    /** Extension: ends every session of a user (but the one of `except`, a request or its handle). Resolves to how many ended. */
+    async revokeUser(user: unknown, opts: { except?: { sessionID?: string } | string } = {}): Promise<number> {
+      const key = keyOf(user);
+      if (key === undefined) return 0;
+      const keep = typeof opts.except === 'string' ? opts.except : opts.except?.sessionID ? sessionHandle(opts.except.sessionID) : undefined;
+      const ending = (await store.sessionsOf(key)).filter((s) => sessionHandle(s.sid) !== keep);
+      await Promise.all(ending.map((s) => store.end(s.sid, 'revoked')));
+      return ending.length;
+    },
+
+    /**
+     * Extension: hooks. `change` (socket, session): a socket's session changed (from
+     * HTTP, a socket, another process), e.g. to send your own `session` event.
+     */
+    on(event: 'change', listener: (socket: Socket, session: SessionSnapshot) => void) {
+      events.on(event, listener as (...args: unknown[]) => void);
+      return this;
+    },
+
+    /** Extension: the origin policy (the same one the sockets get), for your HTTP routes. */
+    origins,
+
+    /** Extension: the bus (for messages of your own, with another `t`). */
+    bus,
+
+    /** Extension: how many sessions have sockets on this process. */
+    get size() {
+      return views.size;
+    },
+
+    /** Stops timers and the bus subscription (shutdown); closing the sockets is Socket.IO's io.close(). */
+    close() {
+      views.close();
+    },
+  };
+}
+
+export type LiveSession = ReturnType<typeof liveSession>;

@@ -1,0 +1,6 @@
+import type { RoomChannels } from '../types.js';
+
+/** One process: broadcasts never cross a connection, so there is nothing to wait for. */
+export function createMemoryRoomChannels(): RoomChannels {
+  return { hold: async () => () => undefined };
+}
