@@ -54,6 +54,26 @@ describe('deployment defaults', function () {
     expect(() => loadConfig({ REDIS_CLUSTER_NODES: 'b:2' })).to.throw(/REDIS_CLUSTER_NODES/);
   });
 
+  it('lets plain Node import the built socket.io-live-session from anywhere in the repo', async () => {
+    // `npm test` builds the package first (pretest), as `npm run build` does.
+    const run = promisify(execFile);
+    const probe = "import { liveSession, redisBus, memoryBus } from 'socket.io-live-session'; console.log([liveSession, redisBus, memoryBus].map((f) => typeof f).join(','));";
+    for (const cwd of ['.', 'test', 'packages/socket.io-live-session/examples']) {
+      const { stdout } = await run(process.execPath, ['--input-type=module', '-e', probe], { cwd });
+      expect(stdout.trim(), cwd).to.equal('function,function,function');
+    }
+  });
+
+  it('packs socket.io-live-session as a clean tarball: built JavaScript, type declarations, README and LICENSE, nothing else', async () => {
+    const run = promisify(execFile);
+    const { stdout } = await run('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: 'packages/socket.io-live-session' });
+    const [packed] = JSON.parse(stdout) as Array<{ name: string; files: Array<{ path: string }> }>;
+    const files = packed!.files.map((f) => f.path).sort();
+    expect(packed!.name).to.equal('socket.io-live-session');
+    expect(files).to.include.members(['LICENSE', 'README.md', 'package.json', 'dist/index.js', 'dist/index.d.ts', 'dist/live.js', 'dist/redis.js']);
+    for (const f of files) expect(f, f).to.match(/^(LICENSE|README\.md|package\.json|dist\/[a-z-]+\.(js|d\.ts))$/);
+  });
+
   it('has docker compose refuse to start without SESSION_SECRET: no default secret', async () => {
     const compose = readFileSync('docker-compose.yml', 'utf8');
     const uses = compose.match(/SESSION_SECRET:.*$/gm) ?? [];
