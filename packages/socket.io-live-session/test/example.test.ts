@@ -6,7 +6,7 @@
  * resolves to the package's own dist/: build it first (`npm test` does).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import { io, type Socket } from 'socket.io-client';
@@ -91,6 +91,11 @@ describe('the README example (examples/passport-chat.js)', () => {
     });
     return { socket, view };
   }
+
+  it('is shown whole in the README', () => {
+    const readme = readFileSync(fileURLToPath(new URL('../README.md', import.meta.url)), 'utf8');
+    expect(readme).to.include('```js\n' + readFileSync(example, 'utf8') + '```\n');
+  });
 
   it('refuses a socket without a login: connect_error "unauthorized"', async () => {
     const socket = io(url, { transports: ['websocket'], reconnection: false, forceNew: true });
