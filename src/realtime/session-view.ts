@@ -57,7 +57,9 @@ export function keepSessionViews(deps: { io: AppServer; live: LiveSession; users
     }
   }
 
+  // Its data changed, or only its deadline (`expiresAt` is part of the view).
   live.on('change', (socket) => send(socket as AppSocket));
+  live.on('extend', (socket) => send(socket as AppSocket));
   live.bus.subscribe((m) => {
     if (isUserChanged(m)) void refreshUser(m.uid);
   });

@@ -20,20 +20,27 @@ export function memoryLock(): KeyedLock {
 }
 
 export function memoryIndex(): SessionIndex {
-  const byUser = new Map<string, Set<string>>();
+  /** userKey → (sid → when the user's entry may be forgotten). */
+  const byUser = new Map<string, { sids: Set<string>; until: number }>();
+  const live = (userKey: string) => {
+    const entry = byUser.get(userKey);
+    if (entry && entry.until <= Date.now()) byUser.delete(userKey);
+    return byUser.get(userKey);
+  };
   return {
-    async add(userKey, sid) {
-      let set = byUser.get(userKey);
-      if (!set) byUser.set(userKey, (set = new Set()));
-      set.add(sid);
+    async add(userKey, sid, ttlMs) {
+      const entry = live(userKey) ?? { sids: new Set<string>(), until: 0 };
+      entry.sids.add(sid);
+      entry.until = Date.now() + ttlMs;
+      byUser.set(userKey, entry);
     },
     async remove(userKey, sid) {
-      const set = byUser.get(userKey);
-      set?.delete(sid);
-      if (set?.size === 0) byUser.delete(userKey);
+      const entry = byUser.get(userKey);
+      entry?.sids.delete(sid);
+      if (entry?.sids.size === 0) byUser.delete(userKey);
     },
     async list(userKey) {
-      return [...(byUser.get(userKey) ?? [])];
+      return [...(live(userKey)?.sids ?? [])];
     },
   };
 }

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Store } from 'express-session';
-import type { Server, Socket } from 'socket.io';
+import type { Namespace, Server, Socket } from 'socket.io';
 import { memoryBus } from './bus.js';
 import { isOrigin, originPolicy, type OriginPolicy } from './origin.js';
 import { LiveStore } from './store.js';
@@ -86,8 +86,8 @@ function validate(o: LiveSessionOptions) {
     if (v !== undefined && !(typeof v === 'number' && Number.isFinite(v) && v > 0)) throw optionError(`${name} option must be a positive number of seconds`);
   }
   if (o.user !== undefined && typeof o.user !== 'function') throw optionError('user option must be a function (sessionData) => user');
-  const bus = o.bus as Partial<LiveBus> | undefined;
-  if (bus !== undefined && (typeof bus.publish !== 'function' || typeof bus.subscribe !== 'function' || !bus.lock || !bus.index)) {
+  const bus = o.bus as Partial<LiveBus> | null | undefined;
+  if (bus !== undefined && (!bus || typeof bus.publish !== 'function' || typeof bus.subscribe !== 'function' || !bus.lock || !bus.index)) {
     throw optionError('bus option must be a bus, e.g. redisBus({ client, subscriber })');
   }
   if (o.origins !== undefined) {
@@ -98,14 +98,18 @@ function validate(o: LiveSessionOptions) {
   }
 }
 
-/** The key a user is indexed and compared by: an id, or an object's `id`. */
+/** The key a user is indexed and compared by: an id, or an object's `id`; a falsy value (or id) is nobody. */
 function keyOf(user: unknown): string | undefined {
-  if (user === undefined || user === null || user === false || user === '') return undefined;
-  if (typeof user === 'object') {
-    const id = (user as { id?: unknown }).id;
-    return id === undefined || id === null ? undefined : String(id);
-  }
-  return String(user);
+  const id = user && typeof user === 'object' ? (user as { id?: unknown }).id : user;
+  return id ? String(id) : undefined;
+}
+
+/** The hooks of `live.on` (an extension). */
+export interface Hooks {
+  /** A socket's session data changed (from HTTP, a socket, another process). */
+  (event: 'change', listener: (socket: Socket, session: SessionSnapshot) => void): void;
+  /** Only a socket's idle deadline moved (activity on HTTP or any socket of the session). */
+  (event: 'extend', listener: (socket: Socket, expiresAt: Date) => void): void;
 }
 
 /** An opaque, stable handle for a session: never the cookie's session id. */
@@ -150,12 +154,32 @@ export function liveSession(options: LiveSessionOptions) {
     onChange: (view) => {
       for (const member of view.members) events.emit('change', member, view.snapshot);
     },
+    onExtend: (view) => {
+      for (const member of view.members) events.emit('extend', member, new Date(view.meta!.exp));
+    },
   });
   const origins: OriginPolicy = originPolicy(options.origins ?? [], options.trustProxy ?? false);
 
   /** Admitted sockets, until they connect; then connected ones. */
   const admitted = new WeakMap<Socket, LiveView>();
   const connected = new WeakMap<Socket, LiveView>();
+  /** The session id an Engine.IO connection's handshake loaded (its sockets in every namespace share it). */
+  const handshakeSid = new WeakMap<object, string | null>();
+  const viewOf = (socket: Socket) => {
+    const view = connected.get(socket) ?? admitted.get(socket);
+    return view?.live ? view : undefined;
+  };
+
+  /** The session id of the handshake, if it loaded a stored session (a new one has no user). */
+  function sidOf(socket: Socket): string | null {
+    let sid = handshakeSid.get(socket.client);
+    if (sid === undefined) {
+      const req = socket.request as HandshakeRequest;
+      sid = req.session && req.sessionID && store.metaOf(req.session) ? req.sessionID : null;
+      handshakeSid.set(socket.client, sid);
+    }
+    return sid;
+  }
 
   /**
    * The Socket.IO CONNECT, which may come well after the Engine.IO handshake that
@@ -163,23 +187,17 @@ export function liveSession(options: LiveSessionOptions) {
    * between never connects.
    */
   async function admit(socket: Socket): Promise<void> {
-    const req = socket.request as HandshakeRequest;
-    try {
-      const sess = req.session;
-      const sid = req.sessionID;
-      const meta = sess && store.metaOf(sess);
-      if (!sess || !sid || !meta) throw new Error('unauthorized'); // no session, or a brand-new one: nobody logged in
-      const view = await views.admit(sid, () => ({ data: JSON.parse(JSON.stringify(sess)) as SessionFields, meta }));
-      if (!view) throw new Error('unauthorized');
-      admitted.set(socket, view);
-    } finally {
-      releaseHandshake(req);
-    }
+    const sid = sidOf(socket);
+    const view = sid ? await views.admit(sid) : null;
+    if (!view) throw new Error('unauthorized');
+    admitted.set(socket, view);
   }
 
   function onConnection(socket: Socket) {
     const view = admitted.get(socket);
     admitted.delete(socket);
+    // The app's own io.use had the handshake request as it was (e.g. Passport's req.user); now let it go.
+    releaseHandshake(socket.request as HandshakeRequest);
     if (!view) return;
     if (!views.join(view, socket)) {
       // Ended between CONNECT and now: the same end as a connected socket gets.
@@ -225,35 +243,40 @@ export function liveSession(options: LiveSessionOptions) {
       for (const mw of middleware) {
         io.engine.use(((req, res, next) => (isHandshake(req) ? (mw as unknown as EngineMiddleware)(req, res, next) : next())) satisfies EngineMiddleware);
       }
-      io.use((socket, next) => {
-        admit(socket).then(
-          () => next(),
-          (err: unknown) => {
-            const unauthorized = err instanceof Error && err.message === 'unauthorized';
-            if (!unauthorized) log?.warn({ err: String(err) }, 'could not check a session at CONNECT; refused the socket');
-            next(new Error(unauthorized ? 'unauthorized' : 'unavailable'));
-          },
-        );
-      });
-      io.on('connection', onConnection);
+      // Every namespace: the main one, any made before (Socket.IO keeps them in _nsps), any made later.
+      const guard = (nsp: Namespace) => {
+        nsp.use((socket, next) => {
+          admit(socket).then(
+            () => next(),
+            (err: unknown) => {
+              const unauthorized = err instanceof Error && err.message === 'unauthorized';
+              if (!unauthorized) log?.warn({ err: String(err) }, 'could not check a session at CONNECT; refused the socket');
+              next(new Error(unauthorized ? 'unauthorized' : 'unavailable'));
+            },
+          );
+        });
+        nsp.on('connection', onConnection);
+      };
+      const existing = (io as unknown as { _nsps?: Map<string, Namespace> })._nsps;
+      for (const nsp of existing?.values() ?? [io.of('/')]) guard(nsp);
+      io.on('new_namespace', guard);
     },
 
     /** This socket's session now (a frozen copy without the cookie; no store round trip), or null once it ended. */
     session(socket: Socket): SessionSnapshot | null {
-      const view = connected.get(socket) ?? admitted.get(socket);
-      return view && !view.ended ? view.snapshot : null;
+      return viewOf(socket)?.snapshot ?? null;
     },
 
     /** Extension: the user of this socket's session (what the `user` option gives), or null once it ended. */
     user(socket: Socket): unknown {
-      const view = connected.get(socket) ?? admitted.get(socket);
-      return view && !view.ended ? userFn(view.data) : null;
+      const view = viewOf(socket);
+      return view ? userFn(view.data!) : null;
     },
 
     /** Extension: when this socket's session ends unless there is activity, or null once it ended. */
     expiresAt(socket: Socket): Date | null {
-      const view = connected.get(socket) ?? admitted.get(socket);
-      return view && !view.ended ? new Date(view.meta.exp) : null;
+      const view = viewOf(socket);
+      return view ? new Date(view.meta!.exp) : null;
     },
 
     /**
@@ -263,10 +286,10 @@ export function liveSession(options: LiveSessionOptions) {
      */
     async update(socket: Socket, fn: (draft: SessionFields) => unknown): Promise<SessionSnapshot> {
       const view = connected.get(socket) ?? admitted.get(socket);
-      if (!view || view.ended) throw new SessionEndedError(view?.ended ?? 'unknown');
+      if (!view?.live) throw new SessionEndedError(view?.ended ?? 'unknown');
       const record = await store.update(view.sid, fn);
       views.apply(view, record);
-      if (!record || view.ended) throw new SessionEndedError(view.ended ?? 'logout');
+      if (!record || !view.live) throw new SessionEndedError(view.ended ?? 'unknown');
       return view.snapshot;
     },
 
@@ -308,13 +331,11 @@ export function liveSession(options: LiveSessionOptions) {
     },
 
     /**
-     * Extension: hooks. `change` (socket, session): a socket's session changed (from
-     * HTTP, a socket, another process), e.g. to send your own `session` event.
+     * Extension: hooks, per socket. `change` (socket, session): its session's data
+     * changed (from HTTP, a socket, another process), e.g. to send your own event.
+     * `extend` (socket, expiresAt): only its idle deadline moved (activity somewhere).
      */
-    on(event: 'change', listener: (socket: Socket, session: SessionSnapshot) => void) {
-      events.on(event, listener as (...args: unknown[]) => void);
-      return this;
-    },
+    on: ((event: string, listener: (...args: never[]) => void) => void events.on(event, listener as (...args: unknown[]) => void)) as Hooks,
 
     /** Extension: the origin policy (the same one the sockets get), for your HTTP routes. */
     origins,

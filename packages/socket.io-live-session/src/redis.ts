@@ -11,6 +11,7 @@ export interface RedisLike {
   set(key: string, value: string, options: { NX: true; PX: number }): Promise<unknown>;
   eval(script: string, options: { keys: string[]; arguments: string[] }): Promise<unknown>;
   sAdd(key: string, member: string): Promise<unknown>;
+  pExpire(key: string, ms: number): Promise<unknown>;
   sRem(key: string, member: string): Promise<unknown>;
   sMembers(key: string): Promise<string[]>;
   sPublish(channel: string, message: string): Promise<unknown>;
@@ -69,8 +70,10 @@ function redisLock(client: RedisLike, keyOf: (key: string) => string): KeyedLock
 
 function redisIndex(client: RedisLike, keyOf: (userKey: string) => string): SessionIndex {
   return {
-    async add(userKey, sid) {
+    async add(userKey, sid, ttlMs) {
+      // The set lives as long as the user's latest session may (each write pushes it out).
       await client.sAdd(keyOf(userKey), sid);
+      await client.pExpire(keyOf(userKey), ttlMs);
     },
     async remove(userKey, sid) {
       await client.sRem(keyOf(userKey), sid);

@@ -177,7 +177,7 @@ export class LiveStore extends session.Store {
     await this.baseSet(sid, { ...data, _live: meta });
     const before = current ? this.o.userOf(current.data) : undefined;
     const after = this.o.userOf(data);
-    if (after !== undefined && after !== before) await this.o.bus.index.add(after, sid);
+    if (after !== undefined) await this.o.bus.index.add(after, sid, this.o.ttlMs);
     if (before !== undefined && before !== after) await this.o.bus.index.remove(before, sid);
     // Sockets only ever belong to sessions that existed before this write.
     if (current) await this.o.bus.publish({ t: 'session', sid });
@@ -202,9 +202,23 @@ export class LiveStore extends session.Store {
     return now - meta.seenAt >= Math.min(this.o.touchEveryMs, (meta.exp - meta.seenAt) / 10);
   }
 
-  /** Pushes the idle deadline out (activity). No-op when the session is gone. */
+  /**
+   * Pushes the idle deadline out (activity): the data and its version stay as
+   * they are (a save based on that version is still current). Every process
+   * hears of it, so that none ends the session's sockets at the old deadline.
+   * No-op when the session is gone.
+   */
   async extend(sid: string): Promise<void> {
-    await this.update(sid, () => true);
+    const extended = await this.o.bus.lock.withLock(sid, async () => {
+      const current = await this.read(sid);
+      if (!current) return false;
+      const now = Date.now();
+      await this.baseSet(sid, { ...current.data, _live: { ...current.meta, exp: now + this.ttlOf(current.data), seenAt: now } });
+      const userKey = this.o.userOf(current.data);
+      if (userKey !== undefined) await this.o.bus.index.add(userKey, sid, this.o.ttlMs);
+      return true;
+    });
+    if (extended) await this.o.bus.publish({ t: 'session', sid });
   }
 
   // ---- ending ---------------------------------------------------------------------

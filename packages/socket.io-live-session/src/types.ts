@@ -41,9 +41,13 @@ export interface KeyedLock {
   withLock<T>(key: string, fn: () => Promise<T>): Promise<T>;
 }
 
-/** Which sessions each user has (by user key), for listing and revoking them. */
+/**
+ * Which sessions each user has (by user key), for listing and revoking them.
+ * `add` is called on every write of a logged-in session: the index forgets a
+ * user `ttlMs` after the last one (by then every session of theirs expired too).
+ */
 export interface SessionIndex {
-  add(userKey: string, sid: string): Promise<void>;
+  add(userKey: string, sid: string, ttlMs: number): Promise<void>;
   remove(userKey: string, sid: string): Promise<void>;
   list(userKey: string): Promise<string[]>;
 }

@@ -12,6 +12,12 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 const EXPIRY_SLACK_MS = 25;
 /** A view made for a socket that never connects (refused by a later middleware, gone) is dropped after this. */
 const UNJOINED_VIEW_MS = 10_000;
+/**
+ * A record found gone before its deadline, with no reason known yet: a destroy
+ * through the live store always announces its reason on the bus, so wait this
+ * long for it; without one, the store dropped the record on its own: `expired`.
+ */
+const REASON_WAIT_MS = 1_000;
 
 function deepFreeze<T>(value: T): T {
   if (value && typeof value === 'object') {
@@ -24,26 +30,37 @@ function deepFreeze<T>(value: T): T {
 /**
  * This process's view of one session, shared by all of its sockets here. Kept
  * current by bus notifications, so sockets read it without a store round trip.
+ * A view is registered before its first read (so that no change published
+ * during that read is missed) and is `loaded` once the read came back.
  */
 export class LiveView {
   readonly members = new Set<Member>();
   ended: EndReason | null = null;
+  /** Found gone without a reason yet: sockets read nothing from now on, the end follows. */
+  vanished: NodeJS.Timeout | undefined;
   timer: NodeJS.Timeout | undefined;
   /** Set while an activity touch is being written, so bursts of events write once. */
   touching = false;
+  userKey: string | undefined;
+  data: SessionFields | undefined;
+  meta: LiveMeta | undefined;
   private cached: SessionSnapshot | undefined;
 
-  constructor(
-    readonly sid: string,
-    readonly userKey: string,
-    public data: SessionFields,
-    public meta: LiveMeta,
-  ) {}
+  constructor(readonly sid: string) {}
+
+  get loaded(): boolean {
+    return this.data !== undefined;
+  }
+
+  /** Whether sockets may read and write through it. */
+  get live(): boolean {
+    return this.loaded && !this.ended && !this.vanished;
+  }
 
   /** The session data as sockets read it: a frozen copy without the cookie, built once per change. */
   get snapshot(): SessionSnapshot {
     if (!this.cached) {
-      const { cookie: _cookie, ...rest } = this.data;
+      const { cookie: _cookie, ...rest } = this.data!;
       this.cached = deepFreeze(structuredClone(rest)) as SessionSnapshot;
     }
     return this.cached;
@@ -69,6 +86,8 @@ export interface LiveViewsOptions {
   log: Log | undefined;
   /** A view's data changed (not called for the first read). */
   onChange: (view: LiveView) => void;
+  /** Only a view's deadline moved (activity somewhere). */
+  onExtend: (view: LiveView) => void;
 }
 
 /**
@@ -80,8 +99,6 @@ export interface LiveViewsOptions {
 export class LiveViews {
   private readonly bySid = new Map<string, LiveView>();
   private readonly refreshing = new Map<string, Refresh>();
-  /** The first read of a session being admitted here, which its other sockets' admissions wait for too. */
-  private readonly admitting = new Map<string, Promise<boolean>>();
   private readonly unsubscribe: () => void;
 
   constructor(private readonly o: LiveViewsOptions) {
@@ -91,15 +108,6 @@ export class LiveViews {
 
   get size() {
     return this.bySid.size;
-  }
-
-  find(sid: string): LiveView | undefined {
-    return this.bySid.get(sid);
-  }
-
-  /** Every view held here (for the app's own refreshes, e.g. after a user changed). */
-  views(): IterableIterator<LiveView> {
-    return this.bySid.values();
   }
 
   private onBusMessage(m: BusMessage) {
@@ -112,37 +120,27 @@ export class LiveViews {
   }
 
   /**
-   * Admits a socket of a handshake at its Socket.IO CONNECT: resolves to the
-   * session's live view, or null when the session ended after the Engine.IO
-   * handshake loaded it. The first socket of a session on this process reads the
-   * record again, with the view registered first so that a change published
-   * during that read is not missed; later sockets use the view the bus keeps
-   * current. Rejects when the store cannot be read: the socket is then refused,
-   * never admitted unchecked. The socket becomes a member with `join`.
+   * Admits a socket at its Socket.IO CONNECT: resolves to the session's live
+   * view, or null when the session has no user or ended after the Engine.IO
+   * handshake found it. The first socket of a session on this process reads the
+   * record (its view registered first, so that a change published during that
+   * read is not missed); later sockets use the view the bus keeps current.
+   * Rejects when the store cannot be read: the socket is then refused, never
+   * admitted unchecked. The socket becomes a member with `join`.
    */
-  async admit(sid: string, handshake: () => LiveRecord): Promise<LiveView | null> {
+  async admit(sid: string): Promise<LiveView | null> {
     let view = this.bySid.get(sid);
-    let check = this.admitting.get(sid);
-    if (!view) {
-      const { data, meta } = handshake();
-      const userKey = this.o.userOf(data);
-      if (userKey === undefined) return null;
-      view = this.register(sid, userKey, data, meta);
-      check = this.refresh(sid);
-      this.admitting.set(sid, check);
-      void check.finally(() => this.admitting.delete(sid));
-    }
-    if (check && !(await check)) {
+    if (!view) view = this.register(sid);
+    if (!view.loaded && !(await this.refresh(sid))) {
       if (view.members.size === 0) this.forget(view);
       throw new Error('the session store did not answer');
     }
-    return view.ended || this.bySid.get(sid) !== view ? null : view;
+    return view.live && this.bySid.get(sid) === view ? view : null;
   }
 
-  private register(sid: string, userKey: string, data: SessionFields, meta: LiveMeta): LiveView {
-    const view = new LiveView(sid, userKey, data, meta);
+  private register(sid: string): LiveView {
+    const view = new LiveView(sid);
     this.bySid.set(sid, view);
-    this.scheduleExpiry(view);
     setTimeout(() => {
       if (view.members.size === 0 && this.bySid.get(sid) === view) this.forget(view);
     }, UNJOINED_VIEW_MS).unref();
@@ -151,7 +149,7 @@ export class LiveViews {
 
   /** The socket is connected: it gets the view's changes and its end. False when the session ended meanwhile. */
   join(view: LiveView, member: Member): boolean {
-    if (view.ended || this.bySid.get(view.sid) !== view) return false;
+    if (!view.live || this.bySid.get(view.sid) !== view) return false;
     view.members.add(member);
     return true;
   }
@@ -163,12 +161,13 @@ export class LiveViews {
 
   private forget(view: LiveView) {
     clearTimeout(view.timer);
+    clearTimeout(view.vanished);
     if (this.bySid.get(view.sid) === view) this.bySid.delete(view.sid);
   }
 
   /** Client activity: pushes the idle deadline out, at most once per touch interval. */
   activity(view: LiveView) {
-    if (view.ended || view.touching || !this.o.store.touchDue(view.meta)) return;
+    if (!view.live || view.touching || !this.o.store.touchDue(view.meta!)) return;
     view.touching = true;
     this.o.store
       .extend(view.sid)
@@ -183,7 +182,7 @@ export class LiveViews {
 
   private scheduleExpiry(view: LiveView) {
     clearTimeout(view.timer);
-    const delay = Math.min(Math.max(view.meta.exp - Date.now() + EXPIRY_SLACK_MS, 0), MAX_TIMER_MS);
+    const delay = Math.min(Math.max(view.meta!.exp - Date.now() + EXPIRY_SLACK_MS, 0), MAX_TIMER_MS);
     view.timer = setTimeout(() => void this.refresh(view.sid), delay);
     view.timer.unref();
   }
@@ -229,15 +228,34 @@ export class LiveViews {
 
   private applyRecord(view: LiveView, record: LiveRecord | null, reason: EndReason | undefined) {
     if (view.ended) return;
-    // Gone: destroyed (the bus says why), or past its deadline, or dropped by the store on its own.
-    if (!record) return this.end(view, reason ?? (Date.now() >= view.meta.exp ? 'expired' : 'logout'));
+    if (!view.loaded) return this.load(view, record);
+    if (!record) return this.gone(view, reason);
     // Its user changed or left without a destroy: the sockets were that user's.
     if (this.o.userOf(record.data) !== view.userKey) return this.end(view, reason ?? 'logout');
-    if (record.meta.v === view.meta.v && record.meta.exp === view.meta.exp) return;
-    const changed = record.meta.v !== view.meta.v;
+    const meta = view.meta!;
+    if (record.meta.v === meta.v && record.meta.exp === meta.exp) return;
+    const changed = record.meta.v !== meta.v;
     view.update(record);
     this.scheduleExpiry(view);
     if (changed) this.o.onChange(view);
+    else this.o.onExtend(view);
+  }
+
+  /** The first read of a view being admitted: nothing to tell anyone; no session or no user: not admitted. */
+  private load(view: LiveView, record: LiveRecord | null) {
+    const userKey = record ? this.o.userOf(record.data) : undefined;
+    if (!record || userKey === undefined) return this.end(view, 'logout');
+    view.userKey = userKey;
+    view.update(record);
+    this.scheduleExpiry(view);
+  }
+
+  /** The record is gone: ended for the bus's reason, or at its deadline; otherwise wait a moment for a reason. */
+  private gone(view: LiveView, reason: EndReason | undefined) {
+    if (reason) return this.end(view, reason);
+    if (Date.now() >= view.meta!.exp) return this.end(view, 'expired');
+    view.vanished ??= setTimeout(() => this.end(view, 'expired'), REASON_WAIT_MS);
+    view.vanished.unref();
   }
 
   /** Ends the view: every socket of it gets `session:ended {reason}` and is disconnected. */
@@ -255,7 +273,10 @@ export class LiveViews {
   /** Stops everything (shutdown): timers, the subscription. The app closes the sockets. */
   close() {
     this.unsubscribe();
-    for (const view of this.bySid.values()) clearTimeout(view.timer);
+    for (const view of this.bySid.values()) {
+      clearTimeout(view.timer);
+      clearTimeout(view.vanished);
+    }
     this.bySid.clear();
   }
 }

@@ -9,7 +9,7 @@
 /** @typedef {import('../../../src/chat/types.js').Room} Room */
 /** @typedef {import('../../../src/chat/types.js').Reactions} Reactions */
 /** @typedef {import('../../../src/chat/types.js').Message & { reactions?: Reactions }} Message */
-/** @typedef {import('../../../src/session/live-sessions.js').SessionView} SessionView */
+/** @typedef {import('../../../src/realtime/events.js').SessionView} SessionView */
 /** @typedef {import('../../../src/realtime/events.js').ServerToClientEvents} ServerEvents */
 /** @typedef {import('../../../src/realtime/events.js').ClientToServerEvents} ClientEvents */
 /** @typedef {import('/socket.io/socket.io.esm.min.js').Socket<ServerEvents, ClientEvents>} ChatSocket */
