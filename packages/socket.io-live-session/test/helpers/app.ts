@@ -6,6 +6,7 @@
  */
 import { createServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { expect } from 'chai';
 import { RedisStore } from 'connect-redis';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import session, { MemoryStore, type Store } from 'express-session';
@@ -15,6 +16,7 @@ import { Server, type Socket as ServerSocket } from 'socket.io';
 import type { Socket as ClientSocket } from 'socket.io-client';
 import { liveSession, redisBus, storeTtlSeconds, type LiveSession, type LiveSessionOptions, type SessionSnapshot } from '../../src/index.js';
 import { connectTestClient, deleteKeys, uniquePrefix, type TestRedisClient } from '../../../../test/unit/helpers/redis.js';
+import { baseDestroy } from './stores.js';
 
 export type Backend = 'memory' | 'redis';
 export const BACKENDS: readonly Backend[] = ['memory', 'redis'];
@@ -35,6 +37,8 @@ export interface AppOptions {
   live?: Partial<LiveSessionOptions>;
   /** A base store of the test's own, instead of the backend's. */
   base?: Store;
+  /** Redis backend: a fixed TTL (seconds) for connect-redis instead of the package's storeTtlSeconds. */
+  storeTtlSeconds?: number;
   /** Also run passport.initialize() and passport.session() on each handshake. */
   passportOnHandshake?: boolean;
 }
@@ -50,6 +54,8 @@ export interface TestApp {
   base: Store;
   /** The Redis key prefix of this app (Redis backend only). */
   prefix: string | undefined;
+  /** Deletes a session's record behind the package's back (as a store's own expiry would). */
+  dropRecord(sid: string): Promise<void>;
   redis: TestRedisClient | undefined;
   /** Every `change` hook call, in order. */
   changes: Array<{ socket: ServerSocket; session: SessionSnapshot }>;
@@ -84,7 +90,7 @@ export async function startApp(backend: Backend, opts: AppOptions = {}): Promise
   if (backend === 'redis') {
     prefix = uniquePrefix();
     redis = await connectTestClient();
-    if (!base) base = new RedisStore({ client: redis, prefix: `${prefix}sess:`, ttl: storeTtlSeconds });
+    if (!base) base = new RedisStore({ client: redis, prefix: `${prefix}sess:`, ttl: opts.storeTtlSeconds ?? storeTtlSeconds });
     if (!bus) {
       subscriber = redis.duplicate();
       subscriber.on('error', () => undefined);
@@ -195,6 +201,10 @@ export async function startApp(backend: Backend, opts: AppOptions = {}): Promise
     base,
     prefix,
     redis,
+    async dropRecord(sid) {
+      if (redis && !opts.base) expect(await redis.del(`${prefix}sess:${sid}`)).to.equal(1);
+      else await baseDestroy(base, sid);
+    },
     changes,
     calls,
     gate() {
