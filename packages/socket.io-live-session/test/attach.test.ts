@@ -1,11 +1,6 @@
 import { expect } from 'chai';
 import { BACKENDS, SECRET, startApp, type AppOptions, type TestApp } from './helpers/app.js';
-import { Browser, closeSockets, openSocket, RawPolling, refusal, uniqueUser, whoami } from './helpers/client.js';
-import { createHmac } from 'node:crypto';
-
-/** A cookie express-session would accept for `sid`, signed with `secret`. */
-const signedCookie = (sid: string, secret: string) =>
-  `sid=${encodeURIComponent(`s:${sid}.${createHmac('sha256', secret).update(sid).digest('base64').replace(/=+$/, '')}`)}`;
+import { Browser, closeSockets, openSocket, RawPolling, refusal, signedCookie, uniqueUser, whoami } from './helpers/client.js';
 
 for (const backend of BACKENDS) {
   describe(`attach: who may open a socket (${backend})`, function () {

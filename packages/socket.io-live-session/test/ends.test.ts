@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { expect } from 'chai';
 import type { Socket as ClientSocket } from 'socket.io-client';
 import { BACKENDS, startApp, type AppOptions, type TestApp } from './helpers/app.js';
-import { Browser, closeSockets, expectAlive, expectEnded, recordOf, uniqueUser, waitFor, whoami } from './helpers/client.js';
+import { assign, Browser, closeSockets, expectAlive, expectEnded, recordOf, uniqueUser, unset, waitFor, whoami } from './helpers/client.js';
 import { baseGet } from './helpers/stores.js';
 
 /** Sends socket events (activity) every `everyMs` for `forMs`, each acknowledged. */
@@ -75,7 +75,7 @@ for (const backend of BACKENDS) {
       it('the user removed by a socket update: {reason: "logout"} for every socket, the update rejects', async () => {
         const app = await start();
         const mine = await browser(app);
-        const err = await app.live.update(app.serverSocket(mine.sockets[0]!), (d) => void delete (d as { passport?: unknown }).passport).then(
+        const err = await app.live.update(app.serverSocket(mine.sockets[0]!), unset('passport')).then(
           () => null,
           (e: Error) => e,
         );
@@ -210,7 +210,7 @@ for (const backend of BACKENDS) {
         const app = await start({ live: { ttlSeconds: 60 } });
         const mine = await browser(app);
         await app.dropRecord(mine.b.sessionId);
-        const err = await app.live.update(app.serverSocket(mine.sockets[0]!), (d) => void ((d as Record<string, unknown>).x = 1)).then(
+        const err = await app.live.update(app.serverSocket(mine.sockets[0]!), assign({ x: 1 })).then(
           () => null,
           (e: Error) => e,
         );
@@ -250,7 +250,7 @@ for (const backend of BACKENDS) {
         await inside;
         const revoking = app.live.revokeUser(mine.user);
         await sleep(100); // the revocation has listed the session and is waiting for its lock
-        const second = app.live.update(socket, (d) => void ((d as Record<string, unknown>).x = 1)).catch((e: Error) => e);
+        const second = app.live.update(socket, assign({ x: 1 })).catch((e: Error) => e);
         release();
         await first;
         expect(await revoking).to.equal(1);

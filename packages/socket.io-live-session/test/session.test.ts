@@ -3,11 +3,11 @@ import { expect } from 'chai';
 import type { Socket as ServerSocket } from 'socket.io';
 import { SessionEndedError } from '../src/index.js';
 import { BACKENDS, startApp, type AppOptions, type TestApp } from './helpers/app.js';
-import { Browser, closeSockets, expectAlive, expectEnded, waitFor, whoami } from './helpers/client.js';
+import { assign, Browser, closeSockets, expectAlive, expectEnded, unset, waitFor, whoami, type Fields } from './helpers/client.js';
 import { baseGet, countCalls } from './helpers/stores.js';
 
-type Draft = Record<string, unknown>;
-const set = (values: Draft) => (draft: object) => void Object.assign(draft, values);
+type Draft = Fields;
+const set = assign;
 
 for (const backend of BACKENDS) {
   describe(`live.session and live.update (${backend})`, function () {
@@ -37,7 +37,7 @@ for (const backend of BACKENDS) {
         const app = await start();
         const { b, user, servers } = await loggedIn(app);
         await b.post('/set', { prefs: { theme: 'dark', tags: ['a'] }, lastRoom: 'lobby' });
-        const snap = await waitFor(() => (app.live.session(servers[0]!)?.lastRoom ? app.live.session(servers[0]!) : null), 'the change');
+        const snap = await waitFor(() => (app.view(servers[0]!)?.lastRoom ? app.view(servers[0]!) : null), 'the change');
         expect(snap).to.deep.equal({ passport: { user }, prefs: { theme: 'dark', tags: ['a'] }, lastRoom: 'lobby' });
         expect(snap).to.not.have.property('cookie');
         expect(snap).to.not.have.property('_live');
@@ -49,7 +49,7 @@ for (const backend of BACKENDS) {
         expect(() => delete mutable.lastRoom).to.throw(TypeError);
         expect(() => (mutable.prefs.theme = 'light')).to.throw(TypeError);
         expect(() => mutable.prefs.tags.push('b')).to.throw(TypeError);
-        expect(app.live.session(servers[0]!)).to.deep.equal({ passport: { user }, prefs: { theme: 'dark', tags: ['a'] }, lastRoom: 'lobby' });
+        expect(app.view(servers[0]!)).to.deep.equal({ passport: { user }, prefs: { theme: 'dark', tags: ['a'] }, lastRoom: 'lobby' });
         expect((await b.me()).data).to.deep.equal({ passport: { user }, prefs: { theme: 'dark', tags: ['a'] }, lastRoom: 'lobby' });
       });
 
@@ -58,7 +58,7 @@ for (const backend of BACKENDS) {
         const { servers } = await loggedIn(app, 2);
         const counts = countCalls(app.base);
         for (let i = 0; i < 20; i++) {
-          for (const s of servers) expect(app.live.session(s)).to.have.nested.property('passport.user');
+          for (const s of servers) expect(app.view(s)).to.have.nested.property('passport.user');
           app.live.user(servers[0]!);
           app.live.expiresAt(servers[0]!);
         }
@@ -72,7 +72,7 @@ for (const backend of BACKENDS) {
         expect(app.live.expiresAt(servers[0]!)).to.be.instanceOf(Date);
         await b.post('/logout');
         await expectEnded(clients[0]!, 'logout');
-        expect(app.live.session(servers[0]!)).to.equal(null);
+        expect(app.view(servers[0]!)).to.equal(null);
         expect(app.live.user(servers[0]!)).to.equal(null);
         expect(app.live.expiresAt(servers[0]!)).to.equal(null);
       });
@@ -84,12 +84,12 @@ for (const backend of BACKENDS) {
         const { b, servers } = await loggedIn(app, 2);
         const other = await loggedIn(app);
         await b.post('/set', { theme: 'dark' });
-        for (const s of servers) await waitFor(() => app.live.session(s)?.theme === 'dark', 'the change on each socket');
+        for (const s of servers) await waitFor(() => app.view(s)?.theme === 'dark', 'the change on each socket');
         await waitFor(() => app.changes.length >= 2, 'two change hooks');
         await sleep(100); // nothing more may come
         expect(app.changes.map((c) => c.socket)).to.have.members(servers);
-        expect(app.changes.map((c) => c.session.theme)).to.deep.equal(['dark', 'dark']);
-        expect(app.live.session(other.servers[0]!)).to.not.have.property('theme');
+        expect(app.changes.map((c) => (c.session as Fields).theme)).to.deep.equal(['dark', 'dark']);
+        expect(app.view(other.servers[0]!)).to.not.have.property('theme');
         // The client sees it too.
         expect(await whoami(other.clients[0]!)).to.not.have.property('theme');
       });
@@ -98,9 +98,9 @@ for (const backend of BACKENDS) {
         const app = await start();
         const { b, servers } = await loggedIn(app);
         await b.post('/set', { theme: 'dark' });
-        await waitFor(() => app.live.session(servers[0]!)?.theme === 'dark', 'the set');
+        await waitFor(() => app.view(servers[0]!)?.theme === 'dark', 'the set');
         await b.post('/set', { theme: null });
-        await waitFor(() => app.live.session(servers[0]!) && !('theme' in app.live.session(servers[0]!)!), 'the deletion');
+        await waitFor(() => app.view(servers[0]!) && !('theme' in app.view(servers[0]!)!), 'the deletion');
       });
 
       it('a write from another socket of the session (live.update)', async () => {
@@ -108,9 +108,9 @@ for (const backend of BACKENDS) {
         const { servers } = await loggedIn(app, 2);
         const [one, two] = servers as [ServerSocket, ServerSocket];
         const written = await app.live.update(two, set({ lastRoom: 'kitchen' }));
-        expect(written.lastRoom).to.equal('kitchen');
-        await waitFor(() => app.live.session(one)?.lastRoom === 'kitchen', 'the write on the other socket');
-        await waitFor(() => app.changes.some((c) => c.socket === one && c.session.lastRoom === 'kitchen'), 'the hook for the other socket');
+        expect((written as Fields).lastRoom).to.equal('kitchen');
+        await waitFor(() => app.view(one)?.lastRoom === 'kitchen', 'the write on the other socket');
+        await waitFor(() => app.changes.some((c) => c.socket === one && (c.session as Fields).lastRoom === 'kitchen'), 'the hook for the other socket');
       });
     });
 
@@ -121,14 +121,14 @@ for (const backend of BACKENDS) {
         const snap = await app.live.update(servers[0]!, set({ lastRoom: 'x' }));
         expect(snap).to.deep.equal({ passport: { user }, lastRoom: 'x' });
         expect(Object.isFrozen(snap)).to.equal(true);
-        expect(app.live.session(servers[0]!)).to.deep.equal({ passport: { user }, lastRoom: 'x' });
+        expect(app.view(servers[0]!)).to.deep.equal({ passport: { user }, lastRoom: 'x' });
         expect((await b.me()).data).to.deep.equal({ passport: { user }, lastRoom: 'x' });
       });
 
       it('takes an async function', async () => {
         const app = await start();
         const { b, servers } = await loggedIn(app);
-        await app.live.update(servers[0]!, async (draft) => {
+        await app.live.update(servers[0]!, async (draft: object) => {
           await sleep(30);
           (draft as Draft).later = true;
         });
@@ -140,7 +140,7 @@ for (const backend of BACKENDS) {
         const { b, servers } = await loggedIn(app);
         const before = await baseGet(app.base, b.sessionId);
         const counts = countCalls(app.base);
-        const snap = await app.live.update(servers[0]!, (draft) => {
+        const snap = await app.live.update(servers[0]!, (draft: object) => {
           (draft as Draft).discarded = true;
           return false;
         });
@@ -174,7 +174,7 @@ for (const backend of BACKENDS) {
         let release!: () => void;
         const gate = new Promise<void>((resolve) => (release = resolve));
         // The update holds the session's lock: the logout waits for it, then ends the session.
-        const updating = app.live.update(servers[0]!, async (draft) => {
+        const updating = app.live.update(servers[0]!, async (draft: object) => {
           entered();
           await gate;
           (draft as Draft).during = true;
@@ -203,7 +203,7 @@ for (const backend of BACKENDS) {
           const odd = i % 2 === 1;
           const [res] = await Promise.all([
             b.post('/set', { a: i, h: odd ? null : i }),
-            app.live.update(servers[0]!, (draft) => {
+            app.live.update(servers[0]!, (draft: object) => {
               const d = draft as Draft;
               d.b = i;
               if (odd) delete d.s;
@@ -214,8 +214,8 @@ for (const backend of BACKENDS) {
           const expected: Draft = { passport: { user }, a: i, b: i, ...(odd ? {} : { h: i, s: i }) };
           expect((await b.me()).data, `round ${i}`).to.deep.equal(expected);
         }
-        await waitFor(() => app.live.session(servers[0]!)?.a === 49, 'the socket to see the last round');
-        expect(app.live.session(servers[0]!)).to.deep.equal({ passport: { user }, a: 49, b: 49 });
+        await waitFor(() => app.view(servers[0]!)?.a === 49, 'the socket to see the last round');
+        expect(app.view(servers[0]!)).to.deep.equal({ passport: { user }, a: 49, b: 49 });
       });
 
       it('an HTTP save based on a version older than a socket update merges: both keys stay', async () => {
@@ -229,8 +229,8 @@ for (const backend of BACKENDS) {
         gate.release();
         expect((await http).status).to.equal(200);
         expect((await b.me()).data).to.deep.equal({ passport: { user }, keep: 2, fromHttp: 'h', fromSocket: 's' });
-        await waitFor(() => app.live.session(servers[0]!)?.fromHttp === 'h', 'the socket to see the merge');
-        expect(app.live.session(servers[0]!)).to.deep.equal({ passport: { user }, keep: 2, fromHttp: 'h', fromSocket: 's' });
+        await waitFor(() => app.view(servers[0]!)?.fromHttp === 'h', 'the socket to see the merge');
+        expect(app.view(servers[0]!)).to.deep.equal({ passport: { user }, keep: 2, fromHttp: 'h', fromSocket: 's' });
       });
 
       it('a socket update deleting a key while an HTTP request writes another: the deletion stays', async () => {
@@ -240,7 +240,7 @@ for (const backend of BACKENDS) {
         const gate = app.gate();
         const http = b.post('/gated/set', { fromHttp: 1 });
         await gate.entered;
-        await app.live.update(servers[0]!, (d) => void delete (d as Draft).draft);
+        await app.live.update(servers[0]!, unset('draft'));
         gate.release();
         await http;
         expect((await b.me()).data).to.deep.equal({ passport: { user }, fromHttp: 1 });

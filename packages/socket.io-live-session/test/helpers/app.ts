@@ -63,6 +63,8 @@ export interface TestApp {
   calls: { sessionMiddleware: number; deserializeUser: number };
   /** The next gated route (/gated/set, /gated/save-twice) waits at this gate. */
   gate(): Gate;
+  /** live.session(socket), typed as plain fields. */
+  view(socket: ServerSocket): Record<string, unknown> | null;
   /** The server side of a connected client socket. */
   serverSocket(client: ClientSocket): ServerSocket;
   close(): Promise<void>;
@@ -216,6 +218,7 @@ export async function startApp(backend: Backend, opts: AppOptions = {}): Promise
       gates.push(g);
       return { entered, release };
     },
+    view: (socket) => live.session(socket) as Record<string, unknown> | null,
     serverSocket(client) {
       const s = io.of('/').sockets.get(client.id ?? '');
       if (!s) throw new Error('no server socket for that client');

@@ -2,14 +2,27 @@
  * The client side of the tests: a browser-like cookie holder over supertest, Socket.IO
  * clients that record how they ended, a raw Engine.IO polling connection, and waits.
  */
-import { randomBytes } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { expect } from 'chai';
 import { io as connectClient, type ManagerOptions, type Socket as ClientSocket, type SocketOptions } from 'socket.io-client';
 import request from 'supertest';
 import { COOKIE, PASSWORD } from './app.js';
 
+/** A cookie express-session accepts for `sid` when signed with its secret. */
+export const signedCookie = (sid: string, secret: string) =>
+  `${COOKIE}=${encodeURIComponent(`s:${sid}.${createHmac('sha256', secret).update(sid).digest('base64').replace(/=+$/, '')}`)}`;
+
 export const uniqueUser = (base = 'u') => `${base}-${randomBytes(5).toString('hex')}`;
+
+/** Session fields as the tests read and write them (the package's types are express-session's SessionData). */
+export type Fields = Record<string, unknown>;
+
+/** A live.update function that sets these keys. */
+export const assign = (values: Fields) => (draft: object) => void Object.assign(draft, values);
+
+/** A live.update function that deletes this key. */
+export const unset = (key: string) => (draft: object) => void delete (draft as Fields)[key];
 
 /** Waits (polling) until `check` returns something truthy, and returns it. */
 export async function waitFor<T>(check: () => T | Promise<T>, what: string, timeoutMs = 15_000): Promise<NonNullable<T>> {
