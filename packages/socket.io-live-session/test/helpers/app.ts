@@ -181,9 +181,19 @@ export async function startApp(backend: Backend, opts: AppOptions = {}): Promise
   live.attach(io, ...handshake);
 
   const changes: TestApp['changes'] = [];
-  live.on('change', (socket, snapshot) => changes.push({ socket, session: snapshot }));
+  live.on('change', (socket, snapshot) => {
+    changes.push({ socket, session: snapshot });
+    socket.emit('session', snapshot); // what an app would do: tell the client
+  });
   io.on('connection', (socket) => {
     socket.on('whoami', (ack: (s: SessionSnapshot | null) => void) => ack(live.session(socket)));
+    /** A write from the socket: {ok, session} or {ok: false, error}. */
+    socket.on('update', (patch: Record<string, unknown>, ack: (reply: object) => void) => {
+      live.update(socket, (draft) => void Object.assign(draft, patch)).then(
+        (snapshot) => ack({ ok: true, session: snapshot }),
+        (err: Error) => ack({ ok: false, error: err.name }),
+      );
+    });
     socket.on('activity', (...args: unknown[]) => {
       const ack = args.at(-1);
       if (typeof ack === 'function') ack(true);

@@ -89,6 +89,8 @@ type SocketOpts = Partial<ManagerOptions & SocketOptions> & { headers?: Record<s
 /** What a client socket went through. */
 export interface SocketRecord {
   ended: Array<{ reason: string }>;
+  /** The `session` events the app sent on each change. */
+  sessions: Fields[];
   disconnect: string | undefined;
 }
 const records = new WeakMap<ClientSocket, SocketRecord>();
@@ -100,10 +102,11 @@ export const recordOf = (s: ClientSocket) => records.get(s)!;
 export function openSocket(url: string, opts: SocketOpts = {}): Promise<ClientSocket> {
   const { headers, ...rest } = opts;
   const s = connectClient(url, { forceNew: true, reconnection: false, transports: ['websocket'], extraHeaders: headers, ...rest });
-  const rec: SocketRecord = { ended: [], disconnect: undefined };
+  const rec: SocketRecord = { ended: [], sessions: [], disconnect: undefined };
   records.set(s, rec);
   open.add(s);
   s.on('session:ended', (e: { reason: string }) => rec.ended.push(e));
+  s.on('session', (snapshot: Fields) => rec.sessions.push(snapshot));
   s.on('disconnect', (reason) => (rec.disconnect = reason));
   return new Promise((resolve, reject) => {
     s.once('connect', () => resolve(s));
