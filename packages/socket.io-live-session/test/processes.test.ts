@@ -29,7 +29,8 @@ const update = (s: ClientSocket, patch: object) => s.timeout(5000).emitWithAck('
 function pairOn(redisUrl: () => string, extra: { TTL_SECONDS?: string } = {}) {
   const pair = { a: undefined as unknown as FixtureProcess, b: undefined as unknown as FixtureProcess, prefix: uniquePrefix() };
   before(async () => {
-    [pair.a, pair.b] = await Promise.all([0, 1].map(() => startFixture({ REDIS_URL: redisUrl(), PREFIX: pair.prefix, ...extra })));
+    const env = { REDIS_URL: redisUrl(), PREFIX: pair.prefix, ...extra };
+    [pair.a, pair.b] = await Promise.all([startFixture(env), startFixture(env)]);
   });
   afterEach(closeSockets);
   after(async () => {
