@@ -151,6 +151,13 @@ for (const backend of BACKENDS) {
         await Promise.all(mine.sockets.map((s) => expectEnded(s, 'expired', 10_000)));
       });
 
+      it('HTTP activity keeps the session\'s idle sockets alive too', async () => {
+        const app = await start({ live: { ttlSeconds: 2 } });
+        const mine = await browser(app);
+        for (const until = Date.now() + 4500; Date.now() < until; await sleep(200)) expect((await mine.b.me()).user).to.equal(mine.user);
+        for (const s of mine.sockets) await expectAlive(s);
+      });
+
       it('activity on one socket keeps the session\'s other (idle) sockets alive too', async () => {
         const app = await start({ live: { ttlSeconds: 2 } });
         const mine = await browser(app);

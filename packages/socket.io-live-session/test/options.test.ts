@@ -96,6 +96,17 @@ describe('option errors at construction', () => {
       live.close();
     });
 
+    it('on a Server not bound to an HTTP server yet (new Server(), io.attach(server) later): works, or an error naming attach', () => {
+      const live = liveSession({ store: store() });
+      const io = new Server(); // no engine and no HTTP server: nothing to close
+      try {
+        live.attach(io, middleware);
+      } catch (err) {
+        expect((err as Error).message, 'names the call').to.include('attach');
+      }
+      live.close();
+    });
+
     it('without the session middleware, or with one that is not a function', () => {
       const live = liveSession({ store: store() });
       throwsNaming(() => live.attach(newIo()), 'attach', 'no middleware');

@@ -75,6 +75,11 @@ for (const backend of BACKENDS) {
         expect(app.view(servers[0]!)).to.equal(null);
         expect(app.live.user(servers[0]!)).to.equal(null);
         expect(app.live.expiresAt(servers[0]!)).to.equal(null);
+        // A socket the package never admitted has none either.
+        const stranger = {} as ServerSocket;
+        expect(app.live.session(stranger)).to.equal(null);
+        expect(app.live.user(stranger)).to.equal(null);
+        expect(app.live.handle(stranger)).to.equal(null);
       });
     });
 
@@ -92,6 +97,18 @@ for (const backend of BACKENDS) {
         expect(app.view(other.servers[0]!)).to.not.have.property('theme');
         // The client sees it too.
         expect(await whoami(other.clients[0]!)).to.not.have.property('theme');
+      });
+
+      it('activity alone (a throttled touch) moves the deadline but is no change: no change hook', async () => {
+        const app = await start({ live: { ttlSeconds: 2 } });
+        const { clients, servers } = await loggedIn(app);
+        const deadline = app.live.expiresAt(servers[0]!)!.getTime();
+        for (let i = 0; i < 8; i++) {
+          await clients[0]!.timeout(5000).emitWithAck('activity');
+          await sleep(250);
+        }
+        await waitFor(() => app.live.expiresAt(servers[0]!)!.getTime() > deadline, 'the deadline to move');
+        expect(app.changes.map((c) => c.session), 'change hooks for unchanged data').to.deep.equal([]);
       });
 
       it('a deletion over HTTP', async () => {
@@ -149,6 +166,26 @@ for (const backend of BACKENDS) {
         const after = await baseGet(app.base, b.sessionId);
         expect(after?._live?.v).to.equal(before?._live?.v);
         expect((await b.me()).data).to.not.have.property('discarded');
+      });
+
+      it('rejects with the function\'s own error when it throws, and writes nothing', async () => {
+        const app = await start();
+        const { b, servers } = await loggedIn(app);
+        const counts = countCalls(app.base);
+        const err = await app.live
+          .update(servers[0]!, async (draft: object) => {
+            (draft as Draft).half = true;
+            throw new Error('the app changed its mind');
+          })
+          .then(
+            () => null,
+            (e: Error) => e,
+          );
+        expect(err?.message).to.equal('the app changed its mind');
+        expect(counts.set).to.equal(0);
+        expect((await b.me()).data).to.not.have.property('half');
+        await app.live.update(servers[0]!, set({ after: true })); // the session's lock was let go
+        expect((await b.me()).data.after).to.equal(true);
       });
 
       it('rejects with SessionEndedError once the session ended, and writes nothing', async () => {
