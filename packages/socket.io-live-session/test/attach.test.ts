@@ -1,20 +1,11 @@
 import { expect } from 'chai';
-import { BACKENDS, SECRET, startApp, type AppOptions, type TestApp } from './helpers/app.js';
-import { Browser, closeSockets, openSocket, RawPolling, refusal, signedCookie, uniqueUser, whoami } from './helpers/client.js';
+import { BACKENDS, SECRET } from './helpers/app.js';
+import { useApps } from './helpers/suite.js';
+import { Browser, openSocket, RawPolling, refusal, signedCookie, uniqueUser, whoami } from './helpers/client.js';
 
 for (const backend of BACKENDS) {
   describe(`attach: who may open a socket (${backend})`, function () {
-    let apps: TestApp[] = [];
-    const start = async (opts?: AppOptions) => {
-      const app = await startApp(backend, opts);
-      apps.push(app);
-      return app;
-    };
-    afterEach(async () => {
-      closeSockets();
-      await Promise.all(apps.map((a) => a.close()));
-      apps = [];
-    });
+    const start = useApps(backend);
 
     for (const transport of ['websocket', 'polling']) {
       it(`connects a logged-in session's socket (${transport}) and hands it the session`, async () => {

@@ -1,32 +1,14 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { expect } from 'chai';
 import type { Socket as ClientSocket } from 'socket.io-client';
-import { BACKENDS, startApp, type AppOptions, type TestApp } from './helpers/app.js';
-import { assign, Browser, closeSockets, expectAlive, expectEnded, recordOf, uniqueUser, unset, waitFor, whoami } from './helpers/client.js';
+import { BACKENDS, type TestApp } from './helpers/app.js';
+import { useApps } from './helpers/suite.js';
+import { assign, Browser, expectAlive, expectEnded, keepBusy, rejection, recordOf, uniqueUser, unset, waitFor, whoami } from './helpers/client.js';
 import { baseGet } from './helpers/stores.js';
-
-/** Sends socket events (activity) every `everyMs` for `forMs`, each acknowledged. */
-async function keepBusy(s: ClientSocket, forMs: number, everyMs = 200) {
-  const until = Date.now() + forMs;
-  while (Date.now() < until) {
-    expect(await s.timeout(5000).emitWithAck('activity')).to.equal(true);
-    await sleep(everyMs);
-  }
-}
 
 for (const backend of BACKENDS) {
   describe(`how a session ends for its sockets (${backend})`, function () {
-    let apps: TestApp[] = [];
-    const start = async (opts?: AppOptions) => {
-      const app = await startApp(backend, opts);
-      apps.push(app);
-      return app;
-    };
-    afterEach(async () => {
-      closeSockets();
-      await Promise.all(apps.map((a) => a.close()));
-      apps = [];
-    });
+    const start = useApps(backend);
 
     /** A browser logged in as `user` with a websocket and a polling socket. */
     async function browser(app: TestApp, user = uniqueUser()) {
@@ -75,10 +57,7 @@ for (const backend of BACKENDS) {
       it('the user removed by a socket update: {reason: "logout"} for every socket, the update rejects', async () => {
         const app = await start();
         const mine = await browser(app);
-        const err = await app.live.update(app.serverSocket(mine.sockets[0]!), unset('passport')).then(
-          () => null,
-          (e: Error) => e,
-        );
+        const err = await rejection(app.live.update(app.serverSocket(mine.sockets[0]!), unset('passport')));
         expect(err?.name).to.equal('SessionEndedError');
         await Promise.all(mine.sockets.map((s) => expectEnded(s, 'logout')));
       });
@@ -217,10 +196,7 @@ for (const backend of BACKENDS) {
         const app = await start({ live: { ttlSeconds: 60 } });
         const mine = await browser(app);
         await app.dropRecord(mine.b.sessionId);
-        const err = await app.live.update(app.serverSocket(mine.sockets[0]!), assign({ x: 1 })).then(
-          () => null,
-          (e: Error) => e,
-        );
+        const err = await rejection(app.live.update(app.serverSocket(mine.sockets[0]!), assign({ x: 1 })));
         expect(err?.name).to.equal('SessionEndedError');
         await Promise.all(mine.sockets.map((s) => expectEnded(s, 'expired')));
         expect(await baseGet(app.base, mine.b.sessionId)).to.equal(null);

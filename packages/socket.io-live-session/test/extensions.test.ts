@@ -1,23 +1,14 @@
 import { expect } from 'chai';
 import { sessionHandle, type BusMessage } from '../src/index.js';
-import { BACKENDS, startApp, type AppOptions, type TestApp } from './helpers/app.js';
-import { Browser, closeSockets, expectAlive, expectEnded, openSocket, refusal, uniqueUser, waitFor } from './helpers/client.js';
+import { BACKENDS } from './helpers/app.js';
+import { useApps } from './helpers/suite.js';
+import { Browser, expectAlive, expectEnded, openSocket, refusal, uniqueUser, waitFor } from './helpers/client.js';
 
 type Account = { id: string; name: string };
 
 for (const backend of BACKENDS) {
   describe(`the extensions (${backend})`, function () {
-    let apps: TestApp[] = [];
-    const start = async (opts?: AppOptions) => {
-      const app = await startApp(backend, opts);
-      apps.push(app);
-      return app;
-    };
-    afterEach(async () => {
-      closeSockets();
-      await Promise.all(apps.map((a) => a.close()));
-      apps = [];
-    });
+    const start = useApps(backend);
 
     const handleOf = async (b: Browser) => ((await b.get('/handle')).body as { handle: string | null }).handle;
 

@@ -2,10 +2,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { expect } from 'chai';
 import { RedisStore } from 'connect-redis';
 import { createClient } from 'redis';
-import type { Socket as ClientSocket } from 'socket.io-client';
 import { storeTtlSeconds } from '../src/index.js';
 import { startApp, type TestApp } from './helpers/app.js';
-import { assign, Browser, closeSockets, expectAlive, expectEnded, RawPolling, recordOf, refusal, uniqueUser, waitFor, whoami } from './helpers/client.js';
+import { assign, Browser, closeSockets, expectAlive, expectEnded, keepBusy, RawPolling, recordOf, refusal, rejection, uniqueUser, waitFor, whoami } from './helpers/client.js';
 import { MinimalStore } from './helpers/stores.js';
 import { startOwnRedis } from '../../../test/helpers/processes.js';
 
@@ -30,17 +29,6 @@ function captureLog() {
     lines,
     log: { warn: (_o: object, msg: string) => void lines.push(msg), error: (_o: object, msg: string) => void lines.push(msg) },
   };
-}
-
-const rejection = (p: Promise<unknown>) =>
-  p.then(
-    () => null,
-    (e: Error) => e,
-  );
-
-/** Sends socket events every `everyMs` for `forMs`. */
-async function keepBusy(s: ClientSocket, forMs: number, everyMs = 200) {
-  for (const until = Date.now() + forMs; Date.now() < until; await sleep(everyMs)) expect(await s.timeout(5000).emitWithAck('activity')).to.equal(true);
 }
 
 describe('a store without touch (get, set and destroy only)', function () {

@@ -6,9 +6,10 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { expect } from 'chai';
 import type { Socket as ClientSocket } from 'socket.io-client';
-import { Browser, closeSockets, expectAlive, expectEnded, recordOf, uniqueUser, waitFor, whoami } from './helpers/client.js';
+import { Browser, closeSockets, expectAlive, expectEnded, keepBusy, recordOf, uniqueUser, waitFor, whoami } from './helpers/client.js';
 import { startFixture, type FixtureProcess } from './helpers/fixture.js';
-import { connectTestClient, deleteKeys, REDIS_URL, uniquePrefix } from '../../../test/unit/helpers/redis.js';
+import { createClient } from 'redis';
+import { deleteKeys, REDIS_URL, uniquePrefix } from '../../../test/unit/helpers/redis.js';
 import { startOwnRedis } from '../../../test/helpers/processes.js';
 
 /** The same browser (cookie) on another process. */
@@ -16,11 +17,6 @@ function sameBrowserOn(url: string, b: Browser) {
   const other = new Browser(url);
   other.cookie = b.cookie;
   return other;
-}
-
-/** Sends socket events every `everyMs` for `forMs`. */
-async function keepBusy(s: ClientSocket, forMs: number, everyMs = 200) {
-  for (const until = Date.now() + forMs; Date.now() < until; await sleep(everyMs)) expect(await s.timeout(5000).emitWithAck('activity')).to.equal(true);
 }
 
 const update = (s: ClientSocket, patch: object) => s.timeout(5000).emitWithAck('update', patch) as Promise<{ ok: boolean; error?: string }>;
@@ -35,17 +31,16 @@ function pairOn(redisUrl: () => string, extra: { TTL_SECONDS?: string } = {}) {
   afterEach(closeSockets);
   after(async () => {
     await Promise.all([pair.a?.stop(), pair.b?.stop()]);
+    const client = createClient({ url: redisUrl() });
+    await client.connect();
+    await deleteKeys(client, pair.prefix);
+    await client.close();
   });
   return pair;
 }
 
 describe('redisBus across two processes', function () {
   const p = pairOn(() => REDIS_URL);
-  after(async () => {
-    const client = await connectTestClient();
-    await deleteKeys(client, p.prefix);
-    await client.close();
-  });
 
   it('a change over HTTP on process A reaches a socket on process B without a reconnect', async () => {
     const onA = new Browser(p.a.url);
@@ -104,11 +99,6 @@ describe('redisBus across two processes', function () {
 
 describe('the idle deadline across two processes (ttlSeconds 2)', function () {
   const p = pairOn(() => REDIS_URL, { TTL_SECONDS: '2' });
-  after(async () => {
-    const client = await connectTestClient();
-    await deleteKeys(client, p.prefix);
-    await client.close();
-  });
 
   it('activity on B keeps the session\'s idle socket on A alive; once idle, expiry ends the sockets on both', async () => {
     const onA = new Browser(p.a.url);

@@ -2,8 +2,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { expect } from 'chai';
 import type { Socket as ServerSocket } from 'socket.io';
 import { SessionEndedError } from '../src/index.js';
-import { BACKENDS, startApp, type AppOptions, type TestApp } from './helpers/app.js';
-import { assign, Browser, closeSockets, expectAlive, expectEnded, unset, waitFor, whoami, type Fields } from './helpers/client.js';
+import { BACKENDS, type TestApp } from './helpers/app.js';
+import { useApps } from './helpers/suite.js';
+import { assign, Browser, expectAlive, expectEnded, rejection, unset, waitFor, whoami, type Fields } from './helpers/client.js';
 import { baseGet, countCalls } from './helpers/stores.js';
 
 type Draft = Fields;
@@ -11,17 +12,7 @@ const set = assign;
 
 for (const backend of BACKENDS) {
   describe(`live.session and live.update (${backend})`, function () {
-    let apps: TestApp[] = [];
-    const start = async (opts?: AppOptions) => {
-      const app = await startApp(backend, opts);
-      apps.push(app);
-      return app;
-    };
-    afterEach(async () => {
-      closeSockets();
-      await Promise.all(apps.map((a) => a.close()));
-      apps = [];
-    });
+    const start = useApps(backend);
 
     /** A logged-in browser with `n` sockets, and their server sides. */
     async function loggedIn(app: TestApp, n = 1) {
@@ -172,15 +163,12 @@ for (const backend of BACKENDS) {
         const app = await start();
         const { b, servers } = await loggedIn(app);
         const counts = countCalls(app.base);
-        const err = await app.live
-          .update(servers[0]!, async (draft: object) => {
+        const err = await rejection(
+          app.live.update(servers[0]!, async (draft: object) => {
             (draft as Draft).half = true;
             throw new Error('the app changed its mind');
-          })
-          .then(
-            () => null,
-            (e: Error) => e,
-          );
+          }),
+        );
         expect(err?.message).to.equal('the app changed its mind');
         expect(counts.set).to.equal(0);
         expect((await b.me()).data).to.not.have.property('half');
@@ -193,10 +181,7 @@ for (const backend of BACKENDS) {
         const { b, clients, servers } = await loggedIn(app);
         await b.post('/destroy');
         await expectEnded(clients[0]!, 'logout');
-        const err = await app.live.update(servers[0]!, set({ late: true })).then(
-          () => null,
-          (e: unknown) => e,
-        );
+        const err = await rejection(app.live.update(servers[0]!, set({ late: true })));
         expect(err).to.be.instanceOf(SessionEndedError);
         expect((err as SessionEndedError).reason).to.equal('logout');
         expect(await baseGet(app.base, b.sessionId)).to.equal(null);
@@ -223,10 +208,7 @@ for (const backend of BACKENDS) {
         await updating.catch(() => undefined);
         expect((await logout).status).to.equal(204);
         expect(await baseGet(app.base, sid)).to.equal(null);
-        const again = await app.live.update(servers[0]!, set({ again: true })).then(
-          () => null,
-          (e: unknown) => e,
-        );
+        const again = await rejection(app.live.update(servers[0]!, set({ again: true })));
         expect(again).to.be.instanceOf(SessionEndedError);
         expect(await baseGet(app.base, sid)).to.equal(null);
       });

@@ -9,8 +9,9 @@ import { expect } from 'chai';
 import type { Request } from 'express';
 import type { Session, SessionData, Store } from 'express-session';
 import { mergeChanges, sessionHandle, type BusMessage, type SessionFields } from '../src/index.js';
-import { BACKENDS, SECRET, startApp, type AppOptions, type TestApp } from './helpers/app.js';
-import { assign, Browser, closeSockets, signedCookie, waitFor, whoami } from './helpers/client.js';
+import { BACKENDS, SECRET } from './helpers/app.js';
+import { useApps } from './helpers/suite.js';
+import { assign, Browser, signedCookie, waitFor, whoami } from './helpers/client.js';
 import { baseGet, type BaseRecord } from './helpers/stores.js';
 
 const COOKIE_JSON = { originalMaxAge: null, httpOnly: true, path: '/' };
@@ -84,17 +85,7 @@ describe('mergeChanges', () => {
 
 for (const backend of BACKENDS) {
   describe(`live.store, the store decorator (${backend})`, function () {
-    let apps: TestApp[] = [];
-    const start = async (opts?: AppOptions) => {
-      const app = await startApp(backend, opts);
-      apps.push(app);
-      return app;
-    };
-    afterEach(async () => {
-      closeSockets();
-      await Promise.all(apps.map((a) => a.close()));
-      apps = [];
-    });
+    const start = useApps(backend);
     const sid = () => randomUUID();
 
     it('keeps its bookkeeping (_live) in the base record and hands express-session the data only', async () => {

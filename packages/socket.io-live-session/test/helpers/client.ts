@@ -188,3 +188,17 @@ export class RawPolling {
     return { status: res.status, packets: res.text.split('\x1e') };
   }
 }
+
+/** Sends socket events (activity), each acknowledged, every `everyMs` for `forMs`. */
+export async function keepBusy(s: ClientSocket, forMs: number, everyMs = 200) {
+  for (const until = Date.now() + forMs; Date.now() < until; await sleep(everyMs)) {
+    expect(await s.timeout(5000).emitWithAck('activity')).to.equal(true);
+  }
+}
+
+/** The error a promise rejects with, or null when it resolves. */
+export const rejection = (p: Promise<unknown>): Promise<Error | null> =>
+  p.then(
+    () => null,
+    (e: Error) => e,
+  );
