@@ -1,0 +1,126 @@
+import { expect } from 'chai';
+import { BACKENDS, SECRET } from './helpers/app.js';
+import { useApps } from './helpers/suite.js';
+import { Browser, openSocket, RawPolling, refusal, signedCookie, uniqueUser, whoami } from './helpers/client.js';
+
+for (const backend of BACKENDS) {
+  describe(`attach: who may open a socket (${backend})`, function () {
+    const start = useApps(backend);
+
+    for (const transport of ['websocket', 'polling']) {
+      it(`connects a logged-in session's socket (${transport}) and hands it the session`, async () => {
+        const app = await start();
+        const b = new Browser(app.url);
+        const name = await b.login();
+        const s = await b.connect({ transports: [transport] });
+        expect(await whoami(s)).to.deep.equal({ passport: { user: name } });
+        expect(app.live.user(app.serverSocket(s))).to.equal(name);
+      });
+    }
+
+    it('refuses with "unauthorized": no cookie, an anonymous session, a forged cookie, a logged-out cookie', async () => {
+      const app = await start();
+      expect(await refusal(openSocket(app.url)), 'no cookie').to.equal('unauthorized');
+
+      const anonymous = new Browser(app.url);
+      await anonymous.post('/set', { visited: true });
+      expect(anonymous.cookie, 'an anonymous session was saved').to.not.equal('');
+      expect(await refusal(anonymous.connect()), 'anonymous').to.equal('unauthorized');
+
+      const real = new Browser(app.url);
+      await real.login();
+      const forged = [
+        signedCookie(real.sessionId, 'not-the-secret'), // the right id, a wrong signature
+        signedCookie('made-up-session-id', 'not-the-secret'),
+        real.cookie.replace(/.$/, (c) => (c === 'A' ? 'B' : 'A')), // tampered signature
+        `sid=${real.sessionId}`, // unsigned
+      ];
+      for (const cookie of forged) {
+        expect(await refusal(openSocket(app.url, { headers: { cookie } })), `forged ${cookie}`).to.equal('unauthorized');
+      }
+      // A correctly signed cookie of a session that does not exist is no better.
+      expect(await refusal(openSocket(app.url, { headers: { cookie: signedCookie('no-such-session', SECRET) } }))).to.equal('unauthorized');
+
+      const loggedOut = new Browser(app.url);
+      await loggedOut.login();
+      const oldCookie = loggedOut.cookie;
+      expect((await loggedOut.post('/logout')).status).to.equal(204);
+      expect(await refusal(openSocket(app.url, { headers: { cookie: oldCookie } })), 'logged-out cookie').to.equal('unauthorized');
+      // The real session still connects.
+      await real.connect();
+    });
+
+    it('checks the session at the Socket.IO CONNECT as it is then, not as the handshake loaded it', async () => {
+      const app = await start();
+      const b = new Browser(app.url);
+      await b.login();
+      // Control: handshake, CONNECT, and the socket is in.
+      const ok = await RawPolling.open(app.url, { cookie: b.cookie });
+      expect(await ok.send('40')).to.equal(200);
+      expect((await ok.poll()).packets[0]).to.match(/^40\{"sid":/);
+
+      const raw = await RawPolling.open(app.url, { cookie: b.cookie });
+      const destroyed = await b.post('/destroy');
+      expect(destroyed.status).to.equal(204);
+      expect(await raw.send('40')).to.equal(200);
+      expect((await raw.poll()).packets).to.deep.equal(['44{"message":"unauthorized"}']);
+    });
+
+    it('runs the handshake middleware on Engine.IO handshakes only, polls and upgrades excluded', async () => {
+      const app = await start({ passportOnHandshake: true });
+      const b = new Browser(app.url);
+      await b.login();
+      const before = { ...app.calls };
+      // Long-polling only: every packet is a request of its own.
+      const polling = await b.connect({ transports: ['polling'] });
+      for (let i = 0; i < 5; i++) expect(await whoami(polling)).to.not.equal(null);
+      expect(app.calls.sessionMiddleware - before.sessionMiddleware, 'session middleware, polling').to.equal(1);
+      expect(app.calls.deserializeUser - before.deserializeUser, 'passport.session(), polling').to.equal(1);
+
+      // Polling, then the upgrade to a websocket: still one handshake.
+      const upgraded = await b.connect({ transports: ['polling', 'websocket'] });
+      await new Promise<void>((resolve) => (upgraded.io.engine.transport.name === 'websocket' ? resolve() : upgraded.io.engine.once('upgrade', () => resolve())));
+      for (let i = 0; i < 5; i++) expect(await whoami(upgraded)).to.not.equal(null);
+      expect(app.calls.sessionMiddleware - before.sessionMiddleware, 'session middleware, with an upgrade').to.equal(2);
+      expect(app.calls.deserializeUser - before.deserializeUser, 'passport.session(), with an upgrade').to.equal(2);
+
+      // A raw connection: the handshake ran it, later polls do not.
+      const raw = await RawPolling.open(app.url, { cookie: b.cookie });
+      expect(await raw.send('40')).to.equal(200);
+      await raw.poll();
+      expect(await raw.send('421["activity"]')).to.equal(200);
+      expect((await raw.poll()).packets).to.deep.equal(['431[true]']);
+      expect(app.calls.sessionMiddleware - before.sessionMiddleware, 'session middleware, raw').to.equal(3);
+    });
+
+    it('keeps no per-socket copy of the handshake session (socket.request is let go of it)', async () => {
+      const app = await start({ passportOnHandshake: true });
+      const b = new Browser(app.url);
+      await b.login();
+      for (const transport of ['websocket', 'polling']) {
+        const s = await b.connect({ transports: [transport] });
+        const req = app.serverSocket(s).request as unknown as Record<string, unknown>;
+        expect(req.session, `${transport}: session`).to.equal(undefined);
+        expect(req.sessionID, `${transport}: sessionID`).to.equal(undefined);
+        expect(req.sessionStore, `${transport}: sessionStore`).to.equal(undefined);
+        expect(req.user, `${transport}: user`).to.equal(undefined);
+        // What the socket reads is the live view.
+        expect(app.live.session(app.serverSocket(s))).to.have.nested.property('passport.user');
+      }
+    });
+
+    it('lets each of several sessions in with its own user', async () => {
+      const app = await start();
+      const names = [uniqueUser(), uniqueUser(), uniqueUser()];
+      const sockets = await Promise.all(
+        names.map(async (name) => {
+          const b = new Browser(app.url);
+          await b.login(name);
+          return b.connect();
+        }),
+      );
+      expect(sockets.map((s) => app.live.user(app.serverSocket(s)))).to.deep.equal(names);
+      expect(app.live.size).to.equal(3);
+    });
+  });
+}
