@@ -101,7 +101,8 @@ function validate(o: LiveSessionOptions) {
 /** The key a user is indexed and compared by: an id, or an object's `id`; a falsy value (or id) is nobody. */
 function keyOf(user: unknown): string | undefined {
   const id = user && typeof user === 'object' ? (user as { id?: unknown }).id : user;
-  return id ? String(id) : undefined;
+  // As Passport decides who is logged in (`su || su === 0`): 0 is a user, '' and false are nobody.
+  return id || id === 0 ? String(id) : undefined;
 }
 
 /** The hooks of `live.on` (an extension). */
@@ -229,6 +230,8 @@ export function liveSession(options: LiveSessionOptions) {
       if (attachedTo.has(io)) throw optionError('attach(io) was called twice for this server');
       if (middleware.length === 0) throw optionError('attach(io, sessionMiddleware, ...) needs express-session\'s middleware');
       for (const mw of middleware) if (typeof mw !== 'function') throw optionError('attach(io, ...middleware): every middleware must be a function');
+      // new Server() without an HTTP server has no engine until io.attach(httpServer)/io.listen(port).
+      if (!io.engine) throw optionError('attach(io): this Socket.IO server is not bound to an HTTP server yet; call live.attach(io, ...) after io.attach(httpServer) or new Server(httpServer)');
       attachedTo.add(io);
       io.engine.use(((req, _res, next) => {
         const verdict = origins.verdict(req);
@@ -244,17 +247,22 @@ export function liveSession(options: LiveSessionOptions) {
         io.engine.use(((req, res, next) => (isHandshake(req) ? (mw as unknown as EngineMiddleware)(req, res, next) : next())) satisfies EngineMiddleware);
       }
       // Every namespace: the main one, any made before (Socket.IO keeps them in _nsps), any made later.
+      const check: Parameters<Namespace['use']>[0] = (socket, next) => {
+        admit(socket).then(
+          () => next(),
+          (err: unknown) => {
+            const unauthorized = err instanceof Error && err.message === 'unauthorized';
+            if (!unauthorized) log?.warn({ err: String(err) }, 'could not check a session at CONNECT; refused the socket');
+            next(new Error(unauthorized ? 'unauthorized' : 'unavailable'));
+          },
+        );
+      };
       const guard = (nsp: Namespace) => {
-        nsp.use((socket, next) => {
-          admit(socket).then(
-            () => next(),
-            (err: unknown) => {
-              const unauthorized = err instanceof Error && err.message === 'unauthorized';
-              if (!unauthorized) log?.warn({ err: String(err) }, 'could not check a session at CONNECT; refused the socket');
-              next(new Error(unauthorized ? 'unauthorized' : 'unavailable'));
-            },
-          );
-        });
+        nsp.use(check);
+        // The check goes first: a dynamic namespace (io.of(/regex/)) copies its parent's middleware into each
+        // child before announcing it, and no app middleware may see a socket that is not admitted.
+        const fns = (nsp as unknown as { _fns?: unknown[] })._fns;
+        if (fns?.at(-1) === check) fns.unshift(fns.pop());
         nsp.on('connection', onConnection);
       };
       const existing = (io as unknown as { _nsps?: Map<string, Namespace> })._nsps;

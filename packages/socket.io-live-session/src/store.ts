@@ -145,7 +145,9 @@ export class LiveStore extends session.Store {
     const written = await this.o.bus.lock.withLock(sid, async () => {
       const current = await this.read(sid);
       if (!current && basis) return null; // destroyed (logout, revocation) while this request ran: never resurrect it
-      const data = !current || !basis || basis.meta.v === current.meta.v ? next : mergeChanges(current.data, basis.snapshot, next);
+      // Always a merge of what this writer changed: a request that saved once already (req.session.save())
+      // holds a copy without what others wrote in between, even when the version still matches.
+      const data = current && basis ? mergeChanges(current.data, basis.snapshot, next) : next;
       return this.put(sid, data, current);
     });
     if (written) this.bases.set(sess, { meta: written.meta, snapshot: snapshotOf(next) });

@@ -38,6 +38,8 @@ export class LiveView {
   ended: EndReason | null = null;
   /** Found gone without a reason yet: sockets read nothing from now on, the end follows. */
   vanished: NodeJS.Timeout | undefined;
+  /** Why the bus said the session ended, kept until a read confirms the record is gone (a read may fail first). */
+  told: EndReason | undefined;
   timer: NodeJS.Timeout | undefined;
   /** Set while an activity touch is being written, so bursts of events write once. */
   touching = false;
@@ -75,7 +77,6 @@ export class LiveView {
 
 interface Refresh {
   again: boolean;
-  reason: EndReason | undefined;
   done: Promise<boolean>;
 }
 
@@ -111,7 +112,11 @@ export class LiveViews {
   }
 
   private onBusMessage(m: BusMessage) {
-    if (m.t === 'session' && typeof m.sid === 'string' && this.bySid.has(m.sid)) void this.refresh(m.sid, m.reason as EndReason | undefined);
+    if (m.t !== 'session' || typeof m.sid !== 'string') return;
+    const view = this.bySid.get(m.sid);
+    if (!view) return;
+    if (m.reason) view.told ??= m.reason as EndReason;
+    void this.refresh(m.sid);
   }
 
   /** Re-reads every session held here (after notifications may have been missed). */
@@ -177,7 +182,7 @@ export class LiveViews {
 
   /** Applies a record the caller read (e.g. after its own write) without another read. */
   apply(view: LiveView, record: LiveRecord | null) {
-    this.applyRecord(view, record, undefined);
+    this.applyRecord(view, record);
   }
 
   private scheduleExpiry(view: LiveView) {
@@ -192,14 +197,13 @@ export class LiveViews {
    * flight. Resolves (never rejects) once the view reflects a read that began
    * after this call: true, or false when the store could not be read.
    */
-  refresh(sid: string, reason?: EndReason): Promise<boolean> {
+  refresh(sid: string): Promise<boolean> {
     const pending = this.refreshing.get(sid);
     if (pending) {
       pending.again = true;
-      pending.reason ??= reason;
       return pending.done;
     }
-    const state: Refresh = { again: false, reason, done: Promise.resolve(true) };
+    const state: Refresh = { again: false, done: Promise.resolve(true) };
     this.refreshing.set(sid, state);
     state.done = this.reread(sid, state);
     return state.done;
@@ -212,7 +216,7 @@ export class LiveViews {
         const view = this.bySid.get(sid);
         if (!view) break;
         const record = await this.o.store.read(sid);
-        this.applyRecord(view, record, state.reason);
+        this.applyRecord(view, record);
       } while (state.again);
       return true;
     } catch (err) {
@@ -226,12 +230,12 @@ export class LiveViews {
     }
   }
 
-  private applyRecord(view: LiveView, record: LiveRecord | null, reason: EndReason | undefined) {
+  private applyRecord(view: LiveView, record: LiveRecord | null) {
     if (view.ended) return;
     if (!view.loaded) return this.load(view, record);
-    if (!record) return this.gone(view, reason);
+    if (!record) return this.gone(view);
     // Its user changed or left without a destroy: the sockets were that user's.
-    if (this.o.userOf(record.data) !== view.userKey) return this.end(view, reason ?? 'logout');
+    if (this.o.userOf(record.data) !== view.userKey) return this.end(view, view.told ?? 'logout');
     const meta = view.meta!;
     if (record.meta.v === meta.v && record.meta.exp === meta.exp) return;
     const changed = record.meta.v !== meta.v;
@@ -251,8 +255,8 @@ export class LiveViews {
   }
 
   /** The record is gone: ended for the bus's reason, or at its deadline; otherwise wait a moment for a reason. */
-  private gone(view: LiveView, reason: EndReason | undefined) {
-    if (reason) return this.end(view, reason);
+  private gone(view: LiveView) {
+    if (view.told) return this.end(view, view.told);
     if (Date.now() >= view.meta!.exp) return this.end(view, 'expired');
     view.vanished ??= setTimeout(() => this.end(view, 'expired'), REASON_WAIT_MS);
     view.vanished.unref();
@@ -263,10 +267,11 @@ export class LiveViews {
     if (view.ended) return;
     view.ended = reason;
     this.forget(view);
-    for (const m of [...view.members]) {
-      m.emit('session:ended', { reason });
-      m.disconnect(true);
-    }
+    clearTimeout(view.vanished);
+    const members = [...view.members];
+    // Tell every socket first: sockets of several namespaces may share one connection, which the first disconnect closes.
+    for (const m of members) m.emit('session:ended', { reason });
+    for (const m of members) m.disconnect(true);
     view.members.clear();
   }
 

@@ -1,7 +1,8 @@
 import { expect } from 'chai';
+import { Manager } from 'socket.io-client';
 import { BACKENDS, SECRET } from './helpers/app.js';
 import { useApps } from './helpers/suite.js';
-import { Browser, openSocket, RawPolling, refusal, signedCookie, uniqueUser, whoami } from './helpers/client.js';
+import { Browser, expectEnded, openSocket, RawPolling, refusal, signedCookie, uniqueUser, waitFor, whoami } from './helpers/client.js';
 
 for (const backend of BACKENDS) {
   describe(`attach: who may open a socket (${backend})`, function () {
@@ -107,6 +108,56 @@ for (const backend of BACKENDS) {
         // What the socket reads is the live view.
         expect(app.live.session(app.serverSocket(s))).to.have.nested.property('passport.user');
       }
+    });
+
+    it('guards every namespace, on a connection of its own or multiplexed with others', async () => {
+      const app = await start();
+      expect(await refusal(openSocket(`${app.url}/admin`)), 'no cookie').to.equal('unauthorized');
+      const anonymous = new Browser(app.url);
+      await anonymous.post('/set', { visited: true });
+      expect(await refusal(openSocket(`${app.url}/admin`, { headers: { cookie: anonymous.cookie } })), 'anonymous').to.equal('unauthorized');
+
+      const b = new Browser(app.url);
+      const name = await b.login();
+      const admin = await openSocket(`${app.url}/admin`, { headers: { cookie: b.cookie } });
+      expect(await whoami(admin)).to.deep.equal({ passport: { user: name } });
+      // One Engine.IO connection, two namespaces: both admitted by the one handshake's session.
+      const manager = new Manager(app.url, { transports: ['websocket'], reconnection: false, extraHeaders: { cookie: b.cookie } });
+      const [main, second] = [manager.socket('/'), manager.socket('/admin')];
+      try {
+        await Promise.all([main, second].map((s) => new Promise<void>((resolve, reject) => s.once('connect', () => resolve()).once('connect_error', reject))));
+        expect(await whoami(second)).to.deep.equal({ passport: { user: name } });
+        expect(await whoami(main)).to.deep.equal({ passport: { user: name } });
+        const ended: string[] = [];
+        second.on('session:ended', (e: { reason: string }) => ended.push(e.reason));
+        expect((await b.post('/logout')).status).to.equal(204);
+        await expectEnded(admin, 'logout');
+        await waitFor(() => ended.includes('logout'), 'the multiplexed namespace to end');
+      } finally {
+        manager.engine?.close();
+      }
+    });
+
+    it('guards dynamic namespaces before the app\'s own middleware on them runs', async () => {
+      const app = await start();
+      expect(await refusal(openSocket(`${app.url}/team-1`)), 'no cookie').to.equal('unauthorized');
+      expect(app.dynamicMiddlewareRuns, 'the app middleware saw no refused socket').to.deep.equal([]);
+      const b = new Browser(app.url);
+      const name = await b.login();
+      const team = await openSocket(`${app.url}/team-2`, { headers: { cookie: b.cookie } });
+      expect(await whoami(team)).to.deep.equal({ passport: { user: name } });
+      expect(app.dynamicMiddlewareRuns).to.deep.equal(['/team-2']);
+      expect((await b.post('/logout')).status).to.equal(204);
+      await expectEnded(team, 'logout');
+    });
+
+    it('leaves Passport\'s user on socket.request for the app\'s own io.use middleware, then lets go of it', async () => {
+      const app = await start({ passportOnHandshake: true });
+      const b = new Browser(app.url);
+      const name = await b.login();
+      const s = await b.connect();
+      expect(app.handshakeUsers).to.deep.equal([{ id: name }]);
+      expect((app.serverSocket(s).request as unknown as { user?: unknown }).user).to.equal(undefined);
     });
 
     it('lets each of several sessions in with its own user', async () => {

@@ -100,6 +100,10 @@ for (const backend of BACKENDS) {
         }
         await waitFor(() => app.live.expiresAt(servers[0]!)!.getTime() > deadline, 'the deadline to move');
         expect(app.changes.map((c) => c.session), 'change hooks for unchanged data').to.deep.equal([]);
+        // What moved is told by the extend hook, with the new deadline.
+        await waitFor(() => app.extends.length > 0, 'an extend hook');
+        expect(app.extends.every((e) => e.socket === servers[0]), 'for this socket').to.equal(true);
+        expect(app.extends.at(-1)!.expiresAt.getTime()).to.equal(app.live.expiresAt(servers[0]!)!.getTime());
       });
 
       it('a deletion over HTTP', async () => {

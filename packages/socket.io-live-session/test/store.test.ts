@@ -168,7 +168,7 @@ for (const backend of BACKENDS) {
       await sleep(250);
       await storeTouch(app.live.store, id, req);
       const after = (await baseGet(app.base, id))!._live!;
-      expect(after.v).to.equal(first.v + 1);
+      expect(after.v, 'the data version stays: a save based on it is still current').to.equal(first.v);
       expect(after.seenAt).to.be.greaterThan(first.seenAt);
       expect(after.exp).to.be.greaterThan(first.exp);
       expect(after.createdAt).to.equal(first.createdAt);
@@ -186,6 +186,28 @@ for (const backend of BACKENDS) {
       await storeSet(app.live.store, s5, loaded);
       await storeDestroy(app.live.store, s6);
       expect(await app.live.sessionsOf(user)).to.deep.equal([]);
+    });
+
+    it('a user is whoever Passport takes for one: the id 0 is a user, an empty string or false is nobody', async () => {
+      const app = await start();
+      const [zero, empty, no] = [sid(), sid(), sid()];
+      await storeSet(app.live.store, zero, fields({ passport: { user: 0 } }));
+      await storeSet(app.live.store, empty, fields({ passport: { user: '' } }));
+      await storeSet(app.live.store, no, fields({ passport: { user: false } }));
+      expect((await app.live.sessionsOf(0)).map((s) => s.handle)).to.deep.equal([sessionHandle(zero)]);
+      expect(await app.live.sessionsOf('')).to.deep.equal([]);
+      expect(await app.live.bus.index.list('false')).to.deep.equal([]);
+      expect(await app.live.revokeUser(0)).to.equal(1);
+    });
+
+    it('the user index forgets sessions the store let expire on its own', async () => {
+      const app = await start({ live: { ttlSeconds: 0.3 } });
+      const user = `u-${randomUUID()}`;
+      await storeSet(app.live.store, sid(), fields({ passport: { user } }));
+      expect(await app.live.bus.index.list(user)).to.have.length(1);
+      // Nobody lists or revokes this user's sessions again: the index entry must not stay behind for ever.
+      await waitFor(async () => (await app.live.bus.index.list(user)).length === 0, 'the index entry to expire');
+      if (app.redis) expect(await app.redis.keys(`${app.prefix}usess:*`)).to.deep.equal([]);
     });
 
     it('a record past its deadline reads as none and is deleted from the base store', async () => {

@@ -59,6 +59,12 @@ export interface TestApp {
   redis: TestRedisClient | undefined;
   /** Every `change` hook call, in order. */
   changes: Array<{ socket: ServerSocket; session: SessionSnapshot }>;
+  /** Every `extend` hook call, in order. */
+  extends: Array<{ socket: ServerSocket; expiresAt: Date }>;
+  /** What the app's own io.use middleware (after attach) found in socket.request.user, per socket. */
+  handshakeUsers: unknown[];
+  /** The namespaces the app's own middleware on io.of(/^\/team-\d+$/) ran for. */
+  dynamicMiddlewareRuns: string[];
   /** How many times the handshake middleware and Passport's deserializeUser ran. */
   calls: { sessionMiddleware: number; deserializeUser: number };
   /** The next gated route (/gated/set, /gated/save-twice) waits at this gate. */
@@ -185,6 +191,26 @@ export async function startApp(backend: Backend, opts: AppOptions = {}): Promise
     changes.push({ socket, session: snapshot });
     socket.emit('session', snapshot); // what an app would do: tell the client
   });
+  const extended: TestApp['extends'] = [];
+  live.on('extend', (socket, expiresAt) => extended.push({ socket, expiresAt }));
+  const handshakeUsers: unknown[] = [];
+  io.use((socket, next) => {
+    handshakeUsers.push((socket.request as unknown as { user?: unknown }).user);
+    next();
+  });
+  // A second namespace, and dynamic ones with a middleware of the app's own: attach guards them as well.
+  io.of('/admin').on('connection', (socket) => {
+    socket.on('whoami', (ack: (s: SessionSnapshot | null) => void) => ack(live.session(socket)));
+  });
+  const dynamicMiddlewareRuns: string[] = [];
+  io.of(/^\/team-\d+$/)
+    .use((socket, next) => {
+      dynamicMiddlewareRuns.push(socket.nsp.name);
+      next();
+    })
+    .on('connection', (socket) => {
+      socket.on('whoami', (ack: (s: SessionSnapshot | null) => void) => ack(live.session(socket)));
+    });
   io.on('connection', (socket) => {
     socket.on('whoami', (ack: (s: SessionSnapshot | null) => void) => ack(live.session(socket)));
     /** A write from the socket: {ok, session} or {ok: false, error}. */
@@ -218,6 +244,9 @@ export async function startApp(backend: Backend, opts: AppOptions = {}): Promise
       else await baseDestroy(base, sid);
     },
     changes,
+    extends: extended,
+    handshakeUsers,
+    dynamicMiddlewareRuns,
     calls,
     gate() {
       let enter!: () => void;
