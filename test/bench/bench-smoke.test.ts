@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { expect } from 'chai';
 import { createClient } from 'redis';
-import { REDIS_URL } from '../helpers/server.js';
+import { REDIS_URL } from '../unit/helpers/redis.js';
 
 const run = promisify(execFile);
 

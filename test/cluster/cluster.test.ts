@@ -8,7 +8,7 @@ import type { SessionView } from '../../src/realtime/events.js';
 import { arrivesWithin, disconnected, emitAck, nextEvent, socketFor, TestClient, uniqueName, viewWhere } from '../helpers/client.js';
 import { waitFor } from '../helpers/chat.js';
 import { startCluster, startOwnCluster, startProcess, type ServerProcess } from '../helpers/processes.js';
-import { REDIS_URL } from '../helpers/server.js';
+import { REDIS_URL } from '../unit/helpers/redis.js';
 
 type Cluster = Awaited<ReturnType<typeof startCluster>>;
 

@@ -6,7 +6,7 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { deleteRedisPrefix, REDIS_URL } from './server.js';
+import { deleteRedisPrefix, REDIS_URL } from '../unit/helpers/redis.js';
 
 /** A real server process (`node --import tsx src/server.ts`), as `npm start` runs it. */
 export interface ServerProcess {

@@ -1,14 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
-import { createClient } from 'redis';
 import { createApp, type App } from '../../src/app.js';
 import { loadConfig, type Config } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
 import { createStores, type Stores } from '../../src/store/index.js';
+import { deleteRedisPrefix, REDIS_URL } from '../unit/helpers/redis.js';
 
 export type Backend = 'memory' | 'redis';
 export const BACKENDS: Backend[] = ['memory', 'redis'];
-export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
 export interface TestServer {
   url: string;
@@ -17,19 +16,6 @@ export interface TestServer {
   stores: Stores;
   app: App;
   close(): Promise<void>;
-}
-
-/** Deletes every key under a prefix (a test run's own namespace). */
-export async function deleteRedisPrefix(prefix: string) {
-  const client = createClient({ url: REDIS_URL });
-  await client.connect();
-  try {
-    for await (const keys of client.scanIterator({ MATCH: `${prefix}*`, COUNT: 500 })) {
-      if (keys.length) await client.del(keys);
-    }
-  } finally {
-    await client.close();
-  }
 }
 
 /** Starts the real app on a free port, on the chosen backend, in its own Redis namespace. */

@@ -31,3 +31,14 @@ export async function deleteKeys(client: TestRedisClient, prefix: string): Promi
   }
   return deleted;
 }
+
+/** Deletes every key under the prefix on the shared Redis (REDIS_URL), with a client of its own. */
+export async function deleteRedisPrefix(prefix: string): Promise<void> {
+  const client = createClient({ url: REDIS_URL });
+  await client.connect();
+  try {
+    await deleteKeys(client, prefix);
+  } finally {
+    await client.close();
+  }
+}
