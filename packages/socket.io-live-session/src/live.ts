@@ -101,8 +101,8 @@ function validate(o: LiveSessionOptions) {
 /** The key a user is indexed and compared by: an id, or an object's `id`; a falsy value (or id) is nobody. */
 function keyOf(user: unknown): string | undefined {
   const id = user && typeof user === 'object' ? (user as { id?: unknown }).id : user;
-  // As Passport decides who is logged in (`su || su === 0`): 0 is a user, '' and false are nobody.
-  return id || id === 0 ? String(id) : undefined;
+  // The contract: a falsy user (or id) is nobody, 0 included. Apps whose ids can be 0 serialize them as strings.
+  return id ? String(id) : undefined;
 }
 
 /** The hooks of `live.on` (an extension). */

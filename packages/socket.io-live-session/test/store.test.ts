@@ -188,16 +188,17 @@ for (const backend of BACKENDS) {
       expect(await app.live.sessionsOf(user)).to.deep.equal([]);
     });
 
-    it('a user is whoever Passport takes for one: the id 0 is a user, an empty string or false is nobody', async () => {
+    it('a falsy user is nobody (0, an empty string, false): not listed, not indexed; \'0\' as a string is a user', async () => {
       const app = await start();
-      const [zero, empty, no] = [sid(), sid(), sid()];
+      const [zero, empty, no, text] = [sid(), sid(), sid(), sid()];
       await storeSet(app.live.store, zero, fields({ passport: { user: 0 } }));
       await storeSet(app.live.store, empty, fields({ passport: { user: '' } }));
       await storeSet(app.live.store, no, fields({ passport: { user: false } }));
-      expect((await app.live.sessionsOf(0)).map((s) => s.handle)).to.deep.equal([sessionHandle(zero)]);
+      await storeSet(app.live.store, text, fields({ passport: { user: '0' } }));
+      expect(await app.live.sessionsOf(0)).to.deep.equal([]);
       expect(await app.live.sessionsOf('')).to.deep.equal([]);
-      expect(await app.live.bus.index.list('false')).to.deep.equal([]);
-      expect(await app.live.revokeUser(0)).to.equal(1);
+      for (const key of ['false', '']) expect(await app.live.bus.index.list(key), key).to.deep.equal([]);
+      expect((await app.live.sessionsOf('0')).map((s) => s.handle)).to.deep.equal([sessionHandle(text)]);
     });
 
     it('the user index forgets sessions the store let expire on its own', async () => {
