@@ -17,6 +17,7 @@ import type { Stores } from './store/types.js';
 import { chatApi } from './web/chat-api.js';
 import { errorHandler } from './web/errors.js';
 import { pages } from './web/pages.js';
+import { READY_PROBE_TIMEOUT_MS } from './timings.js';
 
 export interface AppDeps {
   stores: Stores;
@@ -85,7 +86,7 @@ export function createApp(config: Config, { stores, log }: AppDeps): App {
   });
   app.get('/readyz', async (_req, res) => {
     try {
-      await Promise.race([stores.ping(), new Promise((_, reject) => setTimeout(reject, 1000, new Error('timeout')).unref())]);
+      await Promise.race([stores.ping(), new Promise((_, reject) => setTimeout(reject, READY_PROBE_TIMEOUT_MS, new Error('timeout')).unref())]);
       res.json({ ok: true });
     } catch {
       res.status(503).json({ error: { code: 'not_ready', message: 'a backing store does not answer' } });

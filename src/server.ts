@@ -3,9 +3,8 @@ import { createApp } from './app.js';
 import { ConfigError, loadConfig } from './config.js';
 import { createLogger } from './logger.js';
 import { createStores } from './store/index.js';
+import { SHUTDOWN_LIMIT_MS } from './timings.js';
 
-/** How long a graceful stop may take before the process exits anyway. */
-const SHUTDOWN_LIMIT_MS = 9_000;
 
 async function main() {
   let config;

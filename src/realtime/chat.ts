@@ -22,6 +22,7 @@ import { deliverLocallyFirst } from './local-first.js';
 import { createRecovery, type Recovery } from './recovery.js';
 import { keepSessionViews } from './session-view.js';
 import { socketRooms } from './rooms.js';
+import { PRESENCE_HEARTBEAT_MS, PRESENCE_SWEEP_EVERY_MS } from '../timings.js';
 
 export interface ChatRealtimeDeps {
   stores: Stores;
@@ -31,8 +32,6 @@ export interface ChatRealtimeDeps {
   log: Logger;
 }
 
-const HEARTBEAT_MS = 5_000;
-const SWEEP_MS = 10_000;
 
 interface SweepingPresence {
   heartbeat(): Promise<void>;
@@ -378,7 +377,7 @@ export function createChatRealtime(deps: ChatRealtimeDeps) {
         log.warn({ err: String(err) }, 'presence sweep failed');
       }
     };
-    timers.push(setInterval(beat, HEARTBEAT_MS), setInterval(sweep, SWEEP_MS));
+    timers.push(setInterval(beat, PRESENCE_HEARTBEAT_MS), setInterval(sweep, PRESENCE_SWEEP_EVERY_MS));
     for (const t of timers) t.unref();
   }
 

@@ -6,6 +6,7 @@ import type { ChatSession } from '../session/types.js';
 import { AppError } from '../errors.js';
 import { toAppError } from '../web/errors.js';
 import { MALFORMED_EVENT } from './parser.js';
+import { HANDLER_TIMEOUT_MS, HANDLER_WATCHDOG_TICK_MS } from '../timings.js';
 import type { AckFailure, AppServer, AppSocket, ClientEventName, SocketData, SocketErrorCode } from './events.js';
 
 /** What a handler may use. Identity comes from the live session, never from the payload. */
@@ -41,9 +42,6 @@ export function requireLive(ctx: EventContext): void {
 /** Events a socket may have in flight (sent, not yet acknowledged); beyond that an event is refused at once. */
 export const MAX_IN_FLIGHT = 32;
 
-/** A handler that has not answered by then acks `internal` (e.g. a backend that hangs): well within 5 s. */
-const HANDLER_TIMEOUT_MS = 4_000;
-const WATCHDOG_TICK_MS = 250;
 
 const SOCKET_CODES = new Set<SocketErrorCode>(['bad_request', 'unauthorized', 'forbidden', 'not_found', 'rate_limited', 'internal']);
 
@@ -87,7 +85,7 @@ class Watchdog {
   track(job: InFlight) {
     this.inflight.add(job);
     if (!this.timer) {
-      this.timer = setInterval(() => this.sweep(), WATCHDOG_TICK_MS);
+      this.timer = setInterval(() => this.sweep(), HANDLER_WATCHDOG_TICK_MS);
       this.timer.unref();
     }
   }

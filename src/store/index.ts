@@ -15,6 +15,7 @@ import { createRedisChatStore } from './redis/chat.js';
 import { createRedisClient, healthOf, pingAll, type RedisClient } from './redis/client.js';
 import { createRedisRoomChannels } from './redis/room-channels.js';
 import { migrateKeyLayout } from './redis/layout.js';
+import { SESSION_LOCK_WAIT_MS } from '../timings.js';
 import { createRedisPresenceStore } from './redis/presence.js';
 import { createRedisUserStore } from './redis/users.js';
 import type { Stores } from './types.js';
@@ -61,7 +62,7 @@ export async function createRedisStores(config: Config & { redis: RedisTarget },
 
   const processId = randomUUID();
   // The live session's bus, write lock and session index: its keys live under the same prefix.
-  const bus = redisBus({ client, subscriber, prefix: keys.prefix, log });
+  const bus = redisBus({ client, subscriber, prefix: keys.prefix, log, lockWaitMs: SESSION_LOCK_WAIT_MS });
   await bus.ready;
 
   return {

@@ -32,10 +32,16 @@ export interface RedisBusOptions {
   prefix?: string;
   /** Where to log (pino and console fit). */
   log?: Log;
+  /**
+   * How long a session write waits for the session's write lock (held by a write
+   * of the same session on another process) before it fails as busy. Default 3000.
+   * Keep it below any timeout your handlers answer by.
+   */
+  lockWaitMs?: number;
 }
 
 const LOCK_TTL_MS = 5_000;
-const LOCK_WAIT_MS = 3_000;
+const DEFAULT_LOCK_WAIT_MS = 3_000;
 const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end`;
 /** While cut off, how often to check that the subscription works again. */
 const PROBE_EVERY_MS = 250;
@@ -49,14 +55,14 @@ const optionError = (message: string) => new TypeError(`socket.io-live-session: 
  * turns; released with a compare-and-delete, so a holder whose lease expired
  * never frees another's. The lease expires on its own if its holder dies.
  */
-function redisLock(client: RedisLike, keyOf: (key: string) => string): KeyedLock {
+function redisLock(client: RedisLike, keyOf: (key: string) => string, waitMs: number): KeyedLock {
   return {
     async withLock(key, fn) {
       const lockKey = keyOf(key);
       const token = randomUUID();
-      const deadline = Date.now() + LOCK_WAIT_MS;
+      const deadline = Date.now() + waitMs;
       while ((await client.set(lockKey, token, { NX: true, PX: LOCK_TTL_MS })) === null) {
-        if (Date.now() > deadline) throw new Error('the session is busy (its write lock was not free for 3 s); try again');
+        if (Date.now() > deadline) throw new Error(`the session is busy (its write lock was not free for ${waitMs} ms); try again`);
         await sleep(2 + Math.random() * 8);
       }
       try {
@@ -106,6 +112,10 @@ export function redisBus(options: RedisBusOptions): LiveBus & { ready: Promise<v
   }
   const prefix = options.prefix ?? 'live:';
   if (typeof prefix !== 'string') throw optionError('redisBus: prefix option must be a string');
+  const lockWaitMs = options.lockWaitMs ?? DEFAULT_LOCK_WAIT_MS;
+  if (typeof lockWaitMs !== 'number' || !(lockWaitMs > 0) || !Number.isFinite(lockWaitMs)) {
+    throw optionError('redisBus: lockWaitMs option must be a positive number of milliseconds');
+  }
   const channel = `${prefix}bus`;
 
   const listeners = new Set<(message: BusMessage) => void>();
@@ -173,7 +183,7 @@ export function redisBus(options: RedisBusOptions): LiveBus & { ready: Promise<v
     onResync(listener) {
       resyncListeners.push(listener);
     },
-    lock: redisLock(client, (sid) => `${prefix}sesslock:${sid}`),
+    lock: redisLock(client, (sid) => `${prefix}sesslock:${sid}`, lockWaitMs),
     index: redisIndex(client, (userKey) => `${prefix}usess:${userKey}`),
   };
 }

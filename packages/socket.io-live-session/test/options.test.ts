@@ -137,9 +137,24 @@ describe('option errors at construction', () => {
       throwsNaming(bus({ client: fakeClient, subscriber: { on() {} } }), 'subscriber', 'no sSubscribe');
       throwsNaming(bus({ client: fakeClient, subscriber: { sSubscribe: async () => undefined } }), 'subscriber', 'no on');
       throwsNaming(bus({ client: fakeClient, subscriber: fakeSubscriber, prefix: 42 }), 'prefix', 'a numeric prefix');
+      for (const lockWaitMs of [0, -5, Number.NaN, Infinity, '3000']) {
+        throwsNaming(bus({ client: fakeClient, subscriber: fakeSubscriber, lockWaitMs }), 'lockWaitMs', `lockWaitMs ${String(lockWaitMs)}`);
+      }
       // The same shapes, complete, make a bus.
       const ok = redisBus({ client: fakeClient, subscriber: fakeSubscriber } as unknown as RedisBusOptions);
       expect(ok.lock.withLock).to.be.a('function');
+    });
+
+    it('lockWaitMs bounds the wait for a write lock held elsewhere', async () => {
+      let attempts = 0;
+      const heldElsewhere = { ...fakeClient, set: async () => (attempts++, null) };
+      const quick = redisBus({ client: heldElsewhere, subscriber: fakeSubscriber, lockWaitMs: 40 } as unknown as RedisBusOptions);
+      let ran = false;
+      const err = await quick.lock.withLock('sid', async () => (ran = true)).catch((e: unknown) => e as Error);
+      expect(err, 'a busy lock fails').to.be.instanceOf(Error);
+      expect((err as Error).message).to.include('busy').and.include('40 ms');
+      expect(ran, 'the write never ran').to.equal(false);
+      expect(attempts, 'it retried before giving up').to.be.greaterThan(1);
     });
   });
 });

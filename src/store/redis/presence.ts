@@ -2,10 +2,11 @@ import type { RedisKeys } from '../keys.js';
 import type { PresenceDisconnect, PresenceStore } from '../types.js';
 import type { RedisClient } from './client.js';
 import { luaScript, runLua } from './lua.js';
+import { PRESENCE_DEAD_AFTER_MS } from '../../timings.js';
 
 export interface RedisPresenceOptions {
   processId: string;
-  /** A process whose last heartbeat is older than this is presumed dead. */
+  /** A process whose last heartbeat is older than this is presumed dead (default: timings.ts). */
   sweepAfterMs?: number;
 }
 
@@ -32,7 +33,6 @@ export type RedisPresenceStore = PresenceStore & {
   handOver(afterMs: number): Promise<void>;
 };
 
-const DEFAULT_SWEEP_AFTER_MS = 15_000;
 
 /*
  * Layout (every key from keys.ts, all under the Redis Cluster hash tag {presence}):
@@ -150,7 +150,7 @@ function parseEntry(raw: string): Entry | null {
 
 export function createRedisPresenceStore(client: RedisClient, keys: RedisKeys, opts: RedisPresenceOptions): RedisPresenceStore {
   const { processId } = opts;
-  const sweepAfterMs = opts.sweepAfterMs ?? DEFAULT_SWEEP_AFTER_MS;
+  const sweepAfterMs = opts.sweepAfterMs ?? PRESENCE_DEAD_AFTER_MS;
 
   async function disconnectFrom(owner: string, userId: string, socketId: string, grace: boolean): Promise<PresenceDisconnect> {
     const answer = await runLua(
