@@ -5,17 +5,19 @@ import { liveSession, type LiveSession } from 'socket.io-live-session';
 import { authApi, type ApiDeps } from './auth/api.js';
 import { createPassport } from './auth/passport.js';
 import type { Config } from './config.js';
-import { AppError } from './errors.js';
+import { AppError, errorMapper } from './errors.js';
 import type { Logger } from './logger.js';
 import { publicDir, viewsDir } from './paths.js';
 import type { AppServer } from './realtime/events.js';
 import { createRealtime } from './realtime/io.js';
 import { createChatRealtime } from './realtime/chat.js';
+import { roomEviction } from './realtime/rooms.js';
 import { corsForAllowedOrigins, createCsrf, noStore, originGuard, securityHeaders } from './security/http.js';
 import { createLimits } from './security/limits.js';
 import type { Stores } from './store/types.js';
+import { publicUserFinder } from './chat/users.js';
 import { chatApi } from './web/chat-api.js';
-import { errorHandler } from './web/errors.js';
+import { errorHandler } from './http/error-handler.js';
 import { pages } from './web/pages.js';
 import { READY_PROBE_TIMEOUT_MS } from './timings.js';
 
@@ -103,12 +105,27 @@ export function createApp(config: Config, { stores, log }: AppDeps): App {
   app.use(csrf.protect);
 
   const httpServer = createServer(app);
-  const chat = createChatRealtime({ stores, live, log, config, limits });
+  const toAppError = errorMapper(stores.isUnavailable);
+  const chat = createChatRealtime({
+    users: stores.users,
+    chat: stores.chat,
+    presence: stores.presence,
+    presenceUpkeep: stores.presenceUpkeep,
+    roomChannels: stores.roomChannels,
+    subscriptions: stores.subscriptions,
+    live,
+    limits,
+    presenceGraceMs: config.presenceGraceMs,
+    maxSocketsPerUser: config.maxSocketsPerUser,
+    log,
+  });
   const io = createRealtime({
     httpServer,
     live,
     sessionMiddleware,
     handlers: chat.handlers,
+    services: chat.services,
+    toAppError,
     adapter: stores.socketAdapter,
     admit: chat.admit,
     onConnect: chat.onConnect,
@@ -116,10 +133,10 @@ export function createApp(config: Config, { stores, log }: AppDeps): App {
   });
   chat.attach(io);
 
-  app.use('/api', authApi(deps), chatApi({ stores, io, chat, limits }));
+  app.use('/api', authApi(deps), chatApi({ chat: stores.chat, findUser: publicUserFinder(stores.users), eviction: roomEviction(io), limits }));
   app.use('/api', (_req, _res, next) => next(new AppError('not_found', 'no such endpoint')));
-  app.use(pages(deps));
-  app.use(errorHandler(log));
+  app.use(pages({ ...deps, chat: stores.chat }));
+  app.use(errorHandler(log, toAppError));
 
   return {
     app,

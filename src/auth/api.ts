@@ -1,10 +1,10 @@
 import { Router, type Request } from 'express';
 import { AppError } from '../errors.js';
-import { currentUser, requireUser } from '../web/guards.js';
-import { parseInput } from '../web/validate.js';
+import { currentUser, requireUser } from '../http/guards.js';
+import { parseInput } from '../http/validate.js';
 import { changePassword, login, logout, register, type AuthDeps } from './flows.js';
 import { meBody, prefsBody } from './schemas.js';
-import { toPublicUser } from './service.js';
+import { renameUser } from './service.js';
 
 export interface ApiDeps extends AuthDeps {
   generateCsrfToken: (req: Request, overwrite?: boolean) => string;
@@ -13,7 +13,7 @@ export interface ApiDeps extends AuthDeps {
 /** The JSON API of identity: auth, profile, prefs and session management. */
 export function authApi(deps: ApiDeps): Router {
   const r = Router();
-  const { stores, live } = deps;
+  const { live } = deps;
 
   r.get('/csrf', (req, res) => {
     res.json({ csrfToken: deps.generateCsrfToken(req) });
@@ -41,10 +41,9 @@ export function authApi(deps: ApiDeps): Router {
 
   r.patch('/me', requireUser, async (req, res) => {
     const { displayName } = parseInput(meBody, req.body);
-    const updated = await stores.users.update(currentUser(req).id, { displayName });
-    if (!updated) throw new AppError('not_found', 'user not found');
-    await stores.bus.publish({ t: 'user', uid: updated.id });
-    res.json({ user: toPublicUser(updated) });
+    const user = await renameUser(deps.stores, currentUser(req).id, displayName);
+    if (!user) throw new AppError('not_found', 'user not found');
+    res.json({ user });
   });
 
   r.patch('/prefs', requireUser, (req, res) => {

@@ -3,16 +3,16 @@ import { AppError } from '../errors.js';
 import type { User } from '../chat/types.js';
 import { addressKey, guardedPasswordCheck, type RateLimits } from '../security/limits.js';
 import type { LiveSession } from 'socket.io-live-session';
-import type { Stores } from '../store/types.js';
-import { currentUser } from '../web/guards.js';
-import { parseInput } from '../web/validate.js';
+import { currentUser } from '../http/guards.js';
+import { parseInput } from '../http/validate.js';
 import { hashPassword } from './passwords.js';
 import type { AppPassport } from './passport.js';
 import { loginBody, passwordBody, registerBody } from './schemas.js';
-import { checkCredentials, registerUser, toPublicUser, toVerifiedUser, type VerifiedUser } from './service.js';
+import { publicUser } from '../chat/users.js';
+import { checkCredentials, registerUser, toVerifiedUser, type IdentityStores, type VerifiedUser } from './service.js';
 
 export interface AuthDeps {
-  stores: Stores;
+  stores: IdentityStores;
   passport: AppPassport;
   limits: RateLimits;
   live: LiveSession;
@@ -41,7 +41,7 @@ const attemptBy = (req: Request, username: string) => ({ username, address: addr
  * against: a later password change makes this login invalid.
  */
 async function startSession(req: Request, user: VerifiedUser): Promise<void> {
-  await passportLogIn(req, toPublicUser(user));
+  await passportLogIn(req, publicUser(user));
   req.session.credentialVersion = user.credentialVersion;
   const ua = req.get('user-agent');
   if (ua) req.session.userAgent = ua.slice(0, 200);
@@ -51,7 +51,7 @@ export async function register(deps: AuthDeps, req: Request): Promise<User> {
   const input = parseInput(registerBody, req.body);
   const user = toVerifiedUser(await registerUser(deps.stores, input));
   await startSession(req, user);
-  return toPublicUser(user);
+  return publicUser(user);
 }
 
 /** The failed-login limits count the attempt before the password is checked (see guardedPasswordCheck). */
@@ -60,7 +60,7 @@ export async function login(deps: AuthDeps, req: Request, res: Response): Promis
   const user = await guardedPasswordCheck(deps.limits, attemptBy(req, username), () => authenticateLocal(deps, req, res));
   if (!user) throw new AppError('invalid_credentials', 'wrong username or password');
   await startSession(req, user);
-  return toPublicUser(user);
+  return publicUser(user);
 }
 
 /** Ends the session (its sockets everywhere get `session:ended {reason:"logout"}`). */

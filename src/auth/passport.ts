@@ -2,8 +2,9 @@ import type { Request } from 'express';
 import { Passport } from 'passport';
 import { Strategy as LocalStrategy } from 'passport-local';
 import { credentialsCurrent } from '../session/types.js';
-import type { Stores } from '../store/types.js';
-import { checkCredentials, toPublicUser, toVerifiedUser } from './service.js';
+import type { UserStore } from '../chat/ports.js';
+import { publicUser } from '../chat/users.js';
+import { checkCredentials, toVerifiedUser } from './service.js';
 import type { User } from '../chat/types.js';
 
 declare global {
@@ -21,7 +22,7 @@ type PublicUser = User;
  * in the session. A session is logged in only while the user exists and its
  * credential version is the user's current one (a password change ends it).
  */
-export function createPassport(stores: Pick<Stores, 'users'>) {
+export function createPassport(stores: { users: UserStore }) {
   const passport = new Passport();
   passport.use(
     new LocalStrategy({ session: true }, (username, password, done) => {
@@ -34,7 +35,7 @@ export function createPassport(stores: Pick<Stores, 'users'>) {
   passport.serializeUser<string>((user, done) => done(null, (user as User).id));
   passport.deserializeUser<string, Request>((req, id, done) => {
     stores.users.findById(id).then(
-      (user) => done(null, user && credentialsCurrent(req.session, user) ? toPublicUser(user) : false),
+      (user) => done(null, user && credentialsCurrent(req.session, user) ? publicUser(user) : false),
       (err: unknown) => done(err),
     );
   });

@@ -1,11 +1,6 @@
 import { z } from 'zod';
 import { nameSchema } from '../chat/names.js';
-
-export const username = z
-  .string()
-  .min(3, 'username must be 3-32 characters')
-  .max(32, 'username must be 3-32 characters')
-  .regex(/^[a-z0-9_]+$/, 'username may use only a-z, 0-9 and _');
+import { usernameSchema as username } from '../chat/schemas.js';
 
 export const password = z
   .string()

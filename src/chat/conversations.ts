@@ -1,4 +1,4 @@
-import type { ConversationId } from '../store/types.js';
+import type { ConversationId } from './ports.js';
 
 /**
  * A conversation id names where messages live: a room (`room:<roomId>`) or a

@@ -1,4 +1,4 @@
-import type { ChatStore } from '../store/types.js';
+import type { ChatStore } from './ports.js';
 import { dmConversation } from './conversations.js';
 import { page, type Page, type PageRequest } from './pages.js';
 import type { Message, User } from './types.js';

@@ -1,4 +1,4 @@
-import type { ChatStore, ConversationId } from '../store/types.js';
+import type { ChatStore, ConversationId } from './ports.js';
 import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from './policy.js';
 import type { Message } from './types.js';
 

@@ -1,4 +1,4 @@
-import type { PresenceStore } from '../store/types.js';
+import type { PresenceStore } from './ports.js';
 import type { User } from './types.js';
 import { publicUser, type FindUserById } from './users.js';
 

@@ -1,5 +1,5 @@
 import { AppError } from '../errors.js';
-import type { ChatStore } from '../store/types.js';
+import type { ChatStore, RoomEviction } from './ports.js';
 import { roomConversation } from './conversations.js';
 import { page } from './pages.js';
 import { GENERAL_ROOM_ID, MAX_PAGE_SIZE } from './policy.js';
@@ -87,6 +87,8 @@ export async function addMember(
 /**
  * Idempotent for an existing user who is not a member. The owner cannot be
  * removed: they would keep access through ownership anyway, so it would only mislead.
+ * The member's sockets leave the room at once, wherever they are (`eviction`): from
+ * then on no room traffic reaches them.
  */
 export async function removeMember(
   chat: ChatStore,
@@ -94,10 +96,12 @@ export async function removeMember(
   roomId: string,
   username: string,
   findUserByUsername: FindUserByUsername,
+  eviction: RoomEviction,
 ): Promise<User> {
   const room = await requireOwnedRoom(chat, actor, roomId);
   const member = await requireUserNamed(findUserByUsername, username);
   if (member.username === room.owner) throw new AppError('bad_request', 'the owner cannot be removed from their room');
   await chat.removeMember(room.id, member.username);
+  await eviction.evict(room.id, member.id);
   return member;
 }

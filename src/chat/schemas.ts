@@ -4,8 +4,8 @@ import { nameSchema } from './names.js';
 import { MAX_PAGE_SIZE } from './policy.js';
 
 /*
- * One schema per client event of PROTOCOL.md, plus the HTTP bodies of the
- * room API. Every object uses zod's default `strip`: keys not listed here
+ * The building blocks of every payload schema (each client event's own is in
+ * src/realtime/handlers/), and the HTTP bodies of the room API. Every object uses zod's default `strip`: keys not listed here
  * (`user_id`, `userId`, `user`, `from`, ...) are dropped on parsing, so an
  * identity claimed in a payload can never reach the domain. Who acts is an
  * argument the transport takes from the session.
@@ -29,7 +29,12 @@ const charCount = (s: string) => [...s].length;
 const wellFormed = (s: string) => !/\p{Surrogate}/u.test(s);
 
 export const roomIdSchema = z.string().regex(/^[a-z0-9-]{1,32}$/, 'room ids are 1-32 of a-z, 0-9 and -');
-export const usernameSchema = z.string().regex(/^[a-z0-9_]{3,32}$/, 'usernames are 3-32 of a-z, 0-9 and _');
+/** The one username rule: registration, sign-in, DMs and room members all use it. */
+export const usernameSchema = z
+  .string()
+  .min(3, 'username must be 3-32 characters')
+  .max(32, 'username must be 3-32 characters')
+  .regex(/^[a-z0-9_]+$/, 'username may use only a-z, 0-9 and _');
 export const messageIdSchema = z.string().regex(MESSAGE_ID_PATTERN, 'not a message id');
 export const limitSchema = z.number().int().min(1).max(MAX_PAGE_SIZE);
 export const clientMsgIdSchema = z.string().min(1).max(64).refine(wellFormed, 'clientMsgId is not valid Unicode');
@@ -45,39 +50,7 @@ export const textSchema = z
 /** A short token: one emoji or a `:shortcode:`; no whitespace, control characters or lone surrogates. */
 export const emojiSchema = z.string().regex(/^[^\s\p{Cc}\p{Cs}]{1,16}$/u, 'not an emoji');
 
-// ---- Socket.IO client events -------------------------------------------------
-
-export const roomJoinSchema = z.object({ roomId: roomIdSchema, since: messageIdSchema.optional() });
-export const roomLeaveSchema = z.object({ roomId: roomIdSchema });
-export const messageSendSchema = z.object({ roomId: roomIdSchema, text: textSchema, clientMsgId: clientMsgIdSchema.optional() });
-export const messageHistorySchema = z.object({
-  roomId: roomIdSchema,
-  before: messageIdSchema.optional(),
-  after: messageIdSchema.optional(),
-  limit: limitSchema.optional(),
-});
-export const typingSchema = z.object({ roomId: roomIdSchema, typing: z.boolean() });
-export const reactionToggleSchema = z.object({ roomId: roomIdSchema, messageId: messageIdSchema, emoji: emojiSchema });
-export const dmSendSchema = z.object({ to: usernameSchema, text: textSchema, clientMsgId: clientMsgIdSchema.optional() });
-export const dmHistorySchema = z.object({ with: usernameSchema, before: messageIdSchema.optional(), limit: limitSchema.optional() });
-/** Takes no fields; a missing payload is as good as `{}` (an `undefined` argument arrives as JSON `null`). */
-export const presenceListSchema = z.object({}).nullish().transform((v) => v ?? {});
-
-/** Event name → payload schema, so handlers can be built from one table. */
-export const clientEventSchemas = {
-  'room:join': roomJoinSchema,
-  'room:leave': roomLeaveSchema,
-  'message:send': messageSendSchema,
-  'message:history': messageHistorySchema,
-  typing: typingSchema,
-  'reaction:toggle': reactionToggleSchema,
-  'dm:send': dmSendSchema,
-  'dm:history': dmHistorySchema,
-  'presence:list': presenceListSchema,
-} as const;
-
-export type ClientEventName = keyof typeof clientEventSchemas;
-export type ClientEventPayload<E extends ClientEventName> = z.output<(typeof clientEventSchemas)[E]>;
+// Each client event's payload schema lives with its handler (src/realtime/handlers/), built from these.
 
 // ---- HTTP API ------------------------------------------------------------------
 

@@ -1,4 +1,5 @@
 import { AppError } from '../errors.js';
+import type { UserStore } from './ports.js';
 import type { User } from './types.js';
 
 /** Looks a user up by username; supplied by the caller so the domain stays store-agnostic. */
@@ -19,4 +20,23 @@ export async function requireUserNamed(findUserByUsername: FindUserByUsername, u
   const user = await findUserByUsername(username);
   if (!user) throw new AppError('not_found', `no user ${username}`);
   return user;
+}
+
+/** Users by name or by id, as their public fields (null: no such user). */
+export interface PublicUserFinder {
+  byUsername: FindUserByUsername;
+  byId: FindUserById;
+}
+
+export function publicUserFinder(users: UserStore): PublicUserFinder {
+  return {
+    byUsername: async (username) => {
+      const u = await users.findByUsername(username);
+      return u && publicUser(u);
+    },
+    byId: async (id) => {
+      const u = await users.findById(id);
+      return u && publicUser(u);
+    },
+  };
 }

@@ -1,4 +1,5 @@
 import type { Server, Socket } from 'socket.io';
+import type { SocketErrorCode } from '../errors.js';
 import type { Message, Reactions, Room, User } from '../chat/types.js';
 import type { EndReason } from 'socket.io-live-session';
 import type { Prefs } from '../session/types.js';
@@ -11,8 +12,6 @@ export interface SessionView {
   expiresAt: string;
 }
 
-/** Codes a socket acknowledgement may carry (PROTOCOL.md). */
-export type SocketErrorCode = 'bad_request' | 'unauthorized' | 'forbidden' | 'not_found' | 'rate_limited' | 'internal';
 
 export type AckFailure = { ok: false; error: { code: SocketErrorCode; message: string } };
 export type AckResult<T extends object = object> = ({ ok: true } & T) | AckFailure;

@@ -1,33 +1,68 @@
 import type { z } from 'zod';
+import type { ChatStore, PresenceStore } from '../chat/ports.js';
 import type { User } from '../chat/types.js';
+import type { PublicUserFinder } from '../chat/users.js';
+import type { RateLimits } from '../security/limits.js';
 import type { Logger } from '../logger.js';
 import type { LiveSession } from 'socket.io-live-session';
 import type { ChatSession } from '../session/types.js';
-import { AppError } from '../errors.js';
-import { toAppError } from '../web/errors.js';
+import { AppError, isSocketErrorCode, type ErrorMapper, type SocketErrorCode } from '../errors.js';
 import { MALFORMED_EVENT } from './parser.js';
 import { HANDLER_TIMEOUT_MS, HANDLER_WATCHDOG_TICK_MS } from '../timings.js';
-import type { AckFailure, AppServer, AppSocket, ClientEventName, SocketData, SocketErrorCode } from './events.js';
+import type { Ack, AckFailure, AppServer, AppSocket, ClientEventName, ClientToServerEvents, SocketData } from './events.js';
+import { socketRooms } from './rooms.js';
+
+/** What every handler may use, the same for every event (built once, in realtime/chat.ts). */
+export interface ChatServices {
+  chat: ChatStore;
+  presence: PresenceStore;
+  /** Users by name or id, as their public fields. */
+  findUser: PublicUserFinder;
+  limits: RateLimits;
+  live: LiveSession;
+  /**
+   * Joins the socket to a Socket.IO room once broadcasts to it from other processes
+   * reach this one, so that whatever the caller reads next cannot miss one.
+   */
+  joinHeld(socket: AppSocket, room: string): Promise<void>;
+  /** Tells the catch-up after a Redis blip the newest message a joined room has seen (realtime/recovery.ts). */
+  caughtUp(room: string, conversation: string, lastId: string | undefined): void;
+}
 
 /** What a handler may use. Identity comes from the live session, never from the payload. */
-export interface EventContext {
+export interface EventContext extends ChatServices {
   socket: AppSocket;
   io: AppServer;
   /** The socket's session as the event was admitted (live: no store read). */
   session: ChatSession;
   user: User;
-  live: LiveSession;
   log: Logger;
 }
 
-export interface EventHandler<S extends z.ZodType = z.ZodType, R extends object = object> {
-  event: ClientEventName;
+/** What an event's acknowledgement carries on success, read off the events map (events.ts). */
+export type AckData<E extends ClientEventName> = Parameters<ClientToServerEvents[E]>[1] extends Ack<infer T> ? T : never;
+
+/** One client event: its name, its payload schema and its handler, tied together by the events map. */
+export interface EventHandler<E extends ClientEventName, S extends z.ZodType = z.ZodType> {
+  event: E;
   schema: S;
-  handle(input: z.infer<S>, ctx: EventContext): Promise<R>;
+  handle(input: z.output<S>, ctx: EventContext): Promise<AckData<E>>;
 }
 
-/** Declares one event's handler; keeps the schema and handler types tied together. */
-export const defineHandler = <S extends z.ZodType, R extends object>(h: EventHandler<S, R>): EventHandler<S, R> => h;
+/**
+ * Declares one event's handler. The event name picks its acknowledgement type
+ * from the events map, so a handler that answers the wrong shape, or a schema
+ * and handler that disagree, do not compile.
+ */
+export const defineHandler = <E extends ClientEventName, S extends z.ZodType>(h: EventHandler<E, S>): EventHandler<E, S> => h;
+
+/** Every client event's handler, keyed by event: one missing, extra or filed under another name does not compile. */
+export type HandlerTable = { [E in ClientEventName]: EventHandler<E, z.ZodType> };
+
+/** Sending, typing and reacting need the socket to have joined the room first. */
+export function requireJoined(ctx: EventContext, roomId: string): void {
+  if (!ctx.socket.rooms.has(socketRooms.room(roomId))) throw new AppError('forbidden', `join room ${roomId} first`);
+}
 
 /**
  * Throws `unauthorized` when the session ended while this event was being
@@ -43,20 +78,20 @@ export function requireLive(ctx: EventContext): void {
 export const MAX_IN_FLIGHT = 32;
 
 
-const SOCKET_CODES = new Set<SocketErrorCode>(['bad_request', 'unauthorized', 'forbidden', 'not_found', 'rate_limited', 'internal']);
-
 export function failure(code: SocketErrorCode, message: string): AckFailure {
   return { ok: false, error: { code, message } };
 }
 
-/** Any error as an acknowledgement a client may see; codes outside the socket set become `internal`. */
-function toFailure(err: unknown): AckFailure {
+/** Any error as an acknowledgement a client may see; codes outside the socket set (errors.ts) become `internal`. */
+function toFailure(toAppError: ErrorMapper, err: unknown): AckFailure {
   const e = toAppError(err);
-  if (SOCKET_CODES.has(e.code as SocketErrorCode)) return failure(e.code as SocketErrorCode, e.message);
+  if (isSocketErrorCode(e.code)) return failure(e.code, e.message);
   return failure('internal', e.code === 'unavailable' ? 'service unavailable, try again' : 'internal error');
 }
 
 type AnyAck = (result: unknown) => void;
+/** A handler of some event, as the dispatcher holds it (its input type is its own schema's). */
+type AnyHandler = { schema: z.ZodType; handle(input: never, ctx: EventContext): Promise<object> };
 const noAck: AnyAck = () => undefined;
 
 /** Splits Socket.IO's argument list into (payload, ack), tolerating a missing payload or ack. */
@@ -69,8 +104,10 @@ function splitArgs(args: unknown[]): { payload: unknown; ack: AnyAck } {
 
 export interface BindDeps {
   io: AppServer;
-  live: LiveSession;
+  services: ChatServices;
   log: Logger;
+  /** What a client may see of an error (errors.ts, with the stores' "unavailable"). */
+  toAppError: ErrorMapper;
 }
 
 /**
@@ -137,8 +174,8 @@ class InFlight {
  * still live, counts the event as activity, validates the payload, runs the
  * handler and always acks once. Nothing here throws into Socket.IO.
  */
-export function createDispatcher(handlers: readonly EventHandler[], deps: BindDeps) {
-  const byEvent = new Map<string, EventHandler>(handlers.map((h) => [h.event, h]));
+export function createDispatcher(handlers: HandlerTable, deps: BindDeps) {
+  const byEvent = new Map<string, AnyHandler>(Object.values(handlers).map((h) => [h.event, h]));
   const watchdog = new Watchdog();
 
   function dispatch(socket: AppSocket, event: string, args: unknown[]) {
@@ -146,7 +183,7 @@ export function createDispatcher(handlers: readonly EventHandler[], deps: BindDe
     const h = byEvent.get(event);
     if (!h) return ack(failure('bad_request', event === MALFORMED_EVENT ? 'malformed payload' : 'unknown event'));
     // (The live session counts every client event as activity itself.)
-    const session = deps.live.session(socket);
+    const session = deps.services.live.session(socket);
     if (!session) return ack(failure('unauthorized', 'session ended'));
     const user = socket.data.user;
     if (socket.data.inFlight >= MAX_IN_FLIGHT) return ack(failure('rate_limited', `at most ${MAX_IN_FLIGHT} events in flight per socket`));
@@ -156,17 +193,17 @@ export function createDispatcher(handlers: readonly EventHandler[], deps: BindDe
       return ack(failure('bad_request', `${issue?.path.join('.') || 'payload'}: ${issue?.message ?? 'invalid'}`));
     }
     const job = new InFlight(ack, watchdog, socket.data, (err, msg) => deps.log.error({ err, event, user: user.username }, msg));
-    const ctx: EventContext = { socket, io: deps.io, session, user, live: deps.live, log: deps.log };
+    const ctx: EventContext = { ...deps.services, socket, io: deps.io, session, user, log: deps.log };
     let running: Promise<object>;
     try {
-      running = h.handle(parsed.data, ctx);
+      running = h.handle(parsed.data as never, ctx); // the handler's own schema produced it
     } catch (err) {
       running = Promise.reject(err);
     }
     running.then(
       (result) => job.finish({ ok: true, ...result }),
       (err: unknown) => {
-        const failed = toFailure(err);
+        const failed = toFailure(deps.toAppError, err);
         job.finish(failed, failed.error.code === 'internal' ? 'socket event failed' : undefined, err);
       },
     );

@@ -2,9 +2,10 @@ import type { Server as HttpServer } from 'node:http';
 import type { RequestHandler } from 'express';
 import { Server } from 'socket.io';
 import type { LiveSession } from 'socket.io-live-session';
+import type { ErrorMapper } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { AppServer, AppSocket } from './events.js';
-import { createDispatcher, type EventHandler } from './handler.js';
+import { createDispatcher, type ChatServices, type HandlerTable } from './handler.js';
 import { tolerantParser } from './parser.js';
 
 /** Why a socket is refused at CONNECT: the `connect_error` message its client sees. */
@@ -24,7 +25,11 @@ export interface RealtimeDeps {
   httpServer: HttpServer;
   live: LiveSession;
   sessionMiddleware: RequestHandler;
-  handlers: readonly EventHandler[];
+  handlers: HandlerTable;
+  /** What the handlers use (handler.ts). */
+  services: ChatServices;
+  /** What a client may see of an error thrown by a handler. */
+  toAppError: ErrorMapper;
   adapter?: ((nsp: import('socket.io').Namespace) => import('socket.io-adapter').Adapter) | undefined;
   /**
    * Runs at CONNECT once the live session admitted the socket (the user, presence,
@@ -77,7 +82,7 @@ export function createRealtime(deps: RealtimeDeps): AppServer {
     );
   });
 
-  const bindHandlers = createDispatcher(deps.handlers, { io, live, log });
+  const bindHandlers = createDispatcher(deps.handlers, { io, services: deps.services, log, toAppError: deps.toAppError });
   io.on('connection', (socket) => {
     const undo = undos.get(socket);
     undos.delete(socket);

@@ -4,7 +4,8 @@ import { page } from '../chat/pages.js';
 import { MAX_PAGE_SIZE } from '../chat/policy.js';
 import type { Message } from '../chat/types.js';
 import type { Logger } from '../logger.js';
-import type { ChatStore, ConnectionHealth } from '../store/types.js';
+import type { ChatStore } from '../chat/ports.js';
+import type { ConnectionHealth } from './ports.js';
 import type { AppServer } from './events.js';
 
 /**

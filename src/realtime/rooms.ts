@@ -1,3 +1,6 @@
+import type { RoomEviction } from '../chat/ports.js';
+import type { AppServer } from './events.js';
+
 /** Socket.IO room names, built in one place. */
 export const socketRooms = {
   room: (roomId: string) => `room:${roomId}`,
@@ -9,3 +12,19 @@ export const socketRooms = {
   /** The user id of a user's own room. */
   userId: (name: string) => name.slice('user:'.length),
 };
+
+/**
+ * Takes a user out of a chat room at once: every socket of theirs, on every process,
+ * leaves it (the connection stays up) and is told `room:removed`. Awaited (a cluster
+ * adapter publishes first), so that by the time it resolves this process's sockets are
+ * out: no more room traffic reaches them, nor typing from them.
+ */
+export function roomEviction(io: AppServer): RoomEviction {
+  return {
+    async evict(roomId, userId) {
+      const theirs = socketRooms.user(userId);
+      await io.of('/').adapter.delSockets({ rooms: new Set([theirs]), except: new Set() }, [socketRooms.room(roomId)]);
+      io.to(theirs).emit('room:removed', { roomId });
+    },
+  };
+}

@@ -1,8 +1,8 @@
 import type { LiveSession } from 'socket.io-live-session';
 import { publicUser } from '../chat/users.js';
 import type { Logger } from '../logger.js';
-import { credentialsCurrent } from '../session/types.js';
-import type { UserChanged, UserStore } from '../store/types.js';
+import { credentialsCurrent, type UserChanged } from '../session/types.js';
+import type { UserStore } from '../chat/ports.js';
 import type { AppServer, AppSocket, SessionView } from './events.js';
 import { socketRooms } from './rooms.js';
 

@@ -1,7 +1,16 @@
 import { RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import type { LimitName, Limits } from '../config.js';
 import { AppError } from '../errors.js';
-import type { Stores } from '../store/types.js';
+
+/** One limiter's settings; the stores make the limiter (in Redis or in memory). */
+export interface LimiterOptions {
+  name: string;
+  points: number;
+  durationSeconds: number;
+}
+
+/** Makes a limiter in a shared store: the port the stores implement. */
+export type LimiterFactory = (options: LimiterOptions) => RateLimiterAbstract;
 
 /** What each limit counts, for the `rate_limited` message. */
 const COUNTS: Record<LimitName, string> = {
@@ -20,7 +29,7 @@ const COUNTS: Record<LimitName, string> = {
  * `consume` counts first and refuses beyond the limit, so a burst of parallel
  * calls can never get more than `points` through.
  */
-export function createLimits(stores: Pick<Stores, 'limiter'>, limits: Limits) {
+export function createLimits(stores: { limiter: LimiterFactory }, limits: Limits) {
   const limiters = new Map<LimitName, RateLimiterAbstract>();
   const limiter = (name: LimitName) => {
     let l = limiters.get(name);

@@ -28,3 +28,10 @@ export type ChatSession = Readonly<Omit<SessionData, 'cookie'>>;
  */
 export const credentialsCurrent = (data: { credentialVersion?: number }, user: { credentialVersion: number }) =>
   (data.credentialVersion ?? 0) === user.credentialVersion;
+
+/** The chat's own message on the session bus: a user's record changed (display name, password). */
+export interface UserChanged {
+  t: 'user';
+  uid: string;
+  [field: string]: unknown;
+}

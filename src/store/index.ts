@@ -12,7 +12,7 @@ import { createMemoryPresenceStore } from './memory/presence.js';
 import { MemorySessionStore } from './memory/sessions.js';
 import { createMemoryUserStore } from './memory/users.js';
 import { createRedisChatStore } from './redis/chat.js';
-import { createRedisClient, healthOf, pingAll, type RedisClient } from './redis/client.js';
+import { createRedisClient, healthOf, isRedisUnavailable, pingAll, type RedisClient } from './redis/client.js';
 import { createRedisRoomChannels } from './redis/room-channels.js';
 import { migrateKeyLayout } from './redis/layout.js';
 import { SESSION_LOCK_WAIT_MS } from '../timings.js';
@@ -36,6 +36,7 @@ export function createMemoryStores(config: Config): Stores {
     presence: createMemoryPresenceStore(),
     roomChannels: createMemoryRoomChannels(),
     limiter: ({ name, points, durationSeconds }) => new RateLimiterMemory({ keyPrefix: name, points, duration: durationSeconds }),
+    isUnavailable: () => false,
     ping: async () => undefined,
     close: async () => sessionBase.close(),
   };
@@ -64,6 +65,7 @@ export async function createRedisStores(config: Config & { redis: RedisTarget },
   // The live session's bus, write lock and session index: its keys live under the same prefix.
   const bus = redisBus({ client, subscriber, prefix: keys.prefix, log, lockWaitMs: SESSION_LOCK_WAIT_MS });
   await bus.ready;
+  const presence = createRedisPresenceStore(client, keys, { processId });
 
   return {
     kind: 'redis',
@@ -79,7 +81,8 @@ export async function createRedisStores(config: Config & { redis: RedisTarget },
     bus,
     subscriptions: healthOf(subscriber),
     chat: createRedisChatStore(client, keys, { historyLimit: config.messageHistoryLimit }),
-    presence: createRedisPresenceStore(client, keys, { processId }),
+    presence,
+    presenceUpkeep: presence,
     roomChannels: createRedisRoomChannels(subscriber, keys),
     limiter: ({ name, points, durationSeconds }) =>
       new RateLimiterRedis({
@@ -96,6 +99,7 @@ export async function createRedisStores(config: Config & { redis: RedisTarget },
       channelPrefix: keys.adapterChannel,
       subscriptionMode: 'dynamic',
     }),
+    isUnavailable: isRedisUnavailable,
     ping: () => pingAll(client),
     close: async () => {
       await Promise.allSettled([subscriber.close(), client.close()]);

@@ -3,10 +3,11 @@ import { isAppError } from '../errors.js';
 import { login, logout, register } from '../auth/flows.js';
 import { listRoomsFor } from '../chat/rooms.js';
 import { meBody, prefsBody } from '../auth/schemas.js';
-import { toPublicUser } from '../auth/service.js';
+import { renameUser } from '../auth/service.js';
 import type { ApiDeps } from '../auth/api.js';
-import { requireUserPage } from './guards.js';
-import { parseInput } from './validate.js';
+import type { ChatStore } from '../chat/ports.js';
+import { requireUserPage } from '../http/guards.js';
+import { parseInput } from '../http/validate.js';
 
 type FormState = { values: Record<string, string>; errors: Record<string, string>; error?: string };
 
@@ -25,8 +26,12 @@ function formFailure(err: unknown, body: unknown, fields: string[]): { status: n
   return { status: err.status, form };
 }
 
+export interface PagesDeps extends ApiDeps {
+  chat: ChatStore;
+}
+
 /** Server-rendered pages. Forms post urlencoded bodies with `_csrf` and work without JavaScript. */
-export function pages(deps: ApiDeps): Router {
+export function pages(deps: PagesDeps): Router {
   const r = Router();
   const empty = (): FormState => ({ values: {}, errors: {} });
 
@@ -74,7 +79,7 @@ export function pages(deps: ApiDeps): Router {
 
   r.get('/chat', requireUserPage, async (req, res) => {
     // The room list is rendered on the server too, so the page is complete before the socket is up.
-    const rooms = await listRoomsFor(deps.stores.chat, req.user!);
+    const rooms = await listRoomsFor(deps.chat, req.user!);
     render(req, res, 'chat', { title: 'Chat', roomId: req.session.lastRoomId ?? 'general', rooms });
   });
 
@@ -90,11 +95,8 @@ export function pages(deps: ApiDeps): Router {
     try {
       const { displayName } = parseInput(meBody, req.body);
       const { theme } = parseInput(prefsBody, req.body);
-      const updated = await deps.stores.users.update(req.user!.id, { displayName });
-      if (updated) {
-        req.user = toPublicUser(updated);
-        await deps.stores.bus.publish({ t: 'user', uid: updated.id });
-      }
+      const renamed = await renameUser(deps.stores, req.user!.id, displayName);
+      if (renamed) req.user = renamed;
       req.session.prefs = { ...req.session.prefs, theme };
       render(req, res, 'settings', { title: 'Settings', form: { values: { displayName, theme }, errors: {} }, saved: true });
     } catch (err) {

@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { expect } from 'chai';
 import type { Socket } from 'socket.io-client';
 import type { Message, Reactions, User } from '../../src/chat/types.js';
-import type { ChatStore } from '../../src/store/types.js';
+import type { ChatStore } from '../../src/chat/ports.js';
 import {
   collect,
   ChatHarness,

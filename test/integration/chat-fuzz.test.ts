@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { expect } from 'chai';
 import type { Socket } from 'socket.io-client';
-import { clientEventSchemas } from '../../src/chat/schemas.js';
+import { clientEventSchemas } from '../../src/realtime/handlers/index.js';
 import type { Message, Room, User } from '../../src/chat/types.js';
 import { ChatHarness, eventWhere, fails, ok, SOCKET_CODES, uniqueRoomId, type Ack, type JoinAck, type MessageAck, type MessagesAck } from '../helpers/chat.js';
 import { disconnected, emitAck, type TestClient } from '../helpers/client.js';

@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { expect } from 'chai';
 import request from 'supertest';
 import type { Socket } from 'socket.io-client';
-import type { LimiterOptions } from '../../src/store/types.js';
+import type { LimiterOptions } from '../../src/security/limits.js';
 import { connectSocket, disconnected, emitAck } from '../helpers/client.js';
 import { arrivesWhere, ChatHarness, collect, ok, waitFor, type Ack, type MessageAck } from '../helpers/chat.js';
 import { BACKENDS, type TestServer } from '../helpers/server.js';

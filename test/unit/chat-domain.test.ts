@@ -11,7 +11,7 @@ import { addMember, canAccess, createRoom, joinRoom, listRoomsFor, removeMember,
 import type { User } from '../../src/chat/types.js';
 import { createMemoryChatStore } from '../../src/store/memory/chat.js';
 import { createMemoryPresenceStore } from '../../src/store/memory/presence.js';
-import type { ChatStore, StoredUser } from '../../src/store/types.js';
+import type { ChatStore, StoredUser } from '../../src/chat/ports.js';
 import { ownReactionPairs } from '../helpers/reactions.js';
 import { expectAppError } from './helpers/errors.js';
 
@@ -27,6 +27,12 @@ const bob = user('bob');
 const carol = user('carol');
 const directory = new Map([alice, bob, carol].map((u) => [u.username, u]));
 const findUserByUsername = async (username: string) => directory.get(username) ?? null;
+
+/** A RoomEviction that records what it was asked to do. */
+function evictions() {
+  const calls: Array<[string, string]> = [];
+  return { calls, evict: async (roomId: string, userId: string) => void calls.push([roomId, userId]) };
+}
 const findUserById = async (id: string) => [...directory.values()].find((u) => u.id === id) ?? null;
 
 function fixture(historyLimit = 1000) {
@@ -209,7 +215,7 @@ describe('chat domain', () => {
       await expectAppError(history(chat, carol, 'secret'), 'forbidden');
       await expectAppError(history(chat, carol, 'missing'), 'not_found');
       expect((await history(chat, bob, 'secret')).messages.map((m) => m.text)).to.deep.equal(['inside']);
-      await removeMember(chat, alice, 'secret', 'bob', findUserByUsername);
+      await removeMember(chat, alice, 'secret', 'bob', findUserByUsername, evictions());
       await expectAppError(history(chat, bob, 'secret'), 'forbidden');
     });
   });
@@ -221,9 +227,22 @@ describe('chat domain', () => {
       await expectAppError(joinRoom(chat, carol, 'secret'), 'forbidden');
       await addMember(chat, alice, 'secret', 'carol', findUserByUsername);
       expect((await joinRoom(chat, carol, 'secret')).room.id).to.equal('secret');
-      await removeMember(chat, alice, 'secret', 'carol', findUserByUsername);
+      const evicted = evictions();
+      await removeMember(chat, alice, 'secret', 'carol', findUserByUsername, evicted);
       await expectAppError(joinRoom(chat, carol, 'secret'), 'forbidden');
-      await removeMember(chat, alice, 'secret', 'carol', findUserByUsername); // idempotent
+      await removeMember(chat, alice, 'secret', 'carol', findUserByUsername, evicted); // idempotent
+      // Each removal takes the member's sockets out of the room, by their user id (a repeat is harmless).
+      expect(evicted.calls).to.deep.equal([['secret', carol.id], ['secret', carol.id]]);
+    });
+
+    it('evicts nobody when the removal is refused', async () => {
+      const chat = fixture();
+      await withPrivateRoom(chat);
+      const evicted = evictions();
+      await expectAppError(removeMember(chat, bob, 'secret', 'bob', findUserByUsername, evicted), 'forbidden');
+      await expectAppError(removeMember(chat, alice, 'secret', 'alice', findUserByUsername, evicted), 'bad_request');
+      await expectAppError(removeMember(chat, alice, 'secret', 'nobody', findUserByUsername, evicted), 'not_found');
+      expect(evicted.calls).to.deep.equal([]);
     });
 
     it('refuses everyone but the owner, and nobody owns general', async () => {
@@ -231,7 +250,7 @@ describe('chat domain', () => {
       await withPrivateRoom(chat);
       await expectAppError(addMember(chat, bob, 'secret', 'carol', findUserByUsername), 'forbidden');
       await expectAppError(addMember(chat, carol, 'secret', 'carol', findUserByUsername), 'forbidden');
-      await expectAppError(removeMember(chat, bob, 'secret', 'bob', findUserByUsername), 'forbidden');
+      await expectAppError(removeMember(chat, bob, 'secret', 'bob', findUserByUsername, evictions()), 'forbidden');
       await expectAppError(addMember(chat, alice, 'general', 'carol', findUserByUsername), 'forbidden');
       expect(await chat.isMember('secret', 'carol')).to.equal(false);
       expect(await chat.isMember('secret', 'bob')).to.equal(true);
@@ -242,14 +261,14 @@ describe('chat domain', () => {
       await withPrivateRoom(chat);
       await expectAppError(addMember(chat, alice, 'missing', 'bob', findUserByUsername), 'not_found');
       await expectAppError(addMember(chat, alice, 'secret', 'nobody', findUserByUsername), 'not_found');
-      await expectAppError(removeMember(chat, alice, 'secret', 'nobody', findUserByUsername), 'not_found');
+      await expectAppError(removeMember(chat, alice, 'secret', 'nobody', findUserByUsername, evictions()), 'not_found');
       expect(await chat.isMember('secret', 'nobody')).to.equal(false);
     });
 
     it('does not let the owner be removed', async () => {
       const chat = fixture();
       await withPrivateRoom(chat);
-      await expectAppError(removeMember(chat, alice, 'secret', 'alice', findUserByUsername), 'bad_request');
+      await expectAppError(removeMember(chat, alice, 'secret', 'alice', findUserByUsername, evictions()), 'bad_request');
       expect(await chat.isMember('secret', 'alice')).to.equal(true);
     });
   });

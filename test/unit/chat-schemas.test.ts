@@ -1,22 +1,18 @@
 import { expect } from 'chai';
-import {
-  addMemberBodySchema,
-  clientEventSchemas,
-  createRoomBodySchema,
-  dmHistorySchema,
-  dmSendSchema,
-  emojiSchema,
-  historyQuerySchema,
-  memberParamsSchema,
-  messageHistorySchema,
-  messageSendSchema,
-  presenceListSchema,
-  reactionToggleSchema,
-  roomJoinSchema,
-  roomLeaveSchema,
-  textSchema,
-  typingSchema,
-} from '../../src/chat/schemas.js';
+import { addMemberBodySchema, createRoomBodySchema, emojiSchema, historyQuerySchema, memberParamsSchema, textSchema } from '../../src/chat/schemas.js';
+import { clientEventSchemas } from '../../src/realtime/handlers/index.js';
+
+const {
+  'dm:history': dmHistorySchema,
+  'dm:send': dmSendSchema,
+  'message:history': messageHistorySchema,
+  'message:send': messageSendSchema,
+  'presence:list': presenceListSchema,
+  'reaction:toggle': reactionToggleSchema,
+  'room:join': roomJoinSchema,
+  'room:leave': roomLeaveSchema,
+  typing: typingSchema,
+} = clientEventSchemas;
 
 const ok = (schema: { safeParse(v: unknown): { success: boolean } }, value: unknown) =>
   expect(schema.safeParse(value).success, JSON.stringify(value)).to.equal(true);

@@ -1,9 +1,8 @@
-import { AppError } from '../../errors.js';
 import { compareMessageIds, createMessageIdGenerator, isMessageId, messageIdToIso } from '../../chat/message-ids.js';
 import { GENERAL_ROOM_ID, generalRoom, MAX_REACTION_EMOJIS } from '../../chat/policy.js';
 import { normalizeReactions } from '../../chat/reaction-map.js';
 import type { Message, Reactions, Room } from '../../chat/types.js';
-import type { ChatStore, ConversationId } from '../types.js';
+import type { ChatStore, ConversationId } from '../../chat/ports.js';
 
 export interface MemoryChatStoreOptions {
   historyLimit: number;
@@ -45,7 +44,6 @@ export function createMemoryChatStore(opts: MemoryChatStoreOptions): ChatStore {
   function toggleIn(emojis: Map<string, Set<string>>, emoji: string, username: string) {
     const users = emojis.get(emoji);
     if (!users) {
-      if (emojis.size >= maxEmojis) throw new AppError('bad_request', 'too many different reactions on this message');
       emojis.set(emoji, new Set([username]));
       return;
     }
@@ -103,10 +101,11 @@ export function createMemoryChatStore(opts: MemoryChatStoreOptions): ChatStore {
     async hasMessage(conversation, messageId) {
       return findMessage(conversation, messageId) !== undefined;
     },
-    async toggleReaction(conversation, messageId, emoji, username): Promise<Reactions> {
-      if (!findMessage(conversation, messageId)) throw new AppError('not_found', 'no such message');
+    async toggleReaction(conversation, messageId, emoji, username) {
+      if (!findMessage(conversation, messageId)) return 'missing';
       const reactions = conversationOf(conversation).reactions;
       const emojis = reactions.get(messageId) ?? new Map<string, Set<string>>();
+      if (!emojis.has(emoji) && emojis.size >= maxEmojis) return 'full';
       toggleIn(emojis, emoji, username);
       if (emojis.size > 0) reactions.set(messageId, emojis);
       else reactions.delete(messageId);

@@ -1,4 +1,4 @@
-import type { PresenceStore } from '../types.js';
+import type { PresenceStore } from '../../chat/ports.js';
 
 /**
  * One-process presence: a user is online while any of their sockets is connected,

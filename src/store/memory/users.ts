@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { StoredUser, UserStore } from '../types.js';
+import type { StoredUser, UserStore } from '../../chat/ports.js';
 
 export function createMemoryUserStore(): UserStore {
   const byId = new Map<string, StoredUser>();

@@ -1,11 +1,10 @@
-import { AppError } from '../../errors.js';
 import { parseConversation } from '../../chat/conversations.js';
 import { compareMessageIds, isMessageId, messageIdToIso } from '../../chat/message-ids.js';
 import { GENERAL_ROOM_ID, generalRoom, MAX_REACTION_EMOJIS } from '../../chat/policy.js';
 import { normalizeReactions } from '../../chat/reaction-map.js';
 import type { Message, Reactions, Room } from '../../chat/types.js';
 import type { RedisKeys } from '../keys.js';
-import type { ChatStore, ConversationId } from '../types.js';
+import type { ChatStore, ConversationId } from '../../chat/ports.js';
 import type { RedisClient } from './client.js';
 import { luaScript, runLua } from './lua.js';
 
@@ -216,15 +215,14 @@ export function createRedisChatStore(client: RedisClient, keys: RedisKeys, opts:
       return found.length > 0;
     },
     async toggleReaction(conversation, messageId, emoji, username) {
-      if (!isMessageId(messageId)) throw new AppError('not_found', 'no such message');
+      if (!isMessageId(messageId)) return 'missing';
       const reply = (await runLua(
         client,
         TOGGLE_REACTION,
         [streamKey(conversation), keys.reactions(conversation)],
         [messageId, emoji, username, String(maxEmojis)],
       )) as [string, string?];
-      if (reply[0] === 'missing') throw new AppError('not_found', 'no such message');
-      if (reply[0] === 'full') throw new AppError('bad_request', 'too many different reactions on this message');
+      if (reply[0] === 'missing' || reply[0] === 'full') return reply[0];
       return parseReactions(reply[1] ?? '{}');
     },
   };

@@ -1,8 +1,16 @@
 import { EventEmitter } from 'node:events';
-import { createClient, createCluster } from 'redis';
+import {
+  ClientClosedError,
+  ClientOfflineError,
+  ConnectionTimeoutError,
+  createClient,
+  createCluster,
+  ReconnectStrategyError,
+  SocketClosedUnexpectedlyError,
+} from 'redis';
 import type { RedisTarget } from '../../config.js';
 import type { Logger } from '../../logger.js';
-import type { ConnectionHealth } from '../types.js';
+import type { ConnectionHealth } from '../../realtime/ports.js';
 
 type SingleClient = ReturnType<typeof createClient>;
 type ClusterClient = ReturnType<typeof createCluster>;
@@ -14,6 +22,15 @@ type ClusterClient = ReturnType<typeof createCluster>;
  * touches share a hash tag (see keys.ts).
  */
 export type RedisClient = SingleClient | ClusterClient;
+
+/** node-redis errors that mean "Redis is not reachable right now". */
+const UNAVAILABLE = [ClientClosedError, ClientOfflineError, ConnectionTimeoutError, SocketClosedUnexpectedlyError, ReconnectStrategyError];
+
+/** Whether an error means Redis is unreachable right now (not a bad command): the `unavailable` of errors.ts. */
+export function isRedisUnavailable(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  return UNAVAILABLE.some((type) => err instanceof type) || /ECONNREFUSED|ECONNRESET/.test(err.message);
+}
 
 export const isCluster = (client: RedisClient): client is ClusterClient => 'masters' in client;
 

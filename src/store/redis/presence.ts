@@ -1,5 +1,8 @@
 import type { RedisKeys } from '../keys.js';
-import type { PresenceDisconnect, PresenceStore } from '../types.js';
+import type { PresenceDisconnect, PresenceStore } from '../../chat/ports.js';
+import type { PresenceUpkeep, RecordedPresence } from '../../realtime/ports.js';
+
+export type RedisPresenceStore = PresenceStore & PresenceUpkeep;
 import type { RedisClient } from './client.js';
 import { luaScript, runLua } from './lua.js';
 import { PRESENCE_DEAD_AFTER_MS } from '../../timings.js';
@@ -10,28 +13,6 @@ export interface RedisPresenceOptions {
   sweepAfterMs?: number;
 }
 
-/** What a process recorded: its sockets, and the users whose grace period it is to settle. */
-export interface RecordedPresence {
-  sockets: Array<[userId: string, socketId: string]>;
-  graces: string[];
-}
-
-export type RedisPresenceStore = PresenceStore & {
-  /** Marks this process alive now. Call it well within `sweepAfterMs`. */
-  heartbeat(): Promise<void>;
-  /**
-   * Forgets the sockets and grace periods of dead processes; answers the userIds that
-   * thereby went offline (a grace period of a dead process is over: it ended long before the sweep).
-   */
-  sweep(): Promise<string[]>;
-  /** What this process has recorded (to resync after an outage). */
-  mine(): Promise<RecordedPresence>;
-  /**
-   * For a process that is stopping: from `afterMs` on it counts as dead, so the next
-   * sweep of another process settles what it leaves (the grace periods it can no longer settle itself).
-   */
-  handOver(afterMs: number): Promise<void>;
-};
 
 
 /*

@@ -1,5 +1,5 @@
 import type { RedisKeys } from '../keys.js';
-import type { RoomChannels } from '../types.js';
+import type { RoomChannels } from '../../realtime/ports.js';
 import type { RedisClient } from './client.js';
 
 /**

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { RedisKeys } from '../keys.js';
-import type { StoredUser, UserStore } from '../types.js';
+import type { StoredUser, UserStore } from '../../chat/ports.js';
 import type { RedisClient } from './client.js';
 import { luaScript, runLua } from './lua.js';
 

@@ -1,0 +1,56 @@
+/**
+ * The ports of the realtime layer: what it needs from the backing services
+ * beyond the chat's own stores (chat/ports.ts), implemented by src/store.
+ */
+
+/**
+ * Connection health, for what subscribes: `cut-off` when a connection (any node of
+ * a cluster) fails, so pub/sub messages may be missed from then on; `restored` once
+ * every connection is ready again, its subscriptions in place (after a failover:
+ * on the new topology). Emitted once per outage.
+ */
+export interface ConnectionHealth {
+  on(event: 'cut-off' | 'restored', listener: () => void): this;
+}
+
+
+/** Stops holding a room's channel (see RoomChannels). */
+export type Release = () => void;
+
+/**
+ * The Socket.IO adapter subscribes to a room's channel when the room gets its
+ * first socket on this process, without waiting for the subscription. A join
+ * must not read history before it is in place (a message from another process
+ * in between would be in neither), so it holds the channel around the join.
+ */
+export interface RoomChannels {
+  /** Resolves once broadcasts to `room` from other processes reach this one; call the release after joining. */
+  hold(room: string): Promise<Release>;
+}
+
+/** What a process recorded: its sockets, and the users whose grace period it is to settle. */
+export interface RecordedPresence {
+  sockets: Array<[userId: string, socketId: string]>;
+  graces: string[];
+}
+
+/**
+ * The upkeep of presence across processes (Redis): each process beats, and sweeps
+ * what dead processes left. A store with one process (memory) has none.
+ */
+export interface PresenceUpkeep {
+  /** Marks this process alive now. Call it well within `sweepAfterMs`. */
+  heartbeat(): Promise<void>;
+  /**
+   * Forgets the sockets and grace periods of dead processes; answers the userIds that
+   * thereby went offline (a grace period of a dead process is over: it ended long before the sweep).
+   */
+  sweep(): Promise<string[]>;
+  /** What this process has recorded (to resync after an outage). */
+  mine(): Promise<RecordedPresence>;
+  /**
+   * For a process that is stopping: from `afterMs` on it counts as dead, so the next
+   * sweep of another process settles what it leaves (the grace periods it can no longer settle itself).
+   */
+  handOver(afterMs: number): Promise<void>;
+}
