@@ -1,11 +1,11 @@
 // @ts-check
-import { h } from './dom.js';
-import { dayKey, dayLabel, fullTimeLabel, timeLabel } from './util.js';
+import { h } from '../dom.js';
+import { dayKey, dayLabel, fullTimeLabel, timeLabel } from '../util.js';
 
-/** @typedef {import('./types.js').Message} Message */
-/** @typedef {import('./types.js').Pending} Pending */
-/** @typedef {import('./types.js').Reactions} Reactions */
-/** @typedef {import('./conversation.js').Conversation} Conversation */
+/** @typedef {import('../types.js').Message} Message */
+/** @typedef {import('../types.js').Pending} Pending */
+/** @typedef {import('../types.js').Reactions} Reactions */
+/** @typedef {import('../core/conversation.js').Conversation} Conversation */
 
 /** The quick reactions offered on every room message. */
 export const QUICK_REACTIONS = ['👍', '❤️', '😂', '🎉', '😮', '👀'];
