@@ -5,6 +5,7 @@ import { io } from '/socket.io/socket.io.esm.min.js';
 /** @typedef {import('./types.js').ClientEvents} ClientEvents */
 /** @typedef {import('./types.js').ConnectionState} ConnectionState */
 /** @typedef {import('./types.js').Failure} Failure */
+/** @typedef {import('./types.js').ChatApi} ChatApi */
 
 const ACK_TIMEOUT_MS = 10_000;
 /** After a server-side disconnect that is not a sign-out (e.g. a restart), try again after this. */
@@ -23,13 +24,15 @@ const SIGNED_IN_RECHECK_MS = [0, 300, 1000];
 export class Connection {
   /**
    * @param {HTMLElement} statusEl the `connection-status` element
+   * @param {Pick<ChatApi, 'signedIn'>} api
    * @param {{
    *   onConnect: (reconnect: boolean) => Promise<void>,
    *   onEnded: (reason: string) => void,
    * }} hooks
    */
-  constructor(statusEl, hooks) {
+  constructor(statusEl, api, hooks) {
     this.statusEl = statusEl;
+    this.api = api;
     this.hooks = hooks;
     /** @type {ConnectionState} */
     this.state = 'connecting';
@@ -117,10 +120,7 @@ export class Connection {
     // just after it ended the old session: ask again a little later before giving up.
     for (const delay of SIGNED_IN_RECHECK_MS) {
       await new Promise((resolve) => setTimeout(resolve, delay));
-      signedIn = await fetch('/api/me', { credentials: 'same-origin', cache: 'no-store' }).then(
-        (res) => res.ok,
-        () => false,
-      );
+      signedIn = await this.api.signedIn();
       if (signedIn) break;
     }
     this.rechecking = false;

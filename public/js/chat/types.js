@@ -41,4 +41,69 @@
  * @typedef {{ clientMsgId: string, text: string, ts: string, status: 'waiting' | 'sending' | 'failed', error?: string, attempt: number }} Pending
  */
 
+/** @typedef {import('./core/conversation.js').Conversation} Conversation */
+
+/**
+ * What an HTTP API call answers (public/js/chat/api.js). Never a thrown error:
+ * a network failure is `{ok:false, status:0, error:{code:'network'}}`.
+ * @typedef {{ ok: true, status: number, data: any } | { ok: false, status: number, error: { code: string, message: string } }} ApiResult
+ */
+
+/**
+ * Every HTTP call the chat page makes, one function each (api.js); widgets and
+ * the core get this object instead of calling `fetch` themselves.
+ * @typedef {{
+ *   listRooms: () => Promise<ApiResult>,
+ *   createRoom: (body: { id: string, private: boolean, name?: string }) => Promise<ApiResult>,
+ *   addMember: (roomId: string, username: string) => Promise<ApiResult>,
+ *   removeMember: (roomId: string, username: string) => Promise<ApiResult>,
+ *   signedIn: () => Promise<boolean>,
+ * }} ChatApi
+ */
+
+/**
+ * The socket as the core sees it (the Connection satisfies it; tests pass a fake):
+ * `request` emits a client event and resolves with its acknowledgement, never throwing.
+ * @typedef {{
+ *   request: <E extends keyof ClientEvents>(event: E, payload: unknown) => Promise<AckOf<E>>,
+ *   readonly connected: boolean,
+ *   readonly ended: boolean,
+ * }} Link
+ */
+
+/**
+ * What the core asks of the page. The core decides; these only show.
+ * @typedef {{
+ *   show: (conv: Conversation) => void,
+ *   update: (conv: Conversation, opts?: { mode?: 'append' | 'prepend' | 'refresh', stick?: boolean, added?: number }) => void,
+ *   updateEdge: (conv: Conversation) => void,
+ *   underfilled: () => boolean,
+ *   unseen: (count: number) => void,
+ *   unread: (conv: Conversation) => void,
+ *   reactions: (conv: Conversation, messageId: string) => void,
+ *   notice: (text: string) => void,
+ *   joined: (roomId: string | null) => void,
+ *   leftRoom: () => void,
+ *   pick: (roomId: string) => void,
+ *   closeDrawer: () => void,
+ *   rooms: (rooms: Room[], changed: boolean) => void,
+ *   presence: (users: User[]) => void,
+ *   dmSeen: (username: string, displayName: string) => void,
+ *   dmName: (username: string) => string | undefined,
+ * }} CoreUi
+ */
+
+/**
+ * What the core is made of: its state, the page's socket and HTTP API, the page's
+ * sink, and a clock and an id source (injected so that tests can fix them).
+ * @typedef {{
+ *   state: import('./core/state.js').ChatState,
+ *   link: Link,
+ *   api: ChatApi,
+ *   ui: CoreUi,
+ *   now: () => Date,
+ *   newId: () => string,
+ * }} CoreContext
+ */
+
 export {};

@@ -1,5 +1,5 @@
 // @ts-check
-/** @typedef {import('./types.js').User} User */
+/** @typedef {import('../types.js').User} User */
 
 /** A typist not heard from for this long is dropped (their `typing:false` may have been lost). */
 const STALE_MS = 6000;

@@ -1,5 +1,5 @@
 // @ts-check
-import { charCount } from './util.js';
+import { charCount } from '../util.js';
 
 export const MAX_TEXT = 2000;
 /** The counter shows from here on. */

@@ -1,14 +1,11 @@
 // @ts-check
-import { h } from './dom.js';
-import { dayKey, dayLabel, fullTimeLabel, timeLabel } from './util.js';
+import { h } from '../dom.js';
+import { dayKey, dayLabel } from '../util.js';
+import { fillReactions, messageElement, pendingElement } from './message-items.js';
 
-/** @typedef {import('./types.js').Message} Message */
-/** @typedef {import('./types.js').Pending} Pending */
-/** @typedef {import('./types.js').Reactions} Reactions */
-/** @typedef {import('./conversation.js').Conversation} Conversation */
-
-/** The quick reactions offered on every room message. */
-export const QUICK_REACTIONS = ['👍', '❤️', '😂', '🎉', '😮', '👀'];
+/** @typedef {import('../types.js').Message} Message */
+/** @typedef {import('../types.js').Pending} Pending */
+/** @typedef {import('../core/conversation.js').Conversation} Conversation */
 
 /** Consecutive messages of one author within this window are grouped under one header. */
 const GROUP_MS = 5 * 60 * 1000;
@@ -188,7 +185,7 @@ export class MessageView {
   setReactions(conv, messageId) {
     const el = this.cache.get(conv)?.get(messageId);
     const box = el?.querySelector('.reactions');
-    if (box) this.fillReactions(box, conv.reactions.get(messageId) ?? {});
+    if (box) fillReactions(box, conv.reactions.get(messageId) ?? {}, this.me.username);
   }
 
   /** The display name changed: pending messages show it. @param {string} displayName */
@@ -236,7 +233,7 @@ export class MessageView {
       separatorFor(m.ts);
       let el = cache.get(m.id);
       if (!el) {
-        el = this.messageElement(conv, m);
+        el = messageElement(conv, m, this.me.username);
         cache.set(m.id, el);
       }
       const continued =
@@ -251,7 +248,7 @@ export class MessageView {
       const key = `pending:${p.clientMsgId}`;
       let el = cache.get(key);
       if (!el || el.dataset.status !== p.status) {
-        el = this.pendingElement(p);
+        el = pendingElement(p, this.me);
         cache.set(key, el);
       }
       live.add(key);
@@ -270,103 +267,5 @@ export class MessageView {
       cursor = next;
     }
     for (const key of cache.keys()) if (!live.has(key)) cache.delete(key);
-  }
-
-  /** @param {Conversation} conv @param {Message} m */
-  messageElement(conv, m) {
-    const own = m.user.username === this.me.username;
-    const li = h('li', {
-      class: own ? 'message own' : 'message',
-      attrs: { 'data-testid': 'message' },
-      data: { messageId: m.id, username: m.user.username },
-    });
-    li.append(
-      h(
-        'div',
-        { class: 'meta' },
-        h('span', { class: 'author', text: m.user.displayName }),
-        m.user.displayName !== m.user.username ? h('span', { class: 'handle', text: `@${m.user.username}` }) : null,
-        h('time', { attrs: { datetime: m.ts, title: fullTimeLabel(m.ts) }, text: timeLabel(m.ts) }),
-      ),
-      h('p', { class: 'text', attrs: { 'data-testid': 'message-text' }, text: m.text }),
-    );
-    if (conv.kind === 'room') {
-      const reactions = h('div', { class: 'reactions', attrs: { role: 'group', 'aria-label': 'Reactions' } });
-      this.fillReactions(reactions, conv.reactions.get(m.id) ?? {});
-      li.append(
-        reactions,
-        h(
-          'div',
-          { class: 'msg-tools' },
-          h('button', {
-            class: 'react-toggle',
-            text: '☺',
-            attrs: { type: 'button', 'aria-expanded': 'false', 'aria-label': `Add a reaction to ${m.user.displayName}'s message`, title: 'Add a reaction' },
-          }),
-          h(
-            'span',
-            { class: 'react-choices', attrs: { role: 'group', 'aria-label': 'Reactions to add' } },
-            ...QUICK_REACTIONS.map((emoji) =>
-              h('button', { class: 'react', text: emoji, data: { emoji }, attrs: { type: 'button', 'aria-label': `React with ${emoji}`, title: `React with ${emoji}` } }),
-            ),
-          ),
-        ),
-      );
-    }
-    return li;
-  }
-
-  /** @param {Element} box @param {Reactions} reactions */
-  fillReactions(box, reactions) {
-    const chips = [];
-    for (const [emoji, users] of Object.entries(reactions)) {
-      if (!users.length) continue;
-      const mine = users.includes(this.me.username);
-      const names = users.map((u) => (u === this.me.username ? 'you' : `@${u}`)).join(', ');
-      chips.push(
-        h(
-          'button',
-          {
-            class: 'reaction',
-            data: { emoji },
-            attrs: {
-              type: 'button',
-              'aria-pressed': String(mine),
-              title: names,
-              'aria-label': `${emoji} ${users.length}: ${names}`,
-              'data-testid': 'reaction',
-            },
-          },
-          h('span', { text: emoji, attrs: { 'aria-hidden': 'true' } }),
-          h('span', { class: 'n', text: String(users.length), attrs: { 'aria-hidden': 'true' } }),
-        ),
-      );
-    }
-    box.replaceChildren(...chips);
-  }
-
-  /** @param {Pending} p */
-  pendingElement(p) {
-    const li = h('li', {
-      class: `message own pending${p.status === 'failed' ? ' failed' : ''}`,
-      attrs: { 'data-testid': 'message' },
-      data: { clientMsgId: p.clientMsgId, status: p.status, username: this.me.username },
-    });
-    const state =
-      p.status === 'failed'
-        ? h(
-            'div',
-            { class: 'delivery', attrs: { role: 'alert' } },
-            h('span', { text: `Not sent: ${p.error ?? 'failed'}` }),
-            h('button', { text: 'Retry', data: { action: 'retry' }, attrs: { type: 'button' } }),
-            h('button', { text: 'Discard', data: { action: 'discard' }, attrs: { type: 'button' } }),
-          )
-        : h('div', { class: 'delivery', text: p.status === 'waiting' ? 'Waiting for the connection…' : 'Sending…' });
-    li.append(
-      h('div', { class: 'meta' }, h('span', { class: 'author', text: this.me.displayName }), h('time', { attrs: { datetime: p.ts }, text: timeLabel(p.ts) })),
-      h('p', { class: 'text', attrs: { 'data-testid': 'message-text' }, text: p.text }),
-      state,
-    );
-    return li;
   }
 }

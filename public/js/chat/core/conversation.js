@@ -1,9 +1,9 @@
 // @ts-check
-import { compareIds } from './util.js';
+import { compareIds } from '../util.js';
 
-/** @typedef {import('./types.js').Message} Message */
-/** @typedef {import('./types.js').Reactions} Reactions */
-/** @typedef {import('./types.js').Pending} Pending */
+/** @typedef {import('../types.js').Message} Message */
+/** @typedef {import('../types.js').Reactions} Reactions */
+/** @typedef {import('../types.js').Pending} Pending */
 
 /**
  * One conversation as the page knows it: a room or a direct-message partner.
