@@ -33,15 +33,32 @@ function toHash(u: Partial<StoredUser>): Record<string, string> {
   return Object.fromEntries(Object.entries(u).map(([k, v]) => [k, String(v)]));
 }
 
-/** Users as hashes; a username→id hash reserves names atomically (HSETNX). */
+/** Users as hashes; a username→id hash reserves names atomically (HSETNX), each pointing at a record written before it. */
 export function createRedisUserStore(client: RedisClient, keys: RedisKeys): UserStore {
   const findById = async (id: string) => fromHash(await client.hGetAll(keys.user(id)));
   return {
+    /*
+     * The record first, then the name: a name is never reserved without its user,
+     * whatever fails or crashes in between. (One script cannot do both on a Redis
+     * Cluster, where the names hash and each user's record are on different slots;
+     * one hash tag for every user would put them all on one node.) The record of a
+     * create that loses the name, or that dies between the two writes, is unreachable:
+     * its id is random and was never handed out. It is deleted when it can be.
+     */
     async create({ username, displayName, passwordHash }) {
       const user: StoredUser = { id: randomUUID(), username, displayName, passwordHash, credentialVersion: 0 };
-      const reserved = await client.hSetNX(keys.usernames, username, user.id);
-      if (!reserved) return null;
       await client.hSet(keys.user(user.id), toHash(user));
+      let reserved: number | boolean;
+      try {
+        reserved = await client.hSetNX(keys.usernames, username, user.id);
+      } catch (err) {
+        await client.del(keys.user(user.id)).catch(() => undefined);
+        throw err;
+      }
+      if (!reserved) {
+        await client.del(keys.user(user.id));
+        return null;
+      }
       return user;
     },
     findById,
