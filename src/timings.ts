@@ -31,11 +31,11 @@ export const HANDLER_TIMEOUT_MS = 4_000;
 /** How often the watchdog looks for handlers over HANDLER_TIMEOUT_MS. */
 export const HANDLER_WATCHDOG_TICK_MS = 250;
 /** The clients of this repo (the browser's and the tests') give up waiting for an ack after this. */
-export const ACK_DEADLINE_MS = 5_000;
+const ACK_DEADLINE_MS = 5_000;
 
 /** A graceful stop that takes longer exits anyway: within the 10 s PROTOCOL.md promises (and Docker's default stop timeout). */
 export const SHUTDOWN_LIMIT_MS = 9_000;
-export const STOP_PROMISE_MS = 10_000;
+const STOP_PROMISE_MS = 10_000;
 
 /** A readiness probe (`/readyz`) that waits longer for the stores answers "not ready". */
 export const READY_PROBE_TIMEOUT_MS = 1_000;

@@ -17,7 +17,7 @@ import { z } from 'zod';
  * unassigned until Node knows it.
  */
 
-export const MAX_NAME_LENGTH = 64;
+const MAX_NAME_LENGTH = 64;
 
 const ZWNJ = '\u200C';
 const ZWJ = '\u200D';

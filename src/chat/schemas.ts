@@ -16,7 +16,7 @@ export const MAX_TEXT = 2000;
  * Raw length cap, before trimming: text is stored verbatim, so without it a
  * short message padded with megabytes of spaces would pass the 2000 check.
  */
-export const MAX_RAW_TEXT = 2 * MAX_TEXT;
+const MAX_RAW_TEXT = 2 * MAX_TEXT;
 
 /** Code points, not UTF-16 units, so an emoji counts as one character. */
 const charCount = (s: string) => [...s].length;
@@ -81,6 +81,3 @@ export const historyQuerySchema = z.object({
     .pipe(limitSchema)
     .optional(),
 });
-
-export type CreateRoomBody = z.output<typeof createRoomBodySchema>;
-export type HistoryQuery = z.output<typeof historyQuerySchema>;

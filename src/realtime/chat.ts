@@ -117,5 +117,3 @@ export function createChatRealtime(deps: ChatRealtimeDeps) {
 
   return { handlers, services, admit, onConnect, attach, stop: presence.stop, drain: presence.drain };
 }
-
-export type ChatRealtime = ReturnType<typeof createChatRealtime>;

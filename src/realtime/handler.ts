@@ -75,7 +75,7 @@ export function requireLive(ctx: EventContext): void {
 }
 
 /** Events a socket may have in flight (sent, not yet acknowledged); beyond that an event is refused at once. */
-export const MAX_IN_FLIGHT = 32;
+const MAX_IN_FLIGHT = 32;
 
 
 export function failure(code: SocketErrorCode, message: string): AckFailure {

@@ -7,7 +7,7 @@ import type { AppServer, AppSocket, SessionView } from './events.js';
 import { socketRooms } from './rooms.js';
 
 /** The chat's `session` event for a socket: who it is, its prefs and last room, when it expires; null once ended. */
-export function sessionView(live: LiveSession, socket: AppSocket): SessionView | null {
+function sessionView(live: LiveSession, socket: AppSocket): SessionView | null {
   const session = live.session(socket);
   const expiresAt = live.expiresAt(socket);
   if (!session || !expiresAt) return null;

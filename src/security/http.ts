@@ -60,7 +60,7 @@ export const noStore: RequestHandler = (_req, res, next) => {
   next();
 };
 
-export const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 /** Synchronizer-token CSRF (csrf-sync): header `x-csrf-token` or form field `_csrf`. */
 export function createCsrf() {

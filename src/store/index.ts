@@ -42,7 +42,7 @@ export function createMemoryStores(config: Config): Stores {
   };
 }
 
-export interface RedisStores extends Stores {
+interface RedisStores extends Stores {
   kind: 'redis';
   client: RedisClient;
   subscriber: RedisClient;
@@ -54,7 +54,7 @@ export interface RedisStores extends Stores {
  * Two connections (per node, on a cluster): commands, which fail fast while Redis is
  * away; and the subscriber of the bus and the Socket.IO adapter's room channels.
  */
-export async function createRedisStores(config: Config & { redis: RedisTarget }, log: Logger): Promise<RedisStores> {
+async function createRedisStores(config: Config & { redis: RedisTarget }, log: Logger): Promise<RedisStores> {
   const keys = redisKeys(config.redisPrefix);
   const client = createRedisClient(config.redis, log, 'commands');
   const subscriber = createRedisClient(config.redis, log, 'subscriber', true);
