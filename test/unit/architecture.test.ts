@@ -80,6 +80,24 @@ describe('architecture of src/', () => {
     expect(importsOf('chat/')).to.deep.equal(['errors.ts']);
   });
 
+  it("imports only what the README's table allows, layer by layer", () => {
+    const kernel = ['config.ts', 'errors.ts', 'logger.ts', 'timings.ts', 'paths.ts'];
+    const allowed: Record<string, string[]> = {
+      'store/': ['chat/', 'realtime/', 'security/'],
+      'web/': ['auth/', 'http/', 'chat/', 'security/'],
+      'auth/': ['http/', 'chat/', 'session/', 'security/'],
+      'realtime/': ['chat/', 'session/', 'security/'],
+      'http/': [],
+      'security/': [],
+      'chat/': [],
+      'session/': [],
+    };
+    for (const [layer, may] of Object.entries(allowed)) {
+      const beyond = importsOf(layer).filter((n) => !may.includes(n) && !kernel.includes(n));
+      expect(beyond, `${layer} imports ${beyond.map((n) => graph.get(layer)!.get(n)).join('; ')}`).to.deep.equal([]);
+    }
+  });
+
   it('keeps the kernel files free of every folder', () => {
     for (const kernel of ['config.ts', 'errors.ts', 'logger.ts', 'timings.ts', 'paths.ts']) {
       expect(importsOf(kernel).filter((n) => n.endsWith('/')), kernel).to.deep.equal([]);
