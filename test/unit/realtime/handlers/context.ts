@@ -3,9 +3,14 @@
  * real rate limits, and a socket, a server and a live session that record what
  * the handler did to them. The handler tests mirror src/realtime/handlers/.
  */
+import { expect } from 'chai';
 import { RateLimiterMemory } from 'rate-limiter-flexible';
+import type { z } from 'zod';
 import type { LiveSession } from 'socket.io-live-session';
-import type { User } from '../../../../src/chat/types.js';
+import { dmConversation, roomConversation } from '../../../../src/chat/conversations.js';
+import { sendDm } from '../../../../src/chat/dms.js';
+import { sendMessage } from '../../../../src/chat/messages.js';
+import type { Message, User } from '../../../../src/chat/types.js';
 import { publicUser, publicUserFinder } from '../../../../src/chat/users.js';
 import { DEFAULT_LIMITS, type Limits } from '../../../../src/config.js';
 import { createLogger } from '../../../../src/logger.js';
@@ -125,3 +130,36 @@ export async function world(opts: { limits?: Partial<Limits> } = {}): Promise<Wo
     },
   };
 }
+
+/** Identity keys a client might claim in any payload; every schema must drop them. */
+export const IDENTITY_CLAIMS = { user: { id: 'mallory' }, userId: 'mallory', user_id: 'mallory', from: 'mallory' };
+
+/** Assertions on one payload schema: what it accepts, what it refuses, and that claimed identity is dropped. */
+export function schemaCheck(schema: z.ZodType) {
+  return {
+    ok: (payload: unknown) => expect(schema.safeParse(payload).success, JSON.stringify(payload)).to.equal(true),
+    bad: (payload: unknown) => expect(schema.safeParse(payload).success, JSON.stringify(payload)).to.equal(false),
+    /** `valid` plus IDENTITY_CLAIMS parses to `valid`, exactly. */
+    dropsIdentity: (valid: object) => expect(schema.parse({ ...valid, ...IDENTITY_CLAIMS })).to.deep.equal(valid),
+  };
+}
+
+/** The context of an event of `user` (alice) admitted while the session was live, the session then ending before the handler runs. */
+export function endedCtx(w: World, user: User = w.alice): EventContext {
+  const ctx = w.ctx(user);
+  w.sessions.set(user.id, null);
+  return ctx;
+}
+
+/** Stores a room message as `user` (bob by default), the way message:send does, without going through a handler. */
+export const post = (w: World, roomId: string, text: string, user: User = w.bob): Promise<Message> =>
+  sendMessage(w.chat, user, { roomId, text });
+
+/** Stores a direct message from `from` to `to`, without going through a handler. */
+export const dm = (w: World, from: User, to: User, text: string): Promise<Message> => sendDm(w.chat, from, { to: to.username, text }, async () => to);
+
+/** Everything stored in a room, oldest first. */
+export const roomMessages = (w: World, roomId: string): Promise<Message[]> => w.chat.page(roomConversation(roomId), { limit: 1000 });
+
+/** Everything stored between two users (or a user's notes to self), oldest first. */
+export const dmMessages = (w: World, a: User, b: User): Promise<Message[]> => w.chat.page(dmConversation(a.username, b.username), { limit: 1000 });
