@@ -2,7 +2,7 @@ import { Router, type Request } from 'express';
 import { AppError } from '../errors.js';
 import { currentUser, requireUser } from '../http/guards.js';
 import { parseInput } from '../http/validate.js';
-import { changePassword, login, logout, register, type AuthDeps } from './flows.js';
+import { changePassword, login, logout, register, revokeOtherSessions, revokeSession, type AuthDeps } from './flows.js';
 import { meBody, prefsBody } from './schemas.js';
 import { renameUser } from './service.js';
 
@@ -73,12 +73,12 @@ export function authApi(deps: ApiDeps): Router {
   });
 
   r.delete('/sessions/:id', requireUser, async (req, res) => {
-    if (!(await live.revoke(currentUser(req).id, String(req.params.id)))) throw new AppError('not_found', 'no such session');
+    if (!(await revokeSession(deps, req, String(req.params.id)))) throw new AppError('not_found', 'no such session');
     res.status(204).end();
   });
 
   r.post('/sessions/revoke-others', requireUser, async (req, res) => {
-    await live.revokeUser(currentUser(req).id, { except: req });
+    await revokeOtherSessions(deps, req);
     res.status(204).end();
   });
 

@@ -93,6 +93,20 @@ export async function changePassword(deps: AuthDeps, req: Request): Promise<void
   await deps.stores.bus.publish({ t: 'user', uid: me.id });
 }
 
+/**
+ * Ends one of the user's sessions, named by its opaque handle (`GET /api/sessions`):
+ * its sockets everywhere get `session:ended {reason:"revoked"}`. False when the user
+ * has no such session.
+ */
+export async function revokeSession(deps: AuthDeps, req: Request, handle: string): Promise<boolean> {
+  return deps.live.revoke(currentUser(req).id, handle);
+}
+
+/** Ends every session of the user but this one (`revoked`). */
+export async function revokeOtherSessions(deps: AuthDeps, req: Request): Promise<void> {
+  await deps.live.revokeUser(currentUser(req).id, { except: req });
+}
+
 function fieldError(code: 'invalid_credentials', message: string, field: string): AppError {
   const err = new AppError(code, message);
   err.field = field;
