@@ -4,10 +4,6 @@
  * benchmark can count what it holds (sockets, live sessions, rooms, listeners)
  * through bench/heap-probe.ts. Nothing in src/ is changed.
  *
- * With BENCH_EXPERIMENTS=release-handshake it applies bench-only
- * prototypes of suggested src/ changes (see below), so that their effect can
- * be measured (`npm run bench -- --experiments=...`) before anyone writes them.
- *
  * With BENCH_WHOAMI=1 it adds ONE bench-only event, `bench:whoami {v}`, whose
  * handler reads the session three ways (v = "live" | "reload" | "none"):
  *   live   → live.session(socket) (socket.io-live-session's live view)
@@ -64,35 +60,6 @@ if (process.env.BENCH_WHOAMI === '1') {
       }
       return ack({ ok: true, user: '', theme: null });
     });
-  });
-}
-
-// ---- experiments: bench-only prototypes of suggested src/ changes, to measure them ----
-// BENCH_EXPERIMENTS=release-handshake (comma-separated); nothing by default. (local-first is in src/ now: realtime/local-first.ts.)
-const experiments = new Set((process.env.BENCH_EXPERIMENTS ?? '').split(',').filter(Boolean));
-for (const e of experiments) if (!['release-handshake'].includes(e)) throw new Error(`unknown experiment ${e}`);
-
-if (experiments.has('release-handshake')) {
-  // engine.io keeps each upgrade's WebSocketResponse (and through it the handshake
-  // request) alive for the connection's life (a `close` listener on the TCP socket);
-  // express-session and on-headers replaced res.end/res.writeHead with closures over
-  // the whole request scope. Once the socket is registered, let all of that go.
-  const kRes = Symbol('handshake response');
-  app.io.engine.use((req: Record<symbol, unknown>, res: unknown, next: () => void) => {
-    req[kRes] = res;
-    next();
-  });
-  app.io.use((socket, next) => {
-    const req = socket.request as unknown as Record<string | symbol, unknown>;
-    const res = req[kRes] as Record<string, unknown> | undefined;
-    if (res) {
-      delete res.end;
-      delete res.writeHead;
-    }
-    for (const key of ['session', 'sessionStore', 'sessionID', 'user', '_passport', '_parsedUrl', '_parsedOriginalUrl', 'logIn', 'login', 'logOut', 'logout', 'isAuthenticated', 'isUnauthenticated', kRes]) {
-      delete req[key];
-    }
-    next();
   });
 }
 
