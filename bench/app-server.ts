@@ -1,6 +1,6 @@
 /**
- * The real app, started the way src/server.ts starts it (loadConfig, createStores,
- * createApp, listen, SIGTERM → close), but with the App object in reach so that a
+ * The real app, started as src/server.ts starts it (loadConfig, then src/start.ts:
+ * stores, app, listen, SIGTERM → close), but with the App object in reach so that a
  * benchmark can count what it holds (sockets, live sessions, rooms, listeners)
  * through bench/heap-probe.ts. Nothing in src/ is changed.
  *
@@ -11,21 +11,20 @@
  *            the session in every handler" pattern of Socket.IO's express-session how-to)
  *   none   → no session read at all (the ceiling)
  */
-import type { AddressInfo } from 'node:net';
 import type { Socket } from 'socket.io';
-import { createApp } from '../src/app.js';
 import { loadConfig } from '../src/config.js';
-import { createLogger } from '../src/logger.js';
-import { createStores } from '../src/store/index.js';
+import { start, stopOnSignals } from '../src/start.js';
 import { listenerTotal, setBenchStats } from './lib/probe-protocol.js';
 
 type Ack = (r: unknown) => void;
 type Emitter = NodeJS.EventEmitter;
 
-const config = loadConfig();
-const log = createLogger(config.logLevel);
-const stores = await createStores(config, log);
-const app = createApp(config, { stores, log });
+// Listening from here on, its readiness line written as src/server.ts writes it. start()
+// resolves in the same turn as the listen, so the hooks below are in place before any
+// connection is handled.
+const server = await start(loadConfig());
+const { app, stores } = server;
+stopOnSignals(server);
 
 if (process.env.BENCH_WHOAMI === '1') {
   app.io.on('connection', (typed) => {
@@ -79,27 +78,3 @@ setBenchStats(() => {
     redisSubscriberListeners: listenerTotal(redis.subscriber),
   };
 });
-
-await new Promise<void>((resolve, reject) => {
-  app.httpServer.once('error', reject);
-  app.httpServer.listen(config.port, config.host, resolve);
-});
-const { port } = app.httpServer.address() as AddressInfo;
-// Same line as src/server.ts, on stdout whatever LOG_LEVEL says.
-console.log(`bench app listening on http://${config.host}:${port}`);
-
-let stopping = false;
-const stop = async () => {
-  if (stopping) return;
-  stopping = true;
-  setTimeout(() => process.exit(1), 9_000).unref();
-  try {
-    await app.close();
-    await stores.close();
-    process.exit(0);
-  } catch {
-    process.exit(1);
-  }
-};
-process.on('SIGTERM', () => void stop());
-process.on('SIGINT', () => void stop());
