@@ -1,12 +1,8 @@
 /**
- * The real app, started the way src/server.ts starts it (loadConfig, createStores,
- * createApp, listen, SIGTERM → close), but with the App object in reach so that a
+ * The real app, started as src/server.ts starts it (loadConfig, then src/start.ts:
+ * stores, app, listen, SIGTERM → close), but with the App object in reach so that a
  * benchmark can count what it holds (sockets, live sessions, rooms, listeners)
  * through bench/heap-probe.ts. Nothing in src/ is changed.
- *
- * With BENCH_EXPERIMENTS=release-handshake it applies bench-only
- * prototypes of suggested src/ changes (see below), so that their effect can
- * be measured (`npm run bench -- --experiments=...`) before anyone writes them.
  *
  * With BENCH_WHOAMI=1 it adds ONE bench-only event, `bench:whoami {v}`, whose
  * handler reads the session three ways (v = "live" | "reload" | "none"):
@@ -15,21 +11,20 @@
  *            the session in every handler" pattern of Socket.IO's express-session how-to)
  *   none   → no session read at all (the ceiling)
  */
-import type { AddressInfo } from 'node:net';
 import type { Socket } from 'socket.io';
-import { createApp } from '../src/app.js';
 import { loadConfig } from '../src/config.js';
-import { createLogger } from '../src/logger.js';
-import { createStores } from '../src/store/index.js';
+import { start, stopOnSignals } from '../src/start.js';
 import { listenerTotal, setBenchStats } from './lib/probe-protocol.js';
 
 type Ack = (r: unknown) => void;
 type Emitter = NodeJS.EventEmitter;
 
-const config = loadConfig();
-const log = createLogger(config.logLevel);
-const stores = await createStores(config, log);
-const app = createApp(config, { stores, log });
+// Listening from here on, its readiness line written as src/server.ts writes it. start()
+// resolves in the same turn as the listen, so the hooks below are in place before any
+// connection is handled.
+const server = await start(loadConfig());
+const { app, stores } = server;
+stopOnSignals(server);
 
 if (process.env.BENCH_WHOAMI === '1') {
   app.io.on('connection', (typed) => {
@@ -67,35 +62,6 @@ if (process.env.BENCH_WHOAMI === '1') {
   });
 }
 
-// ---- experiments: bench-only prototypes of suggested src/ changes, to measure them ----
-// BENCH_EXPERIMENTS=release-handshake (comma-separated); nothing by default. (local-first is in src/ now: realtime/local-first.ts.)
-const experiments = new Set((process.env.BENCH_EXPERIMENTS ?? '').split(',').filter(Boolean));
-for (const e of experiments) if (!['release-handshake'].includes(e)) throw new Error(`unknown experiment ${e}`);
-
-if (experiments.has('release-handshake')) {
-  // engine.io keeps each upgrade's WebSocketResponse (and through it the handshake
-  // request) alive for the connection's life (a `close` listener on the TCP socket);
-  // express-session and on-headers replaced res.end/res.writeHead with closures over
-  // the whole request scope. Once the socket is registered, let all of that go.
-  const kRes = Symbol('handshake response');
-  app.io.engine.use((req: Record<symbol, unknown>, res: unknown, next: () => void) => {
-    req[kRes] = res;
-    next();
-  });
-  app.io.use((socket, next) => {
-    const req = socket.request as unknown as Record<string | symbol, unknown>;
-    const res = req[kRes] as Record<string, unknown> | undefined;
-    if (res) {
-      delete res.end;
-      delete res.writeHead;
-    }
-    for (const key of ['session', 'sessionStore', 'sessionID', 'user', '_passport', '_parsedUrl', '_parsedOriginalUrl', 'logIn', 'login', 'logOut', 'logout', 'isAuthenticated', 'isUnauthenticated', kRes]) {
-      delete req[key];
-    }
-    next();
-  });
-}
-
 const redis = stores as unknown as { client?: Emitter; subscriber?: Emitter };
 setBenchStats(() => {
   const nsp = app.io.of('/');
@@ -112,27 +78,3 @@ setBenchStats(() => {
     redisSubscriberListeners: listenerTotal(redis.subscriber),
   };
 });
-
-await new Promise<void>((resolve, reject) => {
-  app.httpServer.once('error', reject);
-  app.httpServer.listen(config.port, config.host, resolve);
-});
-const { port } = app.httpServer.address() as AddressInfo;
-// Same line as src/server.ts, on stdout whatever LOG_LEVEL says.
-console.log(`bench app listening on http://${config.host}:${port}`);
-
-let stopping = false;
-const stop = async () => {
-  if (stopping) return;
-  stopping = true;
-  setTimeout(() => process.exit(1), 9_000).unref();
-  try {
-    await app.close();
-    await stores.close();
-    process.exit(0);
-  } catch {
-    process.exit(1);
-  }
-};
-process.on('SIGTERM', () => void stop());
-process.on('SIGINT', () => void stop());

@@ -14,8 +14,7 @@
  *                    --cpu-prof=/tmp/prof (V8 CPU profiles of the timed rounds of handshake, fanout and
  *                    inbound, both servers: <server>-<phase>-<n>.cpuprofile)  --json=/tmp/bench.json
  *                    --heap-snapshots=/tmp/snaps (heap snapshots without and with N idle sockets, first round)
- *                    --experiments=release-handshake (bench-only prototypes of suggested src/
- *                    changes, in bench/app-server.ts)  --project-entry=bench/app-server.ts (its control)
+ *                    --project-entry=bench/app-server.ts (the same wiring, with the App in reach)
  *                    --memory (the project on its in-memory stores: one process, no Redis round trips,
  *                    to separate the framework's own cost from Redis's)
  *                    --wait-quiet=120 (first wait up to 120 s for other processes to leave the CPUs,
@@ -83,7 +82,6 @@ async function main() {
     waitQuiet: opts.int('wait-quiet', 0, 0, 3600),
     heapSnapshots: opts.str('heap-snapshots'),
     projectEntry: opts.str('project-entry', 'src/server.ts'),
-    experiments: opts.str('experiments', ''),
     memory: opts.flag('memory', false),
     scaleProcesses: opts.int('scale-processes', 3, 2, 16),
     scaleRooms: opts.int('scale-rooms', quick ? 12 : 24, 1, 1000),
@@ -157,9 +155,7 @@ async function main() {
   };
   const roundsWithWarmup = [...(cfg.warmup ? [-1] : []), ...Array.from({ length: cfg.rounds }, (_, i) => i)];
   const run = runId();
-  // --experiments runs the project through bench/app-server.ts with bench-only prototypes of suggested changes.
-  const entry = cfg.experiments ? 'bench/app-server.ts' : cfg.projectEntry;
-  const entryEnv: Record<string, string> = cfg.experiments ? { BENCH_EXPERIMENTS: cfg.experiments } : {};
+  const entry = cfg.projectEntry;
   const redis = benchOnly.length ? await openBenchRedis('run') : undefined;
   if (redis) progress(`Redis ${REDIS_URL} (prefix ${redis.prefix}: this run's keys, deleted at the end)`);
   const redisCpu: RedisCpu = () => (redis ? redis.cpuSeconds() : Promise.resolve(0));
@@ -172,11 +168,11 @@ async function main() {
       startProject({
         prefix: redis.prefix,
         entry,
-        env: { ...entryEnv, ...(cfg.memory ? { REDIS_URL: '' } : {}) },
+        env: cfg.memory ? { REDIS_URL: '' } : {},
       }),
     ]);
     results.note(settingsNote);
-    if (entry !== 'src/server.ts' || cfg.experiments) results.note(`project started from ${entry}${cfg.experiments ? ` with experiments ${cfg.experiments}` : ''}`);
+    if (entry !== 'src/server.ts') results.note(`project started from ${entry}`);
     progress(`bare ${bare.url}, project ${project.url} (prefix ${redis.prefix})`);
 
     // Users: one per fan-out socket (the send limit is per user), one for staleness, one for logout.
@@ -298,7 +294,7 @@ async function main() {
         results.metric(rows.rate, 'per s', 'higher');
         results.metric(rows.server, 'µs', 'lower');
         progress('starting a second project process and a listener socket per room');
-        const second = await startProject({ name: 'project-2', prefix: redis.prefix, entry, env: entryEnv });
+        const second = await startProject({ name: 'project-2', prefix: redis.prefix, entry });
         const listeners: Record<Side, Socket[]> = {
           bare: await connectMany(bare.url, cfg.sockets, [], 25),
           project: await connectMany(second.url, cfg.sockets, fanCookies, 25),
@@ -369,13 +365,13 @@ async function main() {
 
   // ---- scale: 1 project process against N, the same rooms spread over them --------
   if (redis && only.has('scale') && !cfg.memory) {
-    await scalePhase({ cfg, redis, redisCpu, results: scaleResults, run, entry, entryEnv, order, label, roundsWithWarmup, profile, noteForeign });
+    await scalePhase({ cfg, redis, redisCpu, results: scaleResults, run, entry, order, label, roundsWithWarmup, profile, noteForeign });
     scaleResults.note(settingsNote);
   }
 
   // ---- reconnect storm: a deploy under 2,000 reconnecting sockets -----------------
   if (redis && only.has('storm') && !cfg.memory) {
-    await stormPhase({ cfg, redis, redisCpu, results: stormResults, run, entry, entryEnv, order, label, roundsWithWarmup, profile, noteForeign });
+    await stormPhase({ cfg, redis, redisCpu, results: stormResults, run, entry, order, label, roundsWithWarmup, profile, noteForeign });
     stormResults.note(settingsNote);
   }
   setWindowHooks(undefined);

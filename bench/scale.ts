@@ -51,7 +51,7 @@ export async function scalePhase(ctx: PhaseContext<ScaleConfig>) {
   for (const side of ['bare', 'project'] as const) {
     procs[side] = await Promise.all(
       range(size[side]).map((i) =>
-        startProject({ name: `scale${size[side]}-${i + 1}`, prefix: prefixOf(side), entry: ctx.entry, env: { ...ctx.entryEnv, RATE_LIMITS: SCALE_RATE_LIMITS } }),
+        startProject({ name: `scale${size[side]}-${i + 1}`, prefix: prefixOf(side), entry: ctx.entry, env: { RATE_LIMITS: SCALE_RATE_LIMITS } }),
       ),
     );
   }

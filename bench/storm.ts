@@ -42,7 +42,7 @@ export async function stormPhase(ctx: PhaseContext<StormConfig>) {
     const holdListen = port !== undefined;
     return side === 'bare'
       ? startBare({ name: 'storm-bare', env, holdListen })
-      : startProject({ name: 'storm-project', prefix, entry: ctx.entry, env: { ...ctx.entryEnv, ...env }, holdListen });
+      : startProject({ name: 'storm-project', prefix, entry: ctx.entry, env, holdListen });
   };
   progress(`storm: starting the bare server and the project (prefix ${prefix})`);
   const current: Record<Side, ServerChild> = { bare: await start('bare'), project: await start('project') };

@@ -15,9 +15,8 @@ export interface PhaseContext<Config> {
   results: Results;
   /** This run's id (in usernames and room ids). */
   run: string;
-  /** The project's entry module and extra environment (--project-entry, --experiments). */
+  /** The project's entry module (--project-entry). */
   entry: string;
-  entryEnv: Record<string, string>;
   /** Interleaving: which side goes first in round r (-1: the warm-up). */
   order(r: number): Side[];
   label(r: number): string;

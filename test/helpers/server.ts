@@ -1,9 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import type { AddressInfo } from 'node:net';
-import { createApp, type App } from '../../src/app.js';
+import type { App } from '../../src/app.js';
 import { loadConfig, type Config } from '../../src/config.js';
-import { createLogger } from '../../src/logger.js';
-import { createStores, type Stores } from '../../src/store/index.js';
+import { start } from '../../src/start.js';
+import type { Stores } from '../../src/store/index.js';
 import { deleteRedisPrefix, REDIS_URL } from '../unit/helpers/redis.js';
 
 export type Backend = 'memory' | 'redis';
@@ -26,22 +25,18 @@ export async function startServer(backend: Backend, env: Record<string, string> 
     SESSION_SECRET: 'test-secret-0123456789abcdef',
     ...(backend === 'redis' ? { REDIS_URL, REDIS_PREFIX: prefix } : {}),
     ...env,
+    PORT: '0',
+    HOST: '127.0.0.1',
   });
-  const log = createLogger(config.logLevel);
-  const stores = await createStores(config, log);
-  const app = createApp(config, { stores, log });
-  await new Promise<void>((resolve) => app.httpServer.listen(0, '127.0.0.1', resolve));
-  const { port } = app.httpServer.address() as AddressInfo;
-  const url = `http://127.0.0.1:${port}`;
+  const server = await start(config, { announce: false });
   return {
-    url,
-    origin: url,
+    url: server.url,
+    origin: server.url,
     config,
-    stores,
-    app,
+    stores: server.stores,
+    app: server.app,
     async close() {
-      await app.close();
-      await stores.close();
+      await server.close();
       if (backend === 'redis') await deleteRedisPrefix(prefix);
     },
   };

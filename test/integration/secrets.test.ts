@@ -1,27 +1,25 @@
-import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
 import request from 'supertest';
-import { createApp, type App } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
+import { start, type Started } from '../../src/start.js';
 import { createMemoryStores } from '../../src/store/index.js';
 import { connectSocket, TestClient } from '../helpers/client.js';
 
 describe('session secret rotation', () => {
   const stores = createMemoryStores(loadConfig({}));
   const log = createLogger('silent');
-  const apps: App[] = [];
+  const servers: Started[] = [];
 
   /** An app over the shared stores with the given SESSION_SECRET. */
   async function serve(secret: string) {
-    const app = createApp(loadConfig({ SESSION_SECRET: secret, LOG_LEVEL: 'silent' }), { stores, log });
-    apps.push(app);
-    await new Promise<void>((resolve) => app.httpServer.listen(0, '127.0.0.1', resolve));
-    return `http://127.0.0.1:${(app.httpServer.address() as AddressInfo).port}`;
+    const server = await start(loadConfig({ SESSION_SECRET: secret, LOG_LEVEL: 'silent', PORT: '0' }), { stores, log, announce: false });
+    servers.push(server);
+    return server.url;
   }
 
   after(async () => {
-    for (const app of apps) await app.close();
+    for (const server of servers) await server.close();
     await stores.close();
   });
 
