@@ -42,7 +42,7 @@ export function createMemoryStores(config: Config): Stores {
   };
 }
 
-interface RedisStores extends Stores {
+export interface RedisStores extends Stores {
   kind: 'redis';
   client: RedisClient;
   subscriber: RedisClient;
