@@ -89,4 +89,38 @@ describe('deployment defaults', function () {
     expect(refused).to.match(/SESSION_SECRET/);
     await run('docker-compose', ['config', '--quiet'], { env: { ...env, SESSION_SECRET: 'x'.repeat(32) } });
   });
+
+  it('runs the image as a non-root user', () => {
+    const users = readFileSync('Dockerfile', 'utf8').match(/^USER\s+(\S+)/gm) ?? [];
+    expect(users.length, 'the runtime stage sets USER').to.be.greaterThan(0);
+    expect(users.at(-1)).to.not.match(/\s(root|0)(:|$)/);
+  });
+
+  it('gives every service a health check (the app: /readyz; Redis: ping), and starts what needs Redis or the apps once they are healthy', async function () {
+    const run = promisify(execFile);
+    const installed = await run('docker-compose', ['version']).then(() => true, () => false);
+    if (process.env.CI === 'true') expect(installed, 'docker-compose is installed in CI').to.equal(true);
+    if (!installed) {
+      console.log('      skipped: the compose health checks need docker-compose (not installed)');
+      return this.skip();
+    }
+    // `docker-compose config` resolves the anchors and merge keys into plain, two-space YAML: one block per service.
+    const { stdout } = await run('docker-compose', ['config'], { env: { ...process.env, SESSION_SECRET: 'x'.repeat(32) } });
+    const services = new Map<string, string>();
+    const body = stdout.slice(stdout.indexOf('services:\n'), stdout.search(/^(volumes|networks):/m) >>> 0);
+    for (const block of body.split(/^(?=  [a-z0-9-]+:$)/m).slice(1)) services.set(block.slice(2, block.indexOf(':')), block);
+    const apps = [...services].filter(([, block]) => /^    build:/m.test(block)).map(([name]) => name);
+    expect(apps.sort()).to.deep.equal(['app', 'app-on-cluster', 'app1', 'app2']);
+    for (const app of apps) {
+      const block = services.get(app)!;
+      expect(block, app).to.match(/^    healthcheck:/m).and.to.include('/readyz');
+      const needs = block.match(/^      (redis[a-z0-9-]*):\n        condition: (\w+)/m);
+      expect(needs?.[2], `${app} waits for Redis`).to.be.oneOf(['service_healthy', 'service_completed_successfully']);
+    }
+    for (const [name, block] of services) {
+      if (name.startsWith('redis') && name !== 'redis-cluster-init') expect(block, name).to.match(/^    healthcheck:/m).and.to.include('ping');
+    }
+    const nginx = services.get('nginx')!;
+    for (const app of ['app1', 'app2']) expect(nginx, `nginx waits for ${app}`).to.match(new RegExp(`^      ${app}:\\n        condition: service_healthy`, 'm'));
+  });
 });
