@@ -5,6 +5,7 @@ import { parseInput } from '../http/validate.js';
 import { changePassword, login, logout, register, revokeOtherSessions, revokeSession, type AuthDeps } from './flows.js';
 import { meBody, prefsBody } from './schemas.js';
 import { renameUser } from './service.js';
+import { mySessions } from './sessions.js';
 
 export interface ApiDeps extends AuthDeps {
   generateCsrfToken: (req: Request, overwrite?: boolean) => string;
@@ -59,16 +60,9 @@ export function authApi(deps: ApiDeps): Router {
   });
 
   r.get('/sessions', requireUser, async (req, res) => {
-    const current = live.handle(req);
-    const mine = await live.sessionsOf(currentUser(req).id);
+    const mine = await mySessions(live, req);
     res.json({
-      sessions: mine.map((s) => ({
-        id: s.handle,
-        current: s.handle === current,
-        createdAt: s.createdAt.toISOString(),
-        lastSeenAt: s.lastSeenAt.toISOString(),
-        userAgent: s.data.userAgent ?? null,
-      })),
+      sessions: mine.map((s) => ({ ...s, createdAt: s.createdAt.toISOString(), lastSeenAt: s.lastSeenAt.toISOString() })),
     });
   });
 
