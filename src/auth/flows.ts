@@ -1,4 +1,5 @@
 import type { Request, Response } from 'express';
+import type { SessionData } from 'express-session';
 import { AppError } from '../errors.js';
 import type { User } from '../chat/types.js';
 import { addressKey, guardedPasswordCheck, type RateLimits } from '../security/limits.js';
@@ -38,13 +39,22 @@ const attemptBy = (req: Request, username: string) => ({ username, address: addr
 /**
  * Logs `user` in on a new session id (the old record is destroyed, ending its
  * sockets), remembering the credential version the password was verified
- * against: a later password change makes this login invalid.
+ * against: a later password change makes this login invalid. `keep`: this
+ * device's own choices, carried over to the new session (a password change).
+ *
+ * Saved here, before anything is answered: express-session would save it only as
+ * the response ends, after the headers are out, and a browser follows a redirect
+ * on its headers; until then the stored session would lack its credential version,
+ * and the next page would find it signed out.
  */
-async function startSession(req: Request, user: VerifiedUser): Promise<void> {
+async function startSession(req: Request, user: VerifiedUser, keep: Pick<SessionData, 'prefs' | 'lastRoomId'> = {}): Promise<void> {
   await passportLogIn(req, publicUser(user));
   req.session.credentialVersion = user.credentialVersion;
   const ua = req.get('user-agent');
   if (ua) req.session.userAgent = ua.slice(0, 200);
+  if (keep.prefs) req.session.prefs = keep.prefs;
+  if (keep.lastRoomId) req.session.lastRoomId = keep.lastRoomId;
+  await new Promise<void>((resolve, reject) => req.session.save((err) => (err ? reject(err) : resolve())));
 }
 
 export async function register(deps: AuthDeps, req: Request): Promise<User> {
@@ -87,7 +97,8 @@ export async function changePassword(deps: AuthDeps, req: Request): Promise<void
   if (!verified) throw fieldError('invalid_credentials', 'current password is wrong', 'currentPassword');
   const version = await deps.stores.users.changePassword(verified.id, verified.credentialVersion, await hashPassword(newPassword));
   if (version === null) throw fieldError('invalid_credentials', 'the password was changed meanwhile; try again', 'currentPassword');
-  await startSession(req, { ...toVerifiedUser(verified), credentialVersion: version });
+  const { prefs, lastRoomId } = req.session;
+  await startSession(req, { ...toVerifiedUser(verified), credentialVersion: version }, { prefs, lastRoomId });
   await deps.live.revokeUser(me.id, { except: req });
   // Every process also re-checks the version of each session it holds for the user.
   await deps.stores.bus.publish({ t: 'user', uid: me.id });

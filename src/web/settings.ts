@@ -109,8 +109,6 @@ export function settingsPages(deps: ApiDeps, render: PageRenderer): Router {
   });
 
   r.post('/settings/password', requireUserPage, async (req, res) => {
-    // The session moves to a new id: this device's own choices go with it.
-    const { prefs, lastRoomId } = req.session;
     try {
       await changePassword(deps, req);
     } catch (err) {
@@ -118,13 +116,7 @@ export function settingsPages(deps: ApiDeps, render: PageRenderer): Router {
       res.status(status);
       return show(req, res, { password: form });
     }
-    if (prefs) req.session.prefs = prefs;
-    if (lastRoomId) req.session.lastRoomId = lastRoomId;
-    // Saved before the redirect is sent: express-session would save only while the
-    // response ends, and a browser follows a redirect on its headers. Until then the
-    // stored session lacks its new credential version, and the next page would find
-    // it signed out.
-    await new Promise<void>((resolve, reject) => req.session.save((err) => (err ? reject(err) : resolve())));
+    // The session is on a new id, saved with its new credential version and this device's choices (auth/flows.ts).
     done(res, 'password', 'password');
   });
 

@@ -191,6 +191,7 @@ for (const backend of BACKENDS) {
     it('ends the sockets of other sessions after a password change; they cannot keep acting', async () => {
       const a = new TestClient(server.url);
       const user = await a.register();
+      await a.patch('/api/prefs', { theme: 'dark' }).expect(200);
       const thief = new TestClient(server.url);
       await thief.login(user.username);
       const { socket } = await open(thief);
@@ -203,7 +204,8 @@ for (const backend of BACKENDS) {
       const again = await thief.connect().then(() => null, (e: Error) => e);
       expect(again?.message).to.equal('unauthorized');
       await thief.agent.get('/api/me').expect(401);
-      await a.agent.get('/api/me').expect(200);
+      // This device stays signed in, on a new session that keeps its own choices.
+      expect((await a.agent.get('/api/me').expect(200)).body.prefs).to.deep.equal({ theme: 'dark' });
       // The old password no longer works; the new one does.
       const fresh = new TestClient(server.url);
       await fresh.fetchCsrf();
