@@ -6,6 +6,7 @@ import { promisify } from 'node:util';
 import { expect } from 'chai';
 import { createClient } from 'redis';
 import { REDIS_URL } from '../unit/helpers/redis.js';
+import { needs } from '../support/services.js';
 
 const run = promisify(execFile);
 
@@ -31,6 +32,7 @@ async function keysUnder(prefix: string) {
  * machine could break any timing): speed is what `npm run bench` itself reports.
  */
 describe('benchmarks (toy sizes)', function () {
+  needs('redis');
   this.timeout(180_000);
   let dir: string;
   before(() => {

@@ -3,6 +3,7 @@ import { expect } from 'chai';
 import type { Socket } from 'socket.io-client';
 import { connectSocket, emitAck, nextEvent, PASSWORD, socketFor, TestClient, uniqueName } from '../helpers/client.js';
 import { startCluster, type ServerProcess } from '../helpers/processes.js';
+import { needs } from '../support/services.js';
 
 /*
  * The limits and revocations of issue 11 across real processes on one Redis:
@@ -22,6 +23,7 @@ const connectTo = (c: TestClient, node: ServerProcess) =>
   );
 
 describe('limits and revocation across processes', function () {
+  needs('redis');
   this.timeout(60_000);
   let cluster: Awaited<ReturnType<typeof startCluster>>;
   let A: ServerProcess, B: ServerProcess;

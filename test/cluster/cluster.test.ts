@@ -9,6 +9,7 @@ import { arrivesWithin, disconnected, emitAck, nextEvent, socketFor, TestClient,
 import { waitFor } from '../helpers/chat.js';
 import { startCluster, startOwnCluster, startProcess, type ServerProcess } from '../helpers/processes.js';
 import { REDIS_URL } from '../unit/helpers/redis.js';
+import { needs, type Need } from '../support/services.js';
 
 type Cluster = Awaited<ReturnType<typeof startCluster>>;
 
@@ -33,9 +34,10 @@ const roomId = () => `c-${uniqueName('r').slice(2)}`.replace(/_/g, '-');
 
 /** Where the processes keep everything: the shared Redis, or a 3-master Redis Cluster of the suite's own. */
 const REDIS_TARGETS = [
-  { name: 'one Redis', start: async () => ({ env: {} as Record<string, string>, nodes: [REDIS_URL], close: async () => undefined }) },
+  { name: 'one Redis', needs: ['redis'] as Need[], start: async () => ({ env: {} as Record<string, string>, nodes: [REDIS_URL], close: async () => undefined }) },
   {
     name: 'a Redis Cluster',
+    needs: ['redis-server', 'redis-cli'] as Need[],
     start: async () => {
       const own = await startOwnCluster({ masters: 3 });
       return { env: { REDIS_CLUSTER_NODES: own.nodes.join(',') }, nodes: own.nodes, close: () => own.close() };
@@ -58,6 +60,7 @@ async function shardSubscribers(nodes: string[], channel: string): Promise<numbe
 }
 
 for (const target of REDIS_TARGETS) describe(`several processes on ${target.name} act as one server`, function () {
+  needs(...target.needs);
   this.timeout(60_000);
   let cluster: Cluster;
   let redis: Awaited<ReturnType<(typeof target)['start']>>;
@@ -373,6 +376,7 @@ for (const target of REDIS_TARGETS) describe(`several processes on ${target.name
 });
 
 describe('session activity and expiry across processes', function () {
+  needs('redis');
   this.timeout(30_000);
   let cluster: Cluster;
   before(async () => {

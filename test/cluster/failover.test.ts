@@ -8,6 +8,7 @@ import type { SessionView } from '../../src/realtime/events.js';
 import { emitAck, nextEvent, socketFor, TestClient, uniqueName, viewWhere } from '../helpers/client.js';
 import { waitFor } from '../helpers/chat.js';
 import { startCluster, startOwnCluster, type OwnCluster, type ServerProcess } from '../helpers/processes.js';
+import { needs } from '../support/services.js';
 
 /*
  * A Redis Cluster of 3 masters with a replica each, and 2 server processes on it.
@@ -41,6 +42,7 @@ async function masterOf(own: OwnCluster, slot: number) {
 }
 
 describe('a Redis Cluster failover under traffic', function () {
+  needs('redis-server', 'redis-cli');
   this.timeout(120_000);
   let own: OwnCluster;
   let cluster: Awaited<ReturnType<typeof startCluster>>;

@@ -7,6 +7,7 @@ import type { Message } from '../../src/chat/types.js';
 import type { SessionView } from '../../src/realtime/events.js';
 import { emitAck, nextEvent, socketFor, TestClient, uniqueName, viewWhere } from '../helpers/client.js';
 import { startOwnRedis, startProcess, type ServerProcess } from '../helpers/processes.js';
+import { needs } from '../support/services.js';
 
 async function open(c: TestClient, node: ServerProcess) {
   const socket = socketFor(node.url, { headers: { cookie: c.cookie } });
@@ -27,6 +28,7 @@ const ready = (node: ServerProcess) => async () => (await request(node.url).get(
 const notReady = (node: ServerProcess) => async () => (await request(node.url).get('/readyz')).status === 503;
 
 describe('surviving a Redis outage without a restart', function () {
+  needs('redis-server');
   this.timeout(90_000);
   let redis: Awaited<ReturnType<typeof startOwnRedis>>;
   let A: ServerProcess, B: ServerProcess;

@@ -20,6 +20,7 @@ import {
   waitForMessage,
   watchHistoryAcks,
 } from './browser.js';
+import { needs } from '../support/services.js';
 
 /*
  * The shipped pages in real headless Chromium against the real server:
@@ -33,6 +34,7 @@ const presenceUser = (page: Page, username: string) => page.locator(`[data-testi
 const roomItem = (page: Page, roomId: string) => page.locator(`[data-testid="room"][data-room-id="${roomId}"]`);
 
 describe('browser chat', function () {
+  needs('chromium');
   this.timeout(90_000);
   let browser: Browser;
   before(async () => {
@@ -80,6 +82,7 @@ describe('browser chat', function () {
 
   for (const backend of BACKENDS) {
     describe(`main flow (${backend})`, () => {
+      needs(backend);
       const env = useServer(backend);
       const open = (base: string, displayName?: string) => env.open(base, displayName ? { displayName } : {});
 

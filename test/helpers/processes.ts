@@ -6,6 +6,7 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { freePort, spawnRedisServer, stopRedisServer, untilAnswers, type RedisServerProcess } from '../support/redis-server.js';
 import { deleteRedisPrefix, REDIS_URL } from '../unit/helpers/redis.js';
 
 /** A real server process (`node --import tsx src/server.ts`), as `npm start` runs it. */
@@ -76,51 +77,23 @@ export async function startCluster(n: number, env: Record<string, string> = {}) 
   };
 }
 
-export async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
-  const { port } = srv.address() as { port: number };
-  await new Promise((resolve) => srv.close(resolve));
-  return port;
-}
+export { freePort };
 
 /** A redis-server of the test's own, on a free port, with an fsync-always append-only file. */
 export async function startOwnRedis() {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'lsc-redis-'));
-  let child: ChildProcess | undefined;
-  const ping = async () => {
-    const { createClient } = await import('redis');
-    const c = createClient({ url: `redis://127.0.0.1:${port}`, socket: { reconnectStrategy: false, connectTimeout: 500 } });
-    c.on('error', () => undefined);
-    try {
-      await c.connect();
-      await c.ping();
-      return true;
-    } catch {
-      return false;
-    } finally {
-      if (c.isOpen) await c.close().catch(() => undefined);
-    }
-  };
+  let server: RedisServerProcess | undefined;
   const start = async () => {
-    child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'yes', '--appendfsync', 'always', '--dir', dir], {
-      stdio: 'ignore',
-    });
-    for (let i = 0; i < 100; i++) {
-      if (await ping()) return;
-      await sleep(50);
-    }
-    throw new Error('redis-server did not start');
+    server = spawnRedisServer(['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'yes', '--appendfsync', 'always', '--dir', dir]);
+    await untilAnswers(server, port);
   };
   await start();
   return {
     url: `redis://127.0.0.1:${port}`,
     /** Kills the server outright (SIGKILL): what an outage looks like to clients. */
     async kill() {
-      const c = child!;
-      c.kill('SIGKILL');
-      if (c.exitCode === null && c.signalCode === null) await once(c, 'exit');
+      await stopRedisServer(server!, 'SIGKILL');
     },
     start,
     async close() {
@@ -167,28 +140,19 @@ export async function startOwnCluster(opts: { masters?: number; replicas?: 0 | 1
   const masters = opts.masters ?? 3;
   const replicas = opts.replicas ?? 0;
   const dir = mkdtempSync(join(tmpdir(), 'lsc-cluster-'));
-  const nodes = new Map<number, ChildProcess>();
+  const nodes = new Map<number, RedisServerProcess>();
   const ports: number[] = [];
   for (let i = 0; i < masters * (1 + replicas); i++) ports.push(await freeClusterPort());
   for (const port of ports) {
     const nodeDir = join(dir, String(port));
     mkdirSync(nodeDir);
-    const child = spawn(
-      'redis-server',
+    nodes.set(port, spawnRedisServer(
       ['--port', String(port), '--bind', '127.0.0.1', '--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf',
         '--cluster-node-timeout', '1000', '--repl-diskless-sync-delay', '0', '--save', '', '--appendonly', 'no',
         '--dir', nodeDir, '--logfile', join(nodeDir, 'log')],
-      { stdio: 'ignore' },
-    );
-    nodes.set(port, child);
+    ));
   }
-  const ping = async (port: number) => redisCli(['-p', String(port), 'ping']).then((o) => o.includes('PONG'), () => false);
-  for (const port of ports) {
-    for (let i = 0; !(await ping(port)); i++) {
-      if (i > 100) throw new Error(`redis-server on ${port} did not start`);
-      await sleep(50);
-    }
-  }
+  for (const port of ports) await untilAnswers(nodes.get(port)!, port);
   await redisCli(['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', String(replicas), '--cluster-yes']);
   // Every node must agree before clients come: slots covered, and each replica attached.
   const settled = async () => {
@@ -215,7 +179,7 @@ export async function startOwnCluster(opts: { masters?: number; replicas?: 0 | 1
     ports,
     /** The ports of the nodes that are masters now, with their first slot. */
     async masters(): Promise<Array<{ port: number; firstSlot: number }>> {
-      const alive = ports.find((p) => nodes.get(p)?.exitCode === null && nodes.get(p)?.signalCode === null)!;
+      const alive = ports.find((p) => nodes.get(p)?.child.exitCode === null && nodes.get(p)?.child.signalCode === null)!;
       const lines = (await redisCli(['-p', String(alive), 'cluster', 'nodes'])).trim().split('\n');
       return lines
         .map((l) => l.split(' '))
@@ -224,13 +188,10 @@ export async function startOwnCluster(opts: { masters?: number; replicas?: 0 | 1
     },
     /** Kills one node outright (SIGKILL). */
     async kill(port: number) {
-      const child = nodes.get(port)!;
-      child.kill('SIGKILL');
-      if (child.exitCode === null && child.signalCode === null) await once(child, 'exit');
+      await stopRedisServer(nodes.get(port)!, 'SIGKILL');
     },
     async close() {
-      for (const child of nodes.values()) child.kill('SIGKILL');
-      await Promise.all([...nodes.values()].map((c) => (c.exitCode === null && c.signalCode === null ? once(c, 'exit') : undefined)));
+      await Promise.all([...nodes.values()].map((node) => stopRedisServer(node, 'SIGKILL')));
       rmSync(dir, { recursive: true, force: true });
     },
   };

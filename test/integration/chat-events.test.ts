@@ -22,6 +22,7 @@ import {
 import { arrivesWithin, emitAck, nextEvent } from '../helpers/client.js';
 import { ownReactionPairs, PROTOTYPE_NAMES, togglePairs } from '../helpers/reactions.js';
 import { BACKENDS } from '../helpers/server.js';
+import { needs } from '../support/services.js';
 
 /*
  * Every client event of PROTOCOL.md over real sockets, success and failure,
@@ -51,6 +52,7 @@ function expectMessage(m: Message, expected: { roomId: string; user: User; text:
 
 for (const backend of BACKENDS) {
   describe(`chat events over sockets (${backend})`, () => {
+    needs(backend);
     const h = new ChatHarness(backend);
     before(() => h.start({ PRESENCE_GRACE_MS: String(GRACE_MS) }));
     afterEach(() => h.closeSockets());

@@ -6,6 +6,7 @@ import type { Message, Room, User } from '../../src/chat/types.js';
 import { ChatHarness, eventWhere, fails, ok, SOCKET_CODES, uniqueRoomId, type Ack, type JoinAck, type MessageAck, type MessagesAck } from '../helpers/chat.js';
 import { disconnected, emitAck, type TestClient } from '../helpers/client.js';
 import { BACKENDS } from '../helpers/server.js';
+import { needs } from '../support/services.js';
 
 /*
  * Thousands of random and hostile payloads to every client event (and to
@@ -325,6 +326,7 @@ const dmId = (a: string, b: string) => `dm:${[a, b].sort().join(':')}`;
 
 for (const backend of BACKENDS) {
   describe(`chat fuzz (${backend})`, function () {
+    needs(backend);
     this.timeout(90_000);
     const h = new ChatHarness(backend);
     before(() => h.start());

@@ -16,6 +16,7 @@ import {
 } from '../helpers/chat.js';
 import { arrivesWithin, emitAck, nextEvent, TestClient } from '../helpers/client.js';
 import { BACKENDS } from '../helpers/server.js';
+import { needs } from '../support/services.js';
 
 /*
  * The rooms HTTP API, private rooms and membership (also as seen from sockets),
@@ -26,6 +27,7 @@ const GENERAL: Room = { id: 'general', name: 'General', private: false, owner: n
 
 for (const backend of BACKENDS) {
   describe(`rooms API and private rooms (${backend})`, () => {
+    needs(backend);
     const h = new ChatHarness(backend);
     before(() => h.start());
     afterEach(() => h.closeSockets());

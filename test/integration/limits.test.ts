@@ -6,6 +6,7 @@ import type { LimiterOptions } from '../../src/security/limits.js';
 import { connectSocket, disconnected, emitAck } from '../helpers/client.js';
 import { arrivesWhere, ChatHarness, collect, ok, waitFor, type Ack, type MessageAck } from '../helpers/chat.js';
 import { BACKENDS, type TestServer } from '../helpers/server.js';
+import { needs } from '../support/services.js';
 
 /*
  * Per-user limits (PROTOCOL.md "Rate limits"): typing, reactions, rooms created,
@@ -63,6 +64,7 @@ const tally = (acks: Ack<object>[]) => codes(acks).reduce<Record<string, number>
 
 for (const backend of BACKENDS) {
   describe(`per-user limits (${backend})`, function () {
+    needs(backend);
     this.timeout(30_000);
     const h = new ChatHarness(backend);
     let gate: Gate;
@@ -182,6 +184,7 @@ for (const backend of BACKENDS) {
   });
 
   describe(`sockets per user (${backend})`, function () {
+    needs(backend);
     this.timeout(30_000);
     const h = new ChatHarness(backend);
     before(() => h.start({ MAX_SOCKETS_PER_USER: '3' }));
@@ -217,6 +220,7 @@ for (const backend of BACKENDS) {
   });
 
   describe(`sessions nobody logged into (${backend})`, function () {
+    needs(backend);
     const h = new ChatHarness(backend);
     before(() => h.start({ ANONYMOUS_SESSION_TTL_SECONDS: '1' }));
     after(() => h.stop());

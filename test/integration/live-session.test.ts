@@ -5,6 +5,7 @@ import type { Message } from '../../src/chat/types.js';
 import type { SessionView } from '../../src/realtime/events.js';
 import { arrivesWithin, disconnected, emitAck, nextEvent, socketFor, TestClient, uniqueName, PASSWORD, viewWhere } from '../helpers/client.js';
 import { BACKENDS, startServer, type TestServer } from '../helpers/server.js';
+import { needs } from '../support/services.js';
 
 /** Opens a socket and waits for its first `session` view. */
 async function open(c: TestClient, transports: string[] = ['websocket']): Promise<{ socket: Socket; view: SessionView }> {
@@ -15,6 +16,7 @@ async function open(c: TestClient, transports: string[] = ['websocket']): Promis
 
 for (const backend of BACKENDS) {
   describe(`one live session for both doors (${backend})`, () => {
+    needs(backend);
     let server: TestServer;
     const sockets: Socket[] = [];
     const track = (s: Socket) => (sockets.push(s), s);
@@ -215,6 +217,7 @@ for (const backend of BACKENDS) {
   });
 
   describe(`session expiry (${backend})`, () => {
+    needs(backend);
     let server: TestServer;
     before(async () => {
       server = await startServer(backend, { SESSION_TTL_SECONDS: '2' });

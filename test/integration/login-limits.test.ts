@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import request from 'supertest';
 import { PASSWORD, TestClient, uniqueName } from '../helpers/client.js';
 import { BACKENDS, startServer, type TestServer } from '../helpers/server.js';
+import { needs } from '../support/services.js';
 
 /*
  * The failed-login limits (PROTOCOL.md): 10 per username per 15 minutes, 100 per
@@ -28,6 +29,7 @@ const count = (statuses: number[], status: number) => statuses.filter((s) => s =
 
 for (const backend of BACKENDS) {
   describe(`failed-login limits under concurrency (${backend})`, function () {
+    needs(backend);
     this.timeout(60_000);
     let server: TestServer;
     before(async () => {

@@ -4,6 +4,7 @@ import { ChatHarness, uniqueRoomId } from '../helpers/chat.js';
 import { PASSWORD, TestClient, uniqueName } from '../helpers/client.js';
 import { FRIENDLY_SAMPLE, HOSTILE_SAMPLE } from '../helpers/names.js';
 import { BACKENDS } from '../helpers/server.js';
+import { needs } from '../support/services.js';
 
 /*
  * The name rule (src/chat/names.ts) at every JSON door that takes a name, on
@@ -22,6 +23,7 @@ function expectRefused(res: { status: number; body: ErrorBody }, field: string, 
 
 for (const backend of BACKENDS) {
   describe(`display names and room names (${backend})`, () => {
+    needs(backend);
     const h = new ChatHarness(backend);
     before(() => h.start());
     after(() => h.stop());

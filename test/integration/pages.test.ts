@@ -3,12 +3,14 @@ import request from 'supertest';
 import { BACKENDS, startServer, type TestServer } from '../helpers/server.js';
 import { PASSWORD, uniqueName } from '../helpers/client.js';
 import { FRIENDLY_SAMPLE, HOSTILE_SAMPLE } from '../helpers/names.js';
+import { needs } from '../support/services.js';
 
 /** The hidden `_csrf` field of a rendered form. */
 const formToken = (html: string) => /name="_csrf" value="([^"]+)"/.exec(html)?.[1] ?? '';
 
 for (const backend of BACKENDS) {
   describe(`server-rendered pages, without JavaScript (${backend})`, () => {
+    needs(backend);
     let server: TestServer;
     before(async () => {
       server = await startServer(backend);

@@ -4,6 +4,7 @@ import request from 'supertest';
 import { connectSocket, disconnected, nextEvent, PASSWORD, TestClient } from '../helpers/client.js';
 import { ChatHarness, collect } from '../helpers/chat.js';
 import { BACKENDS, type TestServer } from '../helpers/server.js';
+import { needs } from '../support/services.js';
 
 /*
  * Promises that must hold when requests race: a password change against logins
@@ -52,6 +53,7 @@ class RawPolling {
 
 for (const backend of BACKENDS) {
   describe(`races around the session (${backend})`, function () {
+    needs(backend);
     this.timeout(60_000);
     const h = new ChatHarness(backend);
     let server: TestServer;

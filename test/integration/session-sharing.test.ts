@@ -6,11 +6,13 @@ import request from 'supertest';
 import { BACKENDS, startServer, type TestServer } from '../helpers/server.js';
 import { connectSocket, nextEvent, socketFor, TestClient, uniqueName, PASSWORD } from '../helpers/client.js';
 import type { SessionView } from '../../src/realtime/events.js';
+import { needs } from '../support/services.js';
 
 const TRANSPORTS = [['websocket'], ['polling']] as const;
 
 for (const backend of BACKENDS) {
   describe(`one session cookie for HTTP and Socket.IO (${backend})`, () => {
+    needs(backend);
     let server: TestServer;
     before(async () => {
       server = await startServer(backend);

@@ -4,6 +4,7 @@ import { createLogger } from '../../src/logger.js';
 import { adapterSubscriber } from '../../src/store/index.js';
 import { createRedisClient, type RedisClient } from '../../src/store/redis/client.js';
 import { REDIS_URL, uniquePrefix } from './helpers/redis.js';
+import { needs } from '../support/services.js';
 
 /*
  * The subscriber the Socket.IO adapter is given: a room's channel unsubscribed
@@ -11,6 +12,7 @@ import { REDIS_URL, uniquePrefix } from './helpers/redis.js';
  * must end subscribed, and a failure must never be an unhandled rejection.
  */
 describe('the adapter\'s subscriber', () => {
+  needs('redis');
   const log = createLogger('silent');
   let subscriber: RedisClient;
   let publisher: RedisClient;

@@ -11,6 +11,7 @@ import { createRedisPresenceStore } from '../../src/store/redis/presence.js';
 import type { ChatStore, PresenceStore } from '../../src/chat/ports.js';
 import { ownReactionPairs, PROTOTYPE_NAMES, togglePairs } from '../helpers/reactions.js';
 import { connectTestClient, deleteKeys, uniquePrefix } from './helpers/redis.js';
+import { needs } from '../support/services.js';
 
 /*
  * One contract, two backends. Each test opens a fresh store; `twin` is a
@@ -22,7 +23,7 @@ interface ChatOptions {
   maxReactionEmojis?: number;
 }
 interface Backend {
-  name: string;
+  name: 'memory' | 'redis';
   setup(): Promise<void>;
   teardown(): Promise<void>;
   openChat(opts: ChatOptions): { chat: ChatStore; twin: ChatStore };
@@ -100,6 +101,7 @@ const texts = (messages: Message[]) => messages.map((m) => m.text);
 
 function chatContract(backend: Backend) {
   describe(`ChatStore contract (${backend.name})`, () => {
+    needs(backend.name);
     before(() => backend.setup());
     after(() => backend.teardown());
 
@@ -378,6 +380,7 @@ function chatContract(backend: Backend) {
 
 function presenceContract(backend: Backend) {
   describe(`PresenceStore contract (${backend.name})`, () => {
+    needs(backend.name);
     before(() => backend.setup());
     after(() => backend.teardown());
 
@@ -526,6 +529,7 @@ presenceContract(memoryBackend);
 presenceContract(redisBackend());
 
 describe('Redis-only behaviour', () => {
+  needs('redis');
   const backend = redisBackend();
   before(() => backend.setup());
   after(async () => {

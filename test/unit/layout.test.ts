@@ -4,6 +4,7 @@ import { redisKeys } from '../../src/store/keys.js';
 import { createRedisChatStore } from '../../src/store/redis/chat.js';
 import { migrateKeyLayout } from '../../src/store/redis/layout.js';
 import { connectTestClient, deleteKeys, uniquePrefix, type TestRedisClient } from './helpers/redis.js';
+import { needs } from '../support/services.js';
 
 /*
  * An existing single Redis written by the version before Redis Cluster support
@@ -11,6 +12,7 @@ import { connectTestClient, deleteKeys, uniquePrefix, type TestRedisClient } fro
  * hash-tagged layout on start, and reads the same afterwards.
  */
 describe('the key layout migration', () => {
+  needs('redis');
   let client: TestRedisClient;
   const prefixes: string[] = [];
   before(async () => {

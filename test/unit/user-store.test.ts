@@ -5,6 +5,7 @@ import { redisKeys } from '../../src/store/keys.js';
 import type { RedisClient } from '../../src/store/redis/client.js';
 import { createRedisUserStore } from '../../src/store/redis/users.js';
 import { connectTestClient, deleteKeys, uniquePrefix, type TestRedisClient } from './helpers/redis.js';
+import { needs } from '../support/services.js';
 
 const input = (username: string) => ({ username, displayName: username.toUpperCase(), passwordHash: `hash-of-${username}` });
 
@@ -43,6 +44,7 @@ function contract(name: string, open: () => UserStore) {
 contract('memory', () => createMemoryUserStore());
 
 describe('user store (redis)', () => {
+  needs('redis');
   let client: TestRedisClient;
   const prefix = uniquePrefix();
   let n = 0;

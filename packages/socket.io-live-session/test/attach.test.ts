@@ -3,9 +3,11 @@ import { Manager } from 'socket.io-client';
 import { BACKENDS, SECRET } from './helpers/app.js';
 import { useApps } from './helpers/suite.js';
 import { Browser, expectEnded, openSocket, RawPolling, refusal, signedCookie, uniqueUser, waitFor, whoami } from './helpers/client.js';
+import { needs } from '../../../test/support/services.js';
 
 for (const backend of BACKENDS) {
   describe(`attach: who may open a socket (${backend})`, function () {
+    needs(backend);
     const start = useApps(backend);
 
     for (const transport of ['websocket', 'polling']) {

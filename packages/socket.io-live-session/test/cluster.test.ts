@@ -12,10 +12,12 @@ import { startApp, type TestApp } from './helpers/app.js';
 import { Browser, closeSockets, expectEnded, waitFor, whoami } from './helpers/client.js';
 import { startOwnCluster, type OwnCluster } from '../../../test/helpers/processes.js';
 import { uniquePrefix } from '../../../test/unit/helpers/redis.js';
+import { needs } from '../../../test/support/services.js';
 
 type Cluster = ReturnType<typeof createCluster>;
 
 describe('redisBus on a Redis Cluster', function () {
+  needs('redis-server', 'redis-cli');
   let cluster: OwnCluster;
   const clients: Cluster[] = [];
   const apps: TestApp[] = [];

@@ -5,9 +5,11 @@ import { BACKENDS, type TestApp } from './helpers/app.js';
 import { useApps } from './helpers/suite.js';
 import { assign, Browser, expectAlive, expectEnded, keepBusy, rejection, recordOf, uniqueUser, unset, waitFor, whoami } from './helpers/client.js';
 import { baseGet } from './helpers/stores.js';
+import { needs } from '../../../test/support/services.js';
 
 for (const backend of BACKENDS) {
   describe(`how a session ends for its sockets (${backend})`, function () {
+    needs(backend);
     const start = useApps(backend);
 
     /** A browser logged in as `user` with a websocket and a polling socket. */

@@ -3,11 +3,13 @@ import { sessionHandle, type BusMessage } from '../src/index.js';
 import { BACKENDS } from './helpers/app.js';
 import { useApps } from './helpers/suite.js';
 import { Browser, expectAlive, expectEnded, openSocket, refusal, uniqueUser, waitFor } from './helpers/client.js';
+import { needs } from '../../../test/support/services.js';
 
 type Account = { id: string; name: string };
 
 for (const backend of BACKENDS) {
   describe(`the extensions (${backend})`, function () {
+    needs(backend);
     const start = useApps(backend);
 
     const handleOf = async (b: Browser) => ((await b.get('/handle')).body as { handle: string | null }).handle;

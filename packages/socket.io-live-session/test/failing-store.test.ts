@@ -7,6 +7,7 @@ import { startApp, type TestApp } from './helpers/app.js';
 import { assign, Browser, closeSockets, expectAlive, expectEnded, keepBusy, RawPolling, recordOf, refusal, rejection, uniqueUser, waitFor, whoami } from './helpers/client.js';
 import { MinimalStore } from './helpers/stores.js';
 import { startOwnRedis } from '../../../test/helpers/processes.js';
+import { needs } from '../../../test/support/services.js';
 
 /** Collects unhandled rejections while a test runs: a failing store must cause none. */
 function watchUnhandled() {
@@ -182,6 +183,7 @@ describe('a failing store (its get or set calls back with an error)', function (
 });
 
 describe('Redis stopped under connect-redis', function () {
+  needs('redis-server');
   const unhandled = watchUnhandled();
   let redis: Awaited<ReturnType<typeof startOwnRedis>>;
   let client: ReturnType<typeof createClient>;

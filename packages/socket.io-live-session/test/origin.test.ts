@@ -4,6 +4,7 @@ import { expect } from 'chai';
 import request from 'supertest';
 import { BACKENDS, startApp, type TestApp } from './helpers/app.js';
 import { Browser, closeSockets, RawPolling, refusal } from './helpers/client.js';
+import { needs } from '../../../test/support/services.js';
 
 const ALLOWED = 'https://app.example';
 
@@ -55,6 +56,7 @@ const CASES: Case[] = [
 
 for (const backend of BACKENDS) {
   describe(`the origin policy on every Engine.IO request (${backend})`, function () {
+    needs(backend);
     let app: TestApp;
     let b: Browser;
     before(async () => {

@@ -11,6 +11,7 @@ import { startFixture, type FixtureProcess } from './helpers/fixture.js';
 import { createClient } from 'redis';
 import { deleteKeys, REDIS_URL, uniquePrefix } from '../../../test/unit/helpers/redis.js';
 import { startOwnRedis } from '../../../test/helpers/processes.js';
+import { needs } from '../../../test/support/services.js';
 
 /** The same browser (cookie) on another process. */
 function sameBrowserOn(url: string, b: Browser) {
@@ -40,6 +41,7 @@ function pairOn(redisUrl: () => string, extra: { TTL_SECONDS?: string } = {}) {
 }
 
 describe('redisBus across two processes', function () {
+  needs('redis');
   const p = pairOn(() => REDIS_URL);
 
   it('a change over HTTP on process A reaches a socket on process B without a reconnect', async () => {
@@ -98,6 +100,7 @@ describe('redisBus across two processes', function () {
 });
 
 describe('the idle deadline across two processes (ttlSeconds 2)', function () {
+  needs('redis');
   const p = pairOn(() => REDIS_URL, { TTL_SECONDS: '2' });
 
   it('activity on B keeps the session\'s idle socket on A alive; once idle, expiry ends the sockets on both', async () => {
@@ -114,6 +117,7 @@ describe('the idle deadline across two processes (ttlSeconds 2)', function () {
 });
 
 describe('redisBus through a Redis restart (own redis-server, append-only)', function () {
+  needs('redis-server');
   let redis: Awaited<ReturnType<typeof startOwnRedis>>;
   before(async () => {
     redis = await startOwnRedis();

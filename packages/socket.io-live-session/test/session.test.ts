@@ -6,12 +6,14 @@ import { BACKENDS, type TestApp } from './helpers/app.js';
 import { useApps } from './helpers/suite.js';
 import { assign, Browser, expectAlive, expectEnded, rejection, unset, waitFor, whoami, type Fields } from './helpers/client.js';
 import { baseGet, countCalls } from './helpers/stores.js';
+import { needs } from '../../../test/support/services.js';
 
 type Draft = Fields;
 const set = assign;
 
 for (const backend of BACKENDS) {
   describe(`live.session and live.update (${backend})`, function () {
+    needs(backend);
     const start = useApps(backend);
 
     /** A logged-in browser with `n` sockets, and their server sides. */

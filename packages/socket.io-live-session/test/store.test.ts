@@ -13,6 +13,7 @@ import { BACKENDS, SECRET } from './helpers/app.js';
 import { useApps } from './helpers/suite.js';
 import { assign, Browser, signedCookie, waitFor, whoami } from './helpers/client.js';
 import { baseGet, type BaseRecord } from './helpers/stores.js';
+import { needs } from '../../../test/support/services.js';
 
 const COOKIE_JSON = { originalMaxAge: null, httpOnly: true, path: '/' };
 const fields = (extra: object) => ({ cookie: COOKIE_JSON, ...extra }) as unknown as SessionFields;
@@ -85,6 +86,7 @@ describe('mergeChanges', () => {
 
 for (const backend of BACKENDS) {
   describe(`live.store, the store decorator (${backend})`, function () {
+    needs(backend);
     const start = useApps(backend);
     const sid = () => randomUUID();
 

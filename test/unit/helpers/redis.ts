@@ -1,15 +1,16 @@
 import { randomUUID } from 'node:crypto';
 import { createClient } from 'redis';
+import { REDIS_URL } from '../../support/services.js';
+
+export { REDIS_URL };
 
 /** A plain single-Redis client (assignable to the stores' RedisClient). */
 export type TestRedisClient = ReturnType<typeof createClient>;
 
-export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-
 /**
- * A connected client for tests. No reconnect strategy: if Redis is absent the
- * connect rejects and the suite's before() hook fails, so the Redis half of a
- * contract suite can never be silently skipped.
+ * A connected client for tests. No reconnect strategy: if Redis is not there the
+ * connect rejects and the suite's before() hook fails. A suite skips only through
+ * needs('redis') (test/support/services.ts), which says so, and never in CI.
  */
 export async function connectTestClient(): Promise<TestRedisClient> {
   const client = createClient({ url: REDIS_URL, socket: { reconnectStrategy: false, connectTimeout: 2000 } });
