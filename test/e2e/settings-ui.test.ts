@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import type { Browser, BrowserContext, BrowserContextOptions, Page } from 'playwright-core';
 import { BACKENDS, startServer, type Backend, type TestServer } from '../helpers/server.js';
+import { needs } from '../support/services.js';
 import { BrowserUser, DESKTOP, PASSWORD, WAIT, artifactPath, launchBrowser, waitConnected, watchPage } from './browser.js';
 
 /*
@@ -21,6 +22,7 @@ const ended = (page: Page) => page.locator('[data-testid="connection-status"][da
 
 describe('browser settings: sessions and password', function () {
   this.timeout(90_000);
+  needs('chromium');
   let browser: Browser;
   before(async () => {
     browser = await launchBrowser();
@@ -74,6 +76,7 @@ describe('browser settings: sessions and password', function () {
 
   for (const backend of BACKENDS) {
     describe(`one user, several browsers (${backend})`, () => {
+      needs(backend);
       const env = useServer(backend);
       const onChat = async (page: Page) => {
         await page.waitForURL(`${env.url()}/chat`, { timeout: WAIT });

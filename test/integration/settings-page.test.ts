@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import type { Socket } from 'socket.io-client';
 import { BACKENDS, startServer, type TestServer } from '../helpers/server.js';
+import { needs } from '../support/services.js';
 import { PASSWORD, TestClient, disconnected, nextEvent, uniqueName } from '../helpers/client.js';
 
 /*
@@ -27,6 +28,7 @@ type Ended = { reason: string };
 
 for (const backend of BACKENDS) {
   describe(`settings page: sessions and password, without JavaScript (${backend})`, () => {
+    needs(backend);
     let server: TestServer;
     const sockets: Socket[] = [];
     before(async () => {

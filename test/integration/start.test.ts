@@ -8,6 +8,7 @@ import { loadConfig } from '../../src/config.js';
 import { start, type Started } from '../../src/start.js';
 import { createStores, type RedisStores } from '../../src/store/index.js';
 import { BACKENDS, type Backend } from '../helpers/server.js';
+import { needs } from '../support/services.js';
 import { deleteRedisPrefix, REDIS_URL } from '../unit/helpers/redis.js';
 
 /** A logger at `level` whose lines land in `lines` (parsed). */
@@ -68,6 +69,7 @@ describe('start(config): the one boot of the server', () => {
 
   for (const backend of BACKENDS) {
     describe(backend, () => {
+      needs(backend);
       let server: Started | undefined;
       afterEach(async () => {
         await server?.close();
