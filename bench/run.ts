@@ -17,6 +17,8 @@
  *                    --project-entry=bench/app-server.ts (the same wiring, with the App in reach)
  *                    --memory (the project on its in-memory stores: one process, no Redis round trips,
  *                    to separate the framework's own cost from Redis's)
+ *                    --metrics (the project with METRICS_PORT set: counts every metric, serves /metrics
+ *                    on a port of its own; compare with a run without it for the cost of counting)
  *                    --wait-quiet=120 (first wait up to 120 s for other processes to leave the CPUs,
  *                    then up to 60 s before each timed round)
  *                    scale: --scale-processes=3 --scale-rooms=24 --scale-members=4 --scale-messages=150 --scale-warmup=8
@@ -83,6 +85,7 @@ async function main() {
     heapSnapshots: opts.str('heap-snapshots'),
     projectEntry: opts.str('project-entry', 'src/server.ts'),
     memory: opts.flag('memory', false),
+    metrics: opts.flag('metrics', false),
     scaleProcesses: opts.int('scale-processes', 3, 2, 16),
     scaleRooms: opts.int('scale-rooms', quick ? 12 : 24, 1, 1000),
     scaleMembers: opts.int('scale-members', 4, 1, 100),
@@ -161,6 +164,8 @@ async function main() {
   const redisCpu: RedisCpu = () => (redis ? redis.cpuSeconds() : Promise.resolve(0));
   const settingsNote = `project settings for load beyond one person's: ${Object.entries(BENCH_LIMITS).map(([k, v]) => `${k}=${v}`).join(' ')} (still counted on every event)`;
 
+  /** --metrics: METRICS_PORT on a free port, so the project counts everything it would count in production. */
+  const metricsEnv: Record<string, string> = cfg.metrics ? { METRICS_PORT: '0' } : {};
   if (redis && sharedServers.length) {
     progress('starting the bare server and the project (Redis mode)');
     const [bare, project] = await Promise.all([
@@ -168,10 +173,11 @@ async function main() {
       startProject({
         prefix: redis.prefix,
         entry,
-        env: cfg.memory ? { REDIS_URL: '' } : {},
+        env: { ...(cfg.memory && { REDIS_URL: '' }), ...metricsEnv },
       }),
     ]);
     results.note(settingsNote);
+    results.note(cfg.metrics ? 'project with METRICS_PORT set: every metric counted' : 'project without METRICS_PORT: no metrics counted');
     if (entry !== 'src/server.ts') results.note(`project started from ${entry}`);
     progress(`bare ${bare.url}, project ${project.url} (prefix ${redis.prefix})`);
 
@@ -294,7 +300,7 @@ async function main() {
         results.metric(rows.rate, 'per s', 'higher');
         results.metric(rows.server, 'µs', 'lower');
         progress('starting a second project process and a listener socket per room');
-        const second = await startProject({ name: 'project-2', prefix: redis.prefix, entry });
+        const second = await startProject({ name: 'project-2', prefix: redis.prefix, entry, env: metricsEnv });
         const listeners: Record<Side, Socket[]> = {
           bare: await connectMany(bare.url, cfg.sockets, [], 25),
           project: await connectMany(second.url, cfg.sockets, fanCookies, 25),

@@ -8,6 +8,8 @@ import type { Config } from './config.js';
 import { AppError, errorMapper } from './errors.js';
 import type { Logger } from './logger.js';
 import { publicDir, viewsDir } from './paths.js';
+import { clientAddress, type TrustProxy } from './ops/audit.js';
+import { markStatic, noMetrics, type Metrics } from './ops/metrics.js';
 import type { AppServer } from './realtime/events.js';
 import { createRealtime } from './realtime/io.js';
 import { createChatRealtime } from './realtime/chat.js';
@@ -24,6 +26,8 @@ import { READY_PROBE_TIMEOUT_MS } from './timings.js';
 export interface AppDeps {
   stores: Stores;
   log: Logger;
+  /** What the app counts (ops/metrics.ts); default: nothing (no METRICS_PORT). */
+  metrics?: Metrics;
 }
 
 export interface App {
@@ -33,12 +37,13 @@ export interface App {
   /** The live session (socket.io-live-session) every socket reads. */
   live: LiveSession;
   log: Logger;
+  metrics: Metrics;
   /** Stops accepting, ends sockets, stops timers. Does not close the stores (the caller owns them). */
   close(): Promise<void>;
 }
 
 /** Wires the app. Never listens and never reads the environment. */
-export function createApp(config: Config, { stores, log }: AppDeps): App {
+export function createApp(config: Config, { stores, log, metrics = noMetrics }: AppDeps): App {
   // Every session, on HTTP and on sockets, is the live session's (socket.io-live-session).
   const live = liveSession({
     store: stores.sessionBase,
@@ -64,15 +69,16 @@ export function createApp(config: Config, { stores, log }: AppDeps): App {
     cookie: { httpOnly: true, sameSite: 'lax', secure: config.production, path: '/' },
   });
   const passport = createPassport(stores);
-  const csrf = createCsrf();
+  const csrf = createCsrf(log);
   // One origin policy for every API request, as the live session applies it to every Engine.IO request.
   const originPolicy = live.origins;
-  const limits = createLimits(stores, config.limits);
+  const limits = createLimits(stores, config.limits, metrics.rateLimited);
   const deps: ApiDeps = {
     stores,
     passport,
     limits,
     live,
+    log,
     generateCsrfToken: csrf.generateToken,
   };
 
@@ -81,7 +87,11 @@ export function createApp(config: Config, { stores, log }: AppDeps): App {
   if (config.trustProxy !== undefined) app.set('trust proxy', config.trustProxy);
   app.set('view engine', 'ejs');
   app.set('views', viewsDir);
+  // The same client address for sockets as Express's req.ip (TRUST_PROXY), for audit lines.
+  const trust = app.get('trust proxy fn') as TrustProxy;
 
+  // First, so that every answer is counted, whatever answers it (http_requests_total).
+  if (metrics.enabled) app.use(metrics.countRequests);
   app.use(securityHeaders(config.production));
   app.get('/healthz', (_req, res) => {
     res.json({ ok: true });
@@ -94,7 +104,7 @@ export function createApp(config: Config, { stores, log }: AppDeps): App {
       res.status(503).json({ error: { code: 'not_ready', message: 'a backing store does not answer' } });
     }
   });
-  app.use(express.static(publicDir, { index: false, maxAge: config.production ? '1h' : 0 }));
+  app.use(express.static(publicDir, { index: false, maxAge: config.production ? '1h' : 0, setHeaders: markStatic }));
   // Everything after the static files is a page or an API answer that may carry a token or personal data.
   app.use(noStore);
 
@@ -129,11 +139,13 @@ export function createApp(config: Config, { stores, log }: AppDeps): App {
     adapter: stores.socketAdapter,
     admit: chat.admit,
     onConnect: chat.onConnect,
+    clientAddress: (req) => clientAddress(req, trust),
+    metrics,
     log,
   });
   chat.attach(io);
 
-  app.use('/api', authApi(deps), chatApi({ chat: stores.chat, findUser: publicUserFinder(stores.users), eviction: roomEviction(io), limits }));
+  app.use('/api', authApi(deps), chatApi({ chat: stores.chat, findUser: publicUserFinder(stores.users), eviction: roomEviction(io), limits, log }));
   app.use('/api', (_req, _res, next) => next(new AppError('not_found', 'no such endpoint')));
   app.use(pages({ ...deps, chat: stores.chat }));
   app.use(errorHandler(log, toAppError));
@@ -144,6 +156,7 @@ export function createApp(config: Config, { stores, log }: AppDeps): App {
     io,
     live,
     log,
+    metrics,
     async close() {
       chat.stop();
       live.close();

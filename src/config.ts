@@ -5,6 +5,8 @@ import { z } from 'zod';
 export interface Config {
   port: number;
   host: string;
+  /** Where `GET /metrics` is served, on `host` (`METRICS_PORT`; 0 = any free port); undefined: no metrics at all. */
+  metricsPort: number | undefined;
   /** Where every store lives (`REDIS_URL` or `REDIS_CLUSTER_NODES`); undefined: in memory. */
   redis: RedisTarget | undefined;
   /** Key and channel prefix inside Redis (extension: `REDIS_PREFIX`). */
@@ -92,6 +94,7 @@ const origin = z.string().refine((s) => {
 const schema = z.object({
   PORT: intIn(0, 65535).default(3000),
   HOST: z.string().min(1).default('127.0.0.1'),
+  METRICS_PORT: intIn(0, 65535).optional(),
   REDIS_URL: z
     .string()
     .regex(/^rediss?:\/\//, 'must start with redis:// or rediss://')
@@ -166,6 +169,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError('SESSION_SECRET: each secret must be at least 16 characters when NODE_ENV=production');
   }
 
+  if (e.METRICS_PORT !== undefined && e.METRICS_PORT !== 0 && e.METRICS_PORT === e.PORT) {
+    throw new ConfigError(`METRICS_PORT: must differ from PORT (${e.PORT}): metrics are never served on the public port`);
+  }
+
   const allowedOrigins = csv(e.ALLOWED_ORIGINS);
   const clusterNodes = csv(e.REDIS_CLUSTER_NODES);
   if (clusterNodes.length && e.REDIS_URL) throw new ConfigError('REDIS_CLUSTER_NODES: set this or REDIS_URL, not both');
@@ -183,6 +190,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   return {
     port: e.PORT,
     host: e.HOST,
+    metricsPort: e.METRICS_PORT,
     redis,
     redisPrefix: e.REDIS_PREFIX,
     sessionSecrets,

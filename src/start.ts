@@ -2,6 +2,7 @@ import type { AddressInfo } from 'node:net';
 import { createApp, type App } from './app.js';
 import type { Config } from './config.js';
 import { createLogger, type Logger } from './logger.js';
+import { createMetrics, serveMetrics, type MetricsListener } from './ops/metrics.js';
 import { createStores, type Stores } from './store/index.js';
 import { SHUTDOWN_LIMIT_MS } from './timings.js';
 
@@ -10,6 +11,8 @@ export interface Started {
   /** `http://HOST:PORT`, with the port actually bound (PORT=0 picks a free one). */
   url: string;
   port: number;
+  /** `http://HOST:METRICS_PORT/metrics`, with the port actually bound; undefined without METRICS_PORT. */
+  metricsUrl: string | undefined;
   config: Config;
   stores: Stores;
   app: App;
@@ -35,7 +38,8 @@ export interface StartOptions {
 
 /**
  * The one boot of the server (src/server.ts, the bench's app-server, the tests):
- * stores, app, listen. Resolves once it listens. Never reads the environment and
+ * stores, app, listen (and, with METRICS_PORT, the metrics listener on its own
+ * port, serving only `GET /metrics`). Resolves once it listens. Never reads the environment and
  * never installs signal handlers (see `stopOnSignals`). If it cannot listen
  * (e.g. the port is taken) it closes what it made and rejects, naming the address.
  */
@@ -46,10 +50,12 @@ export async function start(config: Config, opts: StartOptions = {}): Promise<St
 
   const stores = opts.stores ?? (await createStores(config, log));
   let app: App | undefined;
+  let metricsListener: MetricsListener | undefined;
   let closing: Promise<void> | undefined;
   const close = () =>
     (closing ??= (async () => {
       try {
+        await metricsListener?.close();
         await app?.close();
       } finally {
         if (!opts.stores) await stores.close();
@@ -57,21 +63,28 @@ export async function start(config: Config, opts: StartOptions = {}): Promise<St
     })());
 
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
+  const metrics = config.metricsPort === undefined ? undefined : createMetrics();
+  let onMetricsPort = false;
   try {
-    app = createApp(config, { stores, log });
+    app = createApp(config, { stores, log, ...(metrics && { metrics }) });
     await listen(app, config);
+    if (metrics) {
+      onMetricsPort = true;
+      metricsListener = await serveMetrics(metrics.registry, config.host, config.metricsPort!);
+    }
   } catch (err) {
     await close().catch((closeErr: unknown) => log.error({ err: closeErr }, 'closing after a failed start failed'));
     if (!isListenError(err)) throw err;
     const why = err.code === 'EADDRINUSE' ? 'the port is already in use (EADDRINUSE)' : err.message;
-    throw new Error(`cannot listen on ${host}:${config.port}: ${why}`, { cause: err });
+    const where = onMetricsPort ? `${host}:${config.metricsPort} (METRICS_PORT)` : `${host}:${config.port}`;
+    throw new Error(`cannot listen on ${where}: ${why}`, { cause: err });
   }
 
   const { port } = app.httpServer.address() as AddressInfo;
   const url = `http://${host}:${port}`;
   // Launchers and tests wait for this line, so it is written whatever LOG_LEVEL is (PROTOCOL.md).
-  if (opts.announce ?? true) log.child({}, { level: 'info' }).info({ store: stores.kind }, `listening on ${url}`);
-  return { url, port, config, stores, app, log, close };
+  if (opts.announce ?? true) log.child({}, { level: 'info' }).info({ store: stores.kind, metrics: metricsListener?.url }, `listening on ${url}`);
+  return { url, port, metricsUrl: metricsListener?.url, config, stores, app, log, close };
 }
 
 function listen(app: App, config: Config) {

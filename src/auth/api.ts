@@ -32,7 +32,7 @@ export function authApi(deps: ApiDeps): Router {
   });
 
   r.post('/logout', async (req, res) => {
-    if (req.user) await logout(req);
+    if (req.user) await logout(deps, req);
     res.status(204).end();
   });
 

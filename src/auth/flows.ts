@@ -2,8 +2,10 @@ import type { Request, Response } from 'express';
 import type { SessionData } from 'express-session';
 import { AppError } from '../errors.js';
 import type { User } from '../chat/types.js';
-import { addressKey, guardedPasswordCheck, type RateLimits } from '../security/limits.js';
+import { addressKey, guardedPasswordCheck, LimitExceeded, type RateLimits } from '../security/limits.js';
 import type { LiveSession } from 'socket.io-live-session';
+import type { Logger } from '../logger.js';
+import { audit, type AuditFields, type AuditName } from '../ops/audit.js';
 import { currentUser } from '../http/guards.js';
 import { parseInput } from '../http/validate.js';
 import { hashPassword } from './passwords.js';
@@ -17,7 +19,13 @@ export interface AuthDeps {
   passport: AppPassport;
   limits: RateLimits;
   live: LiveSession;
+  /** Where the audit lines go (PROTOCOL.md "Operations"): every flow here writes its own, for the API and the pages alike. */
+  log: Logger;
 }
+
+/** An audit line about `req`: its address and its session's handle (as it is now), with `fields`. */
+const auditReq = (deps: AuthDeps, req: Request, name: AuditName, fields: AuditFields) =>
+  audit(deps.log, name, { ip: req.ip, session: deps.live.handle(req), ...fields });
 
 /** Passport's req.login as a promise: regenerates the session id (no fixation) and stores the user. */
 function passportLogIn(req: Request, user: User): Promise<void> {
@@ -35,6 +43,19 @@ function authenticateLocal(deps: AuthDeps, req: Request, res: Response): Promise
 
 /** Who a password check is counted against: the username, and the client address (behind TRUST_PROXY, the forwarded one). */
 const attemptBy = (req: Request, username: string) => ({ username, address: addressKey(req.ip) });
+
+/** guardedPasswordCheck, with the audit line of a failed check (`login_failed`) or a refused one (`rate_limited`). */
+async function auditedPasswordCheck<T>(deps: AuthDeps, req: Request, username: string, reason: string, check: () => Promise<T | null | false>) {
+  let result: T | null;
+  try {
+    result = await guardedPasswordCheck(deps.limits, attemptBy(req, username), check);
+  } catch (err) {
+    if (err instanceof LimitExceeded) auditReq(deps, req, 'rate_limited', { user: username, limit: err.limit });
+    throw err;
+  }
+  if (!result) auditReq(deps, req, 'login_failed', { user: username, reason });
+  return result;
+}
 
 /**
  * Logs `user` in on a new session id (the old record is destroyed, ending its
@@ -61,23 +82,27 @@ export async function register(deps: AuthDeps, req: Request): Promise<User> {
   const input = parseInput(registerBody, req.body);
   const user = toVerifiedUser(await registerUser(deps.stores, input));
   await startSession(req, user);
+  auditReq(deps, req, 'register', { user: user.username });
   return publicUser(user);
 }
 
 /** The failed-login limits count the attempt before the password is checked (see guardedPasswordCheck). */
 export async function login(deps: AuthDeps, req: Request, res: Response): Promise<User> {
   const { username } = parseInput(loginBody, req.body);
-  const user = await guardedPasswordCheck(deps.limits, attemptBy(req, username), () => authenticateLocal(deps, req, res));
+  const user = await auditedPasswordCheck(deps, req, username, 'invalid_credentials', () => authenticateLocal(deps, req, res));
   if (!user) throw new AppError('invalid_credentials', 'wrong username or password');
   await startSession(req, user);
+  auditReq(deps, req, 'login', { user: user.username });
   return publicUser(user);
 }
 
 /** Ends the session (its sockets everywhere get `session:ended {reason:"logout"}`). */
-export async function logout(req: Request): Promise<void> {
+export async function logout(deps: AuthDeps, req: Request): Promise<void> {
+  const ending: AuditFields = { user: req.user?.username, session: deps.live.handle(req) };
   // Passport saves the session without the user, then regenerates it: the old
   // record is destroyed through the live store, which tells every process.
   await new Promise<void>((resolve, reject) => req.logout((err) => (err ? reject(err) : resolve())));
+  auditReq(deps, req, 'logout', ending);
 }
 
 /**
@@ -91,7 +116,7 @@ export async function logout(req: Request): Promise<void> {
 export async function changePassword(deps: AuthDeps, req: Request): Promise<void> {
   const { currentPassword, newPassword } = parseInput(passwordBody, req.body);
   const me = currentUser(req);
-  const verified = await guardedPasswordCheck(deps.limits, attemptBy(req, me.username), () =>
+  const verified = await auditedPasswordCheck(deps, req, me.username, 'wrong_current_password', () =>
     checkCredentials(deps.stores, me.username, currentPassword),
   );
   if (!verified) throw fieldError('invalid_credentials', 'current password is wrong', 'currentPassword');
@@ -99,9 +124,10 @@ export async function changePassword(deps: AuthDeps, req: Request): Promise<void
   if (version === null) throw fieldError('invalid_credentials', 'the password was changed meanwhile; try again', 'currentPassword');
   const { prefs, lastRoomId } = req.session;
   await startSession(req, { ...toVerifiedUser(verified), credentialVersion: version }, { prefs, lastRoomId });
-  await deps.live.revokeUser(me.id, { except: req });
+  const revoked = await deps.live.revokeUser(me.id, { except: req });
   // Every process also re-checks the version of each session it holds for the user.
   await deps.stores.bus.publish({ t: 'user', uid: me.id });
+  auditReq(deps, req, 'password_changed', { user: me.username, count: revoked });
 }
 
 /**
@@ -110,12 +136,17 @@ export async function changePassword(deps: AuthDeps, req: Request): Promise<void
  * has no such session.
  */
 export async function revokeSession(deps: AuthDeps, req: Request, handle: string): Promise<boolean> {
-  return deps.live.revoke(currentUser(req).id, handle);
+  const me = currentUser(req);
+  const revoked = await deps.live.revoke(me.id, handle);
+  if (revoked) auditReq(deps, req, 'session_revoked', { user: me.username, target: handle, count: 1 });
+  return revoked;
 }
 
 /** Ends every session of the user but this one (`revoked`). */
 export async function revokeOtherSessions(deps: AuthDeps, req: Request): Promise<void> {
-  await deps.live.revokeUser(currentUser(req).id, { except: req });
+  const me = currentUser(req);
+  const count = await deps.live.revokeUser(me.id, { except: req });
+  auditReq(deps, req, 'session_revoked', { user: me.username, target: 'others', count });
 }
 
 function fieldError(code: 'invalid_credentials', message: string, field: string): AppError {

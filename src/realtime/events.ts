@@ -48,6 +48,10 @@ export interface SocketData {
   user: User;
   /** Events of this socket being handled, not yet acknowledged. */
   inFlight: number;
+  /** The client address of its handshake (behind TRUST_PROXY, the forwarded one), for audit lines. */
+  address?: string | undefined;
+  /** When this socket's last `rate_limited` audit line was written (at most one a second: a flood must not flood the log). */
+  limitedAuditAt?: number;
 }
 
 export type AppServer = Server<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>;

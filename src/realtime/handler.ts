@@ -2,8 +2,10 @@ import type { z } from 'zod';
 import type { ChatStore, PresenceStore } from '../chat/ports.js';
 import type { User } from '../chat/types.js';
 import type { PublicUserFinder } from '../chat/users.js';
-import type { RateLimits } from '../security/limits.js';
+import { LimitExceeded, type RateLimits } from '../security/limits.js';
 import type { Logger } from '../logger.js';
+import { audit } from '../ops/audit.js';
+import type { EventMeter, Metrics } from '../ops/metrics.js';
 import type { LiveSession } from 'socket.io-live-session';
 import type { ChatSession } from '../session/types.js';
 import { AppError, isSocketErrorCode, type ErrorMapper, type SocketErrorCode } from '../errors.js';
@@ -76,6 +78,8 @@ export function requireLive(ctx: EventContext): void {
 
 /** Events a socket may have in flight (sent, not yet acknowledged); beyond that an event is refused at once. */
 const MAX_IN_FLIGHT = 32;
+/** A socket's `rate_limited` audit lines are written at most this often. */
+const LIMITED_AUDIT_EVERY_MS = 1000;
 
 
 export function failure(code: SocketErrorCode, message: string): AckFailure {
@@ -90,6 +94,7 @@ function toFailure(toAppError: ErrorMapper, err: unknown): AckFailure {
 }
 
 type AnyAck = (result: unknown) => void;
+type AckResult = { ok: true } | AckFailure;
 /** A handler of some event, as the dispatcher holds it (its input type is its own schema's). */
 type AnyHandler = { schema: z.ZodType; handle(input: never, ctx: EventContext): Promise<object> };
 const noAck: AnyAck = () => undefined;
@@ -108,6 +113,8 @@ export interface BindDeps {
   log: Logger;
   /** What a client may see of an error (errors.ts, with the stores' "unavailable"). */
   toAppError: ErrorMapper;
+  /** socket_events_total and socket_event_duration_seconds, one meter per event. */
+  metrics: Metrics;
 }
 
 /**
@@ -143,27 +150,31 @@ class Watchdog {
   }
 }
 
-/** One event being handled: acked exactly once, by the handler or by the watchdog, and counted in flight until then. */
+/** One event being handled: acked (and metered) exactly once, by the handler or by the watchdog, and counted in flight until then. */
 class InFlight {
   readonly started = Date.now();
+  private readonly timed: number;
   private done = false;
 
   constructor(
     private readonly ack: AnyAck,
     private readonly watchdog: Watchdog,
     private readonly counter: SocketData,
+    private readonly meter: EventMeter,
     private readonly onInternal: (err: unknown, msg: string) => void,
   ) {
+    this.timed = meter.start();
     watchdog.track(this);
     counter.inFlight += 1;
   }
 
-  finish(result: object, internalMessage?: string, err?: unknown) {
+  finish(result: AckResult, internalMessage?: string, err?: unknown) {
     if (this.done) return;
     this.done = true;
     this.counter.inFlight -= 1;
     this.watchdog.forget(this);
     if (internalMessage) this.onInternal(err, internalMessage);
+    this.meter.done(result.ok ? 'ok' : result.error.code, this.timed);
     this.ack(result);
   }
 }
@@ -175,25 +186,63 @@ class InFlight {
  * handler and always acks once. Nothing here throws into Socket.IO.
  */
 export function createDispatcher(handlers: HandlerTable, deps: BindDeps) {
-  const byEvent = new Map<string, AnyHandler>(Object.values(handlers).map((h) => [h.event, h]));
+  const { metrics, log } = deps;
+  // Each event's meter is made once, here: the hot path only bumps numbers (ops/metrics.ts).
+  const byEvent = new Map<string, { h: AnyHandler; meter: EventMeter }>(
+    Object.values(handlers).map((h) => [h.event, { h, meter: metrics.event(h.event) }]),
+  );
+  // Names outside the events map share one label, so a client cannot make series up.
+  const unknownMeter = metrics.event('unknown');
+  const malformedMeter = metrics.event('malformed');
   const watchdog = new Watchdog();
+
+  /** Acks a refusal decided before the handler ran (counted, not timed). */
+  const refuse = (meter: EventMeter, ack: AnyAck, result: AckFailure) => {
+    meter.done(result.error.code, 0);
+    ack(result);
+  };
+
+  /**
+   * The audit line of an event a rate limit refused: at most one per socket a second,
+   * since a client can send thousands a second (rate_limited_total counts them all).
+   */
+  const limited = (socket: AppSocket, event: string, limit: string) => {
+    const now = Date.now();
+    if (now - (socket.data.limitedAuditAt ?? 0) < LIMITED_AUDIT_EVERY_MS) return;
+    socket.data.limitedAuditAt = now;
+    audit(log, 'rate_limited', {
+      user: socket.data.user?.username,
+      ip: socket.data.address,
+      session: deps.services.live.handle(socket),
+      limit,
+      event,
+    });
+  };
 
   function dispatch(socket: AppSocket, event: string, args: unknown[]) {
     const { payload, ack } = splitArgs(args);
-    const h = byEvent.get(event);
-    if (!h) return ack(failure('bad_request', event === MALFORMED_EVENT ? 'malformed payload' : 'unknown event'));
+    const entry = byEvent.get(event);
+    if (!entry) {
+      const malformed = event === MALFORMED_EVENT;
+      return refuse(malformed ? malformedMeter : unknownMeter, ack, failure('bad_request', malformed ? 'malformed payload' : 'unknown event'));
+    }
+    const { h, meter } = entry;
     // (The live session counts every client event as activity itself.)
     const session = deps.services.live.session(socket);
-    if (!session) return ack(failure('unauthorized', 'session ended'));
+    if (!session) return refuse(meter, ack, failure('unauthorized', 'session ended'));
     const user = socket.data.user;
-    if (socket.data.inFlight >= MAX_IN_FLIGHT) return ack(failure('rate_limited', `at most ${MAX_IN_FLIGHT} events in flight per socket`));
+    if (socket.data.inFlight >= MAX_IN_FLIGHT) {
+      metrics.rateLimited('in_flight');
+      limited(socket, event, 'in_flight');
+      return refuse(meter, ack, failure('rate_limited', `at most ${MAX_IN_FLIGHT} events in flight per socket`));
+    }
     const parsed = h.schema.safeParse(payload);
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
-      return ack(failure('bad_request', `${issue?.path.join('.') || 'payload'}: ${issue?.message ?? 'invalid'}`));
+      return refuse(meter, ack, failure('bad_request', `${issue?.path.join('.') || 'payload'}: ${issue?.message ?? 'invalid'}`));
     }
-    const job = new InFlight(ack, watchdog, socket.data, (err, msg) => deps.log.error({ err, event, user: user.username }, msg));
-    const ctx: EventContext = { ...deps.services, socket, io: deps.io, session, user, log: deps.log };
+    const job = new InFlight(ack, watchdog, socket.data, meter, (err, msg) => log.error({ err, event, user: user.username }, msg));
+    const ctx: EventContext = { ...deps.services, socket, io: deps.io, session, user, log };
     let running: Promise<object>;
     try {
       running = h.handle(parsed.data as never, ctx); // the handler's own schema produced it
@@ -203,6 +252,7 @@ export function createDispatcher(handlers: HandlerTable, deps: BindDeps) {
     running.then(
       (result) => job.finish({ ok: true, ...result }),
       (err: unknown) => {
+        if (err instanceof LimitExceeded) limited(socket, event, err.limit);
         const failed = toFailure(deps.toAppError, err);
         job.finish(failed, failed.error.code === 'internal' ? 'socket event failed' : undefined, err);
       },

@@ -1,9 +1,11 @@
-import type { Server as HttpServer } from 'node:http';
+import type { IncomingMessage, Server as HttpServer } from 'node:http';
 import type { RequestHandler } from 'express';
 import { Server } from 'socket.io';
 import type { LiveSession } from 'socket.io-live-session';
 import type { ErrorMapper } from '../errors.js';
 import type { Logger } from '../logger.js';
+import { audit } from '../ops/audit.js';
+import type { Metrics } from '../ops/metrics.js';
 import type { AppServer, AppSocket } from './events.js';
 import { createDispatcher, type ChatServices, type HandlerTable } from './handler.js';
 import { tolerantParser } from './parser.js';
@@ -38,17 +40,25 @@ export interface RealtimeDeps {
   admit: (socket: AppSocket) => Promise<Undo>;
   /** Called once an admitted socket is connected. */
   onConnect: (socket: AppSocket) => void;
+  /** The client address of a request, as Express's req.ip (TRUST_PROXY) gives it. */
+  clientAddress: (req: IncomingMessage) => string | undefined;
+  metrics: Metrics;
   log: Logger;
 }
+
+/** The refusals that are security events (the others, `unavailable` and `closed`, are only counted). */
+const AUDITED: ReadonlySet<string> = new Set(['unauthorized', 'too_many_connections']);
 
 /**
  * The Socket.IO server on the app's HTTP server. The live session (the origin
  * policy on every Engine.IO request, the session on the handshake, the session
  * checked again at CONNECT) comes first; then the chat's admission; then one
- * dispatcher per connected socket.
+ * dispatcher per connected socket. Every handshake is counted by its result
+ * (handshakes_total), every refusal that is a security event audited, and every
+ * socket whose session ends counted (session_ended_sockets_total).
  */
 export function createRealtime(deps: RealtimeDeps): AppServer {
-  const { live, log } = deps;
+  const { live, log, metrics } = deps;
   const io: AppServer = new Server(deps.httpServer, {
     serveClient: true,
     perMessageDeflate: false,
@@ -59,17 +69,36 @@ export function createRealtime(deps: RealtimeDeps): AppServer {
   });
 
   live.attach(io, deps.sessionMiddleware);
+  metrics.gauges({ sockets: () => io.of('/').sockets.size, sessions: () => live.size });
+  live.on('end', (_socket, reason) => metrics.sessionEnded(reason));
+  // The live session's own refusals: a foreign origin (any Engine.IO request), no live session at CONNECT.
+  live.on('refuse', (reason, req, handle) => {
+    metrics.handshake(reason);
+    const ip = deps.clientAddress(req);
+    if (reason === 'origin') audit(log, 'origin_refused', { ip, origin: req.headers.origin, path: '/socket.io/' });
+    else if (AUDITED.has(reason)) audit(log, 'handshake_refused', { ip, session: handle, reason });
+  });
 
   /** What each admitted socket's admission recorded, until it connects. */
   const undos = new WeakMap<AppSocket, Undo>();
 
+  /** A refusal by the chat's admission (the user, the socket cap, a closed connection). */
+  const refused = (socket: AppSocket, code: RefusalCode) => {
+    metrics.handshake(code);
+    if (!AUDITED.has(code)) return;
+    const user = socket.data.user?.username;
+    audit(log, 'handshake_refused', { user, ip: socket.data.address, session: live.handle(socket), reason: code });
+  };
+
   io.use((socket, next) => {
+    socket.data.address = deps.clientAddress(socket.request);
     deps.admit(socket).then(
       (undo) => {
         // Socket.IO drops a socket whose connection closed while the middlewares ran,
         // without a `disconnect` event: nothing recorded for it may stay behind.
         if (socket.conn.readyState !== 'open') {
           undo();
+          refused(socket, 'closed');
           return next(new HandshakeRefusal('closed'));
         }
         undos.set(socket, undo);
@@ -77,17 +106,20 @@ export function createRealtime(deps: RealtimeDeps): AppServer {
       },
       (err: unknown) => {
         if (!(err instanceof HandshakeRefusal)) log.warn({ err: String(err) }, 'socket admission failed');
-        next(new Error(err instanceof HandshakeRefusal ? err.code : 'unavailable'));
+        const code = err instanceof HandshakeRefusal ? err.code : 'unavailable';
+        refused(socket, code);
+        next(new Error(code));
       },
     );
   });
 
-  const bindHandlers = createDispatcher(deps.handlers, { io, services: deps.services, log, toAppError: deps.toAppError });
+  const bindHandlers = createDispatcher(deps.handlers, { io, services: deps.services, log, toAppError: deps.toAppError, metrics });
   io.on('connection', (socket) => {
     const undo = undos.get(socket);
     undos.delete(socket);
     // The live session ended it between the admission and now (it was told `session:ended`).
     if (!live.session(socket)) return undo?.();
+    metrics.handshake('ok');
     // The handshake request is not needed any more (its headers and socket stay alive with it): ~4 KB a socket.
     (socket.conn as unknown as { request: unknown }).request = null;
     bindHandlers(socket);

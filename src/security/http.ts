@@ -4,6 +4,7 @@ import helmet from 'helmet';
 import { csrfSync } from 'csrf-sync';
 import { AppError } from '../errors.js';
 import type { Logger } from '../logger.js';
+import { audit, pathOf, requestSubject } from '../ops/audit.js';
 import type { OriginPolicy } from 'socket.io-live-session';
 
 /** helmet with a CSP that allows only the app's own scripts, styles and sockets: no inline code. */
@@ -32,13 +33,16 @@ export function securityHeaders(production: boolean): RequestHandler {
   });
 }
 
-/** Refuses API and state-changing requests from foreign origins (see origin.ts). */
+/**
+ * Refuses API and state-changing requests from foreign origins (see origin.ts), each
+ * with an `origin_refused` audit line (it runs before the session is read: no user, no session).
+ */
 export function originGuard(policy: OriginPolicy, log: Logger, scope: 'all' | 'unsafe-methods'): RequestHandler {
   return (req, _res, next) => {
     if (scope === 'unsafe-methods' && SAFE_METHODS.has(req.method)) return next();
     const verdict = policy.verdict(req);
     if (policy.isAllowed(verdict)) return next();
-    log.warn({ origin: req.headers.origin, verdict, path: req.path }, 'refused request from a foreign origin');
+    audit(log, 'origin_refused', { ip: req.ip, origin: req.headers.origin, reason: verdict, method: req.method, path: pathOf(req) });
     next(new AppError('forbidden', 'origin not allowed'));
   };
 }
@@ -62,8 +66,8 @@ export const noStore: RequestHandler = (_req, res, next) => {
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
-/** Synchronizer-token CSRF (csrf-sync): header `x-csrf-token` or form field `_csrf`. */
-export function createCsrf() {
+/** Synchronizer-token CSRF (csrf-sync): header `x-csrf-token` or form field `_csrf`; a refusal is audited (`csrf_refused`). */
+export function createCsrf(log: Logger) {
   const csrf = csrfSync({
     getTokenFromRequest: (req) => {
       const header = req.headers['x-csrf-token'];
@@ -73,8 +77,10 @@ export function createCsrf() {
     },
   });
   const protect: RequestHandler = (req: Request, res: Response, next: NextFunction) =>
-    csrf.csrfSynchronisedProtection(req, res, (err?: unknown) =>
-      next(err === undefined ? undefined : new AppError('csrf', 'missing or invalid CSRF token')),
-    );
+    csrf.csrfSynchronisedProtection(req, res, (err?: unknown) => {
+      if (err === undefined) return next();
+      audit(log, 'csrf_refused', { ...requestSubject(req), method: req.method, path: pathOf(req) });
+      next(new AppError('csrf', 'missing or invalid CSRF token'));
+    });
   return { protect, generateToken: csrf.generateToken };
 }

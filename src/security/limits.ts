@@ -22,6 +22,17 @@ const COUNTS: Record<LimitName, string> = {
   login_ip: 'failed sign-ins from this address',
 };
 
+/** A limit refused: `rate_limited`, naming the limit (for the audit line). */
+export class LimitExceeded extends AppError {
+  constructor(
+    readonly limit: LimitName,
+    message: string,
+    retryAfterSeconds: number,
+  ) {
+    super('rate_limited', message, retryAfterSeconds);
+  }
+}
+
 /**
  * Every rate limit of the server, by name. Each is one rate-limiter-flexible
  * limiter in the shared store (Redis: an atomic INCR script per call, so the
@@ -29,7 +40,7 @@ const COUNTS: Record<LimitName, string> = {
  * `consume` counts first and refuses beyond the limit, so a burst of parallel
  * calls can never get more than `points` through.
  */
-export function createLimits(stores: { limiter: LimiterFactory }, limits: Limits) {
+export function createLimits(stores: { limiter: LimiterFactory }, limits: Limits, onRefused: (limit: LimitName) => void = () => undefined) {
   const limiters = new Map<LimitName, RateLimiterAbstract>();
   const limiter = (name: LimitName) => {
     let l = limiters.get(name);
@@ -38,18 +49,15 @@ export function createLimits(stores: { limiter: LimiterFactory }, limits: Limits
   };
 
   return {
-    /** Counts one against `key`; throws `rate_limited` (with Retry-After) when that goes over the limit. */
+    /** Counts one against `key`; throws LimitExceeded (`rate_limited`, with Retry-After) when that goes over the limit. */
     async consume(name: LimitName, key: string): Promise<void> {
       try {
         await limiter(name).consume(key);
       } catch (err) {
         if (!(err instanceof RateLimiterRes)) throw err; // the store failed: not a verdict
         const { points, durationSeconds } = limits[name];
-        throw new AppError(
-          'rate_limited',
-          `too many ${COUNTS[name]}: at most ${points} per ${durationSeconds} s`,
-          Math.max(1, Math.ceil(err.msBeforeNext / 1000)),
-        );
+        onRefused(name);
+        throw new LimitExceeded(name, `too many ${COUNTS[name]}: at most ${points} per ${durationSeconds} s`, Math.max(1, Math.ceil(err.msBeforeNext / 1000)));
       }
     },
     /** Gives one back (an attempt that turned out not to count). */

@@ -6,7 +6,9 @@ import { addMemberBodySchema, createRoomBodySchema, historyQuerySchema, memberPa
 import type { PublicUserFinder } from '../chat/users.js';
 import { currentUser, requireUser } from '../http/guards.js';
 import { parseInput } from '../http/validate.js';
-import type { RateLimits } from '../security/limits.js';
+import { LimitExceeded, type RateLimits } from '../security/limits.js';
+import type { Logger } from '../logger.js';
+import { audit, requestSubject } from '../ops/audit.js';
 
 export interface ChatApiDeps {
   chat: ChatStore;
@@ -14,10 +16,12 @@ export interface ChatApiDeps {
   /** A removed member's sockets leave the room at once (realtime/rooms.ts). */
   eviction: RoomEviction;
   limits: RateLimits;
+  /** For the audit line of a refused room creation. */
+  log: Logger;
 }
 
 /** The rooms API (PROTOCOL.md). Every route needs a logged-in session. */
-export function chatApi({ chat, findUser, eviction, limits }: ChatApiDeps): Router {
+export function chatApi({ chat, findUser, eviction, limits, log }: ChatApiDeps): Router {
   const r = Router();
 
   r.get('/rooms', requireUser, async (req, res) => {
@@ -27,7 +31,10 @@ export function chatApi({ chat, findUser, eviction, limits }: ChatApiDeps): Rout
   r.post('/rooms', requireUser, async (req, res) => {
     const body = parseInput(createRoomBodySchema, req.body);
     const me = currentUser(req);
-    await limits.consume('room_create', me.id);
+    await limits.consume('room_create', me.id).catch((err: unknown) => {
+      if (err instanceof LimitExceeded) audit(log, 'rate_limited', { ...requestSubject(req), limit: err.limit });
+      throw err;
+    });
     try {
       res.status(201).json({ room: await createRoom(chat, me, body) });
     } catch (err) {

@@ -53,7 +53,7 @@ export function pages(deps: PagesDeps): Router {
   });
 
   r.post('/logout', async (req, res) => {
-    if (req.user) await logout(req);
+    if (req.user) await logout(deps, req);
     res.redirect(303, '/login');
   });
 

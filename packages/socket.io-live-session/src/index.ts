@@ -2,7 +2,7 @@
  * socket.io-live-session: express-session for Socket.IO, live.
  * See README.md for the guarantees, the API and its extensions.
  */
-export { liveSession, sessionHandle, SessionEndedError, type Hooks, type LiveSession, type LiveSessionOptions, type SessionInfo } from './live.js';
+export { liveSession, sessionHandle, SessionEndedError, type Hooks, type LiveSession, type LiveSessionOptions, type RefuseReason, type SessionInfo } from './live.js';
 export { memoryBus } from './bus.js';
 export { redisBus, type RedisBusOptions, type RedisLike, type RedisSubscriberLike } from './redis.js';
 export { originPolicy, isOrigin, type OriginPolicy, type OriginVerdict } from './origin.js';

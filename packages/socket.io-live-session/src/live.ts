@@ -105,12 +105,26 @@ function keyOf(user: unknown): string | undefined {
   return id ? String(id) : undefined;
 }
 
+/**
+ * Why the package refused a socket: `origin` (an Engine.IO request from a foreign
+ * origin, refused before any session is read), `unauthorized` (at CONNECT: no
+ * session, no user, or it ended), `unavailable` (at CONNECT: the store did not answer).
+ */
+export type RefuseReason = 'origin' | 'unauthorized' | 'unavailable';
+
 /** The hooks of `live.on` (an extension). */
 export interface Hooks {
   /** A socket's session data changed (from HTTP, a socket, another process). */
   (event: 'change', listener: (socket: Socket, session: SessionSnapshot) => void): void;
   /** Only a socket's idle deadline moved (activity on HTTP or any socket of the session). */
   (event: 'extend', listener: (socket: Socket, expiresAt: Date) => void): void;
+  /**
+   * The package refused a socket: `req` is the refused request (the Engine.IO request, or the
+   * handshake's at CONNECT); `handle` the session's opaque handle when the handshake loaded one.
+   */
+  (event: 'refuse', listener: (reason: RefuseReason, req: IncomingMessage, handle: string | null) => void): void;
+  /** A socket's session ended: called once per socket, right before it is told `session:ended` and disconnected. */
+  (event: 'end', listener: (socket: Socket, reason: EndReason) => void): void;
 }
 
 /** An opaque, stable handle for a session: never the cookie's session id. */
@@ -137,6 +151,14 @@ export function liveSession(options: LiveSessionOptions) {
   const userOf = (data: SessionFields) => keyOf(userFn(data));
   const log = options.log;
   const events = new EventEmitter();
+  /** For the hooks called from inside the handshake and the end of a session: a throwing listener must not break either. */
+  const notify = (event: 'refuse' | 'end', ...args: unknown[]) => {
+    try {
+      events.emit(event, ...args);
+    } catch (err) {
+      log?.error({ err: String(err) }, `a live.on('${event}') listener threw`);
+    }
+  };
 
   const store = new LiveStore({
     base: options.store,
@@ -157,6 +179,9 @@ export function liveSession(options: LiveSessionOptions) {
     },
     onExtend: (view) => {
       for (const member of view.members) events.emit('extend', member, new Date(view.meta!.exp));
+    },
+    onEnd: (view, reason) => {
+      for (const member of view.members) notify('end', member, reason);
     },
   });
   const origins: OriginPolicy = originPolicy(options.origins ?? [], options.trustProxy ?? false);
@@ -194,6 +219,12 @@ export function liveSession(options: LiveSessionOptions) {
     admitted.set(socket, view);
   }
 
+  /** A CONNECT refused: the `refuse` hook, with the handle of the session the handshake loaded (if any). */
+  function refused(socket: Socket, reason: RefuseReason) {
+    const sid = handshakeSid.get(socket.client);
+    notify('refuse', reason, socket.request, sid ? sessionHandle(sid) : null);
+  }
+
   function onConnection(socket: Socket) {
     const view = admitted.get(socket);
     admitted.delete(socket);
@@ -202,7 +233,9 @@ export function liveSession(options: LiveSessionOptions) {
     if (!view) return;
     if (!views.join(view, socket)) {
       // Ended between CONNECT and now: the same end as a connected socket gets.
-      socket.emit('session:ended', { reason: view.ended ?? 'logout' });
+      const reason = view.ended ?? 'logout';
+      notify('end', socket, reason);
+      socket.emit('session:ended', { reason });
       socket.disconnect(true);
       return;
     }
@@ -237,6 +270,7 @@ export function liveSession(options: LiveSessionOptions) {
         const verdict = origins.verdict(req);
         if (origins.isAllowed(verdict)) return next();
         log?.warn({ origin: req.headers.origin, verdict }, 'refused a socket request from a foreign origin');
+        notify('refuse', 'origin', req, null);
         next(new Error('origin not allowed'));
       }) satisfies EngineMiddleware);
       io.engine.use(((req, res, next) => {
@@ -253,6 +287,7 @@ export function liveSession(options: LiveSessionOptions) {
           (err: unknown) => {
             const unauthorized = err instanceof Error && err.message === 'unauthorized';
             if (!unauthorized) log?.warn({ err: String(err) }, 'could not check a session at CONNECT; refused the socket');
+            refused(socket, unauthorized ? 'unauthorized' : 'unavailable');
             next(new Error(unauthorized ? 'unauthorized' : 'unavailable'));
           },
         );
@@ -342,6 +377,8 @@ export function liveSession(options: LiveSessionOptions) {
      * Extension: hooks, per socket. `change` (socket, session): its session's data
      * changed (from HTTP, a socket, another process), e.g. to send your own event.
      * `extend` (socket, expiresAt): only its idle deadline moved (activity somewhere).
+     * `refuse` (reason, req, handle): the package refused a socket (origin, unauthorized,
+     * unavailable), e.g. to count or audit it. `end` (socket, reason): its session ended.
      */
     on: ((event: string, listener: (...args: never[]) => void) => void events.on(event, listener as (...args: unknown[]) => void)) as Hooks,
 

@@ -89,6 +89,8 @@ export interface LiveViewsOptions {
   onChange: (view: LiveView) => void;
   /** Only a view's deadline moved (activity somewhere). */
   onExtend: (view: LiveView) => void;
+  /** The view ended: called before its members are told and disconnected. */
+  onEnd: (view: LiveView, reason: EndReason) => void;
 }
 
 /**
@@ -268,6 +270,7 @@ export class LiveViews {
     view.ended = reason;
     this.forget(view);
     clearTimeout(view.vanished);
+    this.o.onEnd(view, reason);
     const members = [...view.members];
     // Tell every socket first: sockets of several namespaces may share one connection, which the first disconnect closes.
     for (const m of members) m.emit('session:ended', { reason });

@@ -186,6 +186,66 @@ for (const backend of BACKENDS) {
       expect(app.live.size).to.equal(0);
     });
 
+    describe("the 'refuse' and 'end' hooks", () => {
+      it("refuse: a foreign origin (before any session is read), then CONNECTs without a session or user, with the handle of a stored one", async () => {
+        const app = await start();
+        const b = new Browser(app.url);
+        await b.login();
+        expect(await refusal(b.connect({ headers: { origin: 'http://evil.example' } }))).to.not.equal('connected');
+        expect(app.refusals).to.deep.equal([{ reason: 'origin', origin: 'http://evil.example', handle: null }]);
+
+        expect(await refusal(openSocket(app.url))).to.equal('unauthorized');
+        const anonymous = new Browser(app.url);
+        await anonymous.post('/set', { theme: 'dark' }); // a stored session, nobody logged in
+        expect(await refusal(anonymous.connect())).to.equal('unauthorized');
+        expect(app.refusals.slice(1)).to.deep.equal([
+          { reason: 'unauthorized', origin: undefined, handle: null },
+          { reason: 'unauthorized', origin: undefined, handle: sessionHandle(anonymous.sessionId) },
+        ]);
+        await b.connect(); // an admitted socket is not a refusal
+        expect(app.refusals).to.have.length(3);
+      });
+
+      it('end: once per socket of the session, with its reason, before the socket is told and disconnected', async () => {
+        const app = await start();
+        const b = new Browser(app.url);
+        const user = await b.login();
+        const sockets = [await b.connect(), await b.connect({ transports: ['polling'] })];
+        const other = new Browser(app.url);
+        await other.login(user);
+        const otherSocket = await other.connect();
+        const ids = sockets.map((s) => s.id); // (a client forgets its id once disconnected)
+        const otherId = otherSocket.id;
+        await b.post('/logout');
+        for (const s of sockets) await expectEnded(s, 'logout');
+        expect(app.ends.map((e) => [e.socket.id, e.reason, e.connected])).to.have.deep.members(
+          ids.map((id) => [id, 'logout', true]),
+        );
+        await expectAlive(otherSocket);
+
+        expect(await app.live.revoke(user, sessionHandle(other.sessionId))).to.equal(true);
+        await expectEnded(otherSocket, 'revoked');
+        expect(app.ends.slice(2).map((e) => [e.socket.id, e.reason])).to.deep.equal([[otherId, 'revoked']]);
+      });
+
+      it('a listener that throws breaks neither a refusal nor an end', async () => {
+        const app = await start();
+        app.live.on('refuse', () => {
+          throw new Error('listener bug');
+        });
+        app.live.on('end', () => {
+          throw new Error('listener bug');
+        });
+        expect(await refusal(openSocket(app.url))).to.equal('unauthorized');
+        const b = new Browser(app.url);
+        await b.login();
+        const s = await b.connect();
+        await b.post('/logout');
+        await expectEnded(s, 'logout');
+        expect(app.refusals.map((r) => r.reason)).to.deep.equal(['unauthorized']);
+      });
+    });
+
     it('expiresAt(socket): the idle deadline', async () => {
       const app = await start({ live: { ttlSeconds: 120 } });
       const b = new Browser(app.url);

@@ -14,7 +14,7 @@ import { Passport } from 'passport';
 import { Strategy as LocalStrategy } from 'passport-local';
 import { Server, type Socket as ServerSocket } from 'socket.io';
 import type { Socket as ClientSocket } from 'socket.io-client';
-import { liveSession, redisBus, storeTtlSeconds, type LiveSession, type LiveSessionOptions, type SessionSnapshot } from '../../src/index.js';
+import { liveSession, redisBus, storeTtlSeconds, type EndReason, type LiveSession, type LiveSessionOptions, type RefuseReason, type SessionSnapshot } from '../../src/index.js';
 import { connectTestClient, deleteKeys, uniquePrefix, type TestRedisClient } from '../../../../test/unit/helpers/redis.js';
 import { baseDestroy } from './stores.js';
 
@@ -61,6 +61,10 @@ export interface TestApp {
   changes: Array<{ socket: ServerSocket; session: SessionSnapshot }>;
   /** Every `extend` hook call, in order. */
   extends: Array<{ socket: ServerSocket; expiresAt: Date }>;
+  /** Every `refuse` hook call, in order (with the refused request's Origin header). */
+  refusals: Array<{ reason: RefuseReason; origin: string | undefined; handle: string | null }>;
+  /** Every `end` hook call, in order (and whether the socket was still connected then). */
+  ends: Array<{ socket: ServerSocket; reason: EndReason; connected: boolean }>;
   /** What the app's own io.use middleware (after attach) found in socket.request.user, per socket. */
   handshakeUsers: unknown[];
   /** The namespaces the app's own middleware on io.of(/^\/team-\d+$/) ran for. */
@@ -193,6 +197,10 @@ export async function startApp(backend: Backend, opts: AppOptions = {}): Promise
   });
   const extended: TestApp['extends'] = [];
   live.on('extend', (socket, expiresAt) => extended.push({ socket, expiresAt }));
+  const refusals: TestApp['refusals'] = [];
+  live.on('refuse', (reason, req, handle) => refusals.push({ reason, origin: req.headers.origin, handle }));
+  const ends: TestApp['ends'] = [];
+  live.on('end', (socket, reason) => ends.push({ socket, reason, connected: socket.connected }));
   const handshakeUsers: unknown[] = [];
   io.use((socket, next) => {
     handshakeUsers.push((socket.request as unknown as { user?: unknown }).user);
@@ -245,6 +253,8 @@ export async function startApp(backend: Backend, opts: AppOptions = {}): Promise
     },
     changes,
     extends: extended,
+    refusals,
+    ends,
     handshakeUsers,
     dynamicMiddlewareRuns,
     calls,
