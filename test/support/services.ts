@@ -20,7 +20,7 @@ import { createClient } from 'redis';
 import { freePort, onPath, spawnRedisServer, stopRedisServer, untilAnswers, type RedisServerProcess } from './redis-server.js';
 
 /** 'memory' needs nothing: suites run on either backend say `needs(backend)`. */
-export type Need = 'memory' | 'redis' | 'redis-server' | 'redis-cli' | 'chromium';
+export type Need = 'memory' | 'redis' | 'redis-server' | 'redis-cli' | 'chromium' | 'docker-compose';
 
 /** CI=true (any value but empty, "false" or "0"): missing tools fail the suites that need them. */
 export const CI = !['', 'false', '0'].includes((process.env.CI ?? '').toLowerCase());
@@ -34,6 +34,8 @@ export const CHROMIUM: string | undefined = process.env.CHROMIUM_PATH
 
 const REDIS_SERVER = onPath('redis-server');
 const REDIS_CLI = onPath('redis-cli');
+/** Debian's docker-compose checks the compose file without a Docker engine. */
+const DOCKER_COMPOSE = onPath('docker-compose');
 
 /** host:port of a Redis URL, without credentials, for log lines. */
 const where = (url: string) => {
@@ -81,6 +83,7 @@ function lacking(what: Need[]): string | undefined {
   const tools = [
     ...(what.includes('redis-server') && !REDIS_SERVER ? ['redis-server'] : []),
     ...(what.includes('redis-cli') && !REDIS_CLI ? ['redis-cli'] : []),
+    ...(what.includes('docker-compose') && !DOCKER_COMPOSE ? ['docker-compose'] : []),
   ];
   const reasons = [
     ...(what.includes('redis') && !REDIS_URL ? ['Redis (redis-server is not installed and REDIS_URL is unset)'] : []),
