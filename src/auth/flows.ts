@@ -5,7 +5,7 @@ import type { User } from '../chat/types.js';
 import { addressKey, guardedPasswordCheck, LimitExceeded, type RateLimits } from '../security/limits.js';
 import type { LiveSession } from 'socket.io-live-session';
 import type { Logger } from '../logger.js';
-import { audit, type AuditFields, type AuditName } from '../ops/audit.js';
+import { audit, requestSubject, type AuditFields, type AuditName } from '../ops/audit.js';
 import { currentUser } from '../http/guards.js';
 import { parseInput } from '../http/validate.js';
 import { hashPassword } from './passwords.js';
@@ -23,9 +23,9 @@ export interface AuthDeps {
   log: Logger;
 }
 
-/** An audit line about `req`: its address and its session's handle (as it is now), with `fields`. */
+/** An audit line about `req`: its user, address and session's handle (as they are now), with `fields` over them. */
 const auditReq = (deps: AuthDeps, req: Request, name: AuditName, fields: AuditFields) =>
-  audit(deps.log, name, { ip: req.ip, session: deps.live.handle(req), ...fields });
+  audit(deps.log, name, { ...requestSubject(req), ...fields });
 
 /** Passport's req.login as a promise: regenerates the session id (no fixation) and stores the user. */
 function passportLogIn(req: Request, user: User): Promise<void> {

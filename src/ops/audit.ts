@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { Request } from 'express';
+import proxyaddr from 'proxy-addr';
 import { sessionHandle } from 'socket.io-live-session';
 import type { Logger } from '../logger.js';
 
@@ -60,19 +61,18 @@ export function requestSubject(req: Request): Pick<AuditFields, 'user' | 'ip' | 
 /** A request's path as the client sent it (under a mounted router too), without the query string (which may hold anything). */
 export const pathOf = (req: Request) => req.originalUrl.split('?')[0];
 
-/** The subset of Express's compiled `trust proxy fn` (app.get('trust proxy fn')) this needs. */
+/** Express's compiled `trust proxy fn` (`app.get('trust proxy fn')`): a proxy-addr trust function. */
 export type TrustProxy = (address: string, hop: number) => boolean;
+
+/** What the client address is read from: the peer address and the X-Forwarded-For header. */
+export type AddressSource = { headers: IncomingMessage['headers']; socket: { remoteAddress?: string | undefined } };
 
 /**
  * The client address of a raw request (a socket's handshake, an Engine.IO request),
- * as Express computes `req.ip`: walk X-Forwarded-For from the nearest hop while the
- * hop is trusted. Without a trusted proxy, the peer address.
+ * exactly as Express computes `req.ip`: proxy-addr (Express's own) with the app's
+ * compiled `trust proxy fn`. Without a trusted proxy, the peer address.
  */
-export function clientAddress(req: IncomingMessage, trust: TrustProxy): string | undefined {
-  const peer = req.socket?.remoteAddress;
-  if (peer === undefined) return undefined;
-  const forwarded = req.headers['x-forwarded-for'];
-  const hops = [peer, ...(typeof forwarded === 'string' ? forwarded.split(',').map((s) => s.trim()).reverse() : [])];
-  for (let i = 0; i < hops.length - 1; i++) if (!trust(hops[i]!, i)) return hops[i];
-  return hops[hops.length - 1];
+export function clientAddress(req: AddressSource, trust: TrustProxy): string | undefined {
+  if (req.socket.remoteAddress === undefined) return undefined;
+  return proxyaddr(req as IncomingMessage, trust);
 }

@@ -48,8 +48,6 @@ export interface SocketData {
   user: User;
   /** Events of this socket being handled, not yet acknowledged. */
   inFlight: number;
-  /** The client address of its handshake (behind TRUST_PROXY, the forwarded one), for audit lines. */
-  address?: string | undefined;
   /** When this socket's last `rate_limited` audit line was written (at most one a second: a flood must not flood the log). */
   limitedAuditAt?: number;
 }

@@ -115,6 +115,8 @@ export interface BindDeps {
   toAppError: ErrorMapper;
   /** socket_events_total and socket_event_duration_seconds, one meter per event. */
   metrics: Metrics;
+  /** A socket's client address (as req.ip gives it), for the audit line of a refused event. */
+  addressOf: (socket: AppSocket) => string | undefined;
 }
 
 /**
@@ -212,7 +214,7 @@ export function createDispatcher(handlers: HandlerTable, deps: BindDeps) {
     socket.data.limitedAuditAt = now;
     audit(log, 'rate_limited', {
       user: socket.data.user?.username,
-      ip: socket.data.address,
+      ip: deps.addressOf(socket),
       session: deps.services.live.handle(socket),
       limit,
       event,

@@ -1,10 +1,10 @@
-import type { IncomingMessage, Server as HttpServer } from 'node:http';
+import type { Server as HttpServer } from 'node:http';
 import type { RequestHandler } from 'express';
 import { Server } from 'socket.io';
 import type { LiveSession } from 'socket.io-live-session';
 import type { ErrorMapper } from '../errors.js';
 import type { Logger } from '../logger.js';
-import { audit } from '../ops/audit.js';
+import { audit, type AddressSource } from '../ops/audit.js';
 import type { Metrics } from '../ops/metrics.js';
 import type { AppServer, AppSocket } from './events.js';
 import { createDispatcher, type ChatServices, type HandlerTable } from './handler.js';
@@ -41,7 +41,7 @@ export interface RealtimeDeps {
   /** Called once an admitted socket is connected. */
   onConnect: (socket: AppSocket) => void;
   /** The client address of a request, as Express's req.ip (TRUST_PROXY) gives it. */
-  clientAddress: (req: IncomingMessage) => string | undefined;
+  clientAddress: (req: AddressSource) => string | undefined;
   metrics: Metrics;
   log: Logger;
 }
@@ -82,16 +82,19 @@ export function createRealtime(deps: RealtimeDeps): AppServer {
   /** What each admitted socket's admission recorded, until it connects. */
   const undos = new WeakMap<AppSocket, Undo>();
 
+  /** A socket's client address, from its handshake (kept by Socket.IO): worked out only for the rare audit line. */
+  const addressOf = (socket: AppSocket) =>
+    deps.clientAddress({ headers: socket.handshake.headers, socket: { remoteAddress: socket.handshake.address } });
+
   /** A refusal by the chat's admission (the user, the socket cap, a closed connection). */
   const refused = (socket: AppSocket, code: RefusalCode) => {
     metrics.handshake(code);
     if (!AUDITED.has(code)) return;
     const user = socket.data.user?.username;
-    audit(log, 'handshake_refused', { user, ip: socket.data.address, session: live.handle(socket), reason: code });
+    audit(log, 'handshake_refused', { user, ip: addressOf(socket), session: live.handle(socket), reason: code });
   };
 
   io.use((socket, next) => {
-    socket.data.address = deps.clientAddress(socket.request);
     deps.admit(socket).then(
       (undo) => {
         // Socket.IO drops a socket whose connection closed while the middlewares ran,
@@ -113,7 +116,7 @@ export function createRealtime(deps: RealtimeDeps): AppServer {
     );
   });
 
-  const bindHandlers = createDispatcher(deps.handlers, { io, services: deps.services, log, toAppError: deps.toAppError, metrics });
+  const bindHandlers = createDispatcher(deps.handlers, { io, services: deps.services, log, toAppError: deps.toAppError, metrics, addressOf });
   io.on('connection', (socket) => {
     const undo = undos.get(socket);
     undos.delete(socket);

@@ -75,7 +75,7 @@ export function settingsPages(deps: ApiDeps, render: PageRenderer): Router {
       notice: state.done ? NOTICES[state.done] : null,
     });
   };
-  const done = (res: Response, what: Done, section: string) => res.redirect(303, `/settings?done=${what}#${section}`);
+  const done = (res: Response, what: Done) => res.redirect(303, `/settings?done=${what}#${NOTICES[what].section}`);
 
   r.get('/settings', requireUserPage, async (req, res) => {
     const asked = String(req.query.done ?? '');
@@ -98,14 +98,14 @@ export function settingsPages(deps: ApiDeps, render: PageRenderer): Router {
   });
 
   r.post('/settings/sessions/:id/revoke', requireUserPage, async (req, res) => {
-    if (await revokeSession(deps, req, String(req.params.id))) return done(res, 'signed-out', 'sessions');
+    if (await revokeSession(deps, req, String(req.params.id))) return done(res, 'signed-out');
     res.status(404);
     await show(req, res, { sessionsError: 'That session is not one of yours, or it has already ended.' });
   });
 
   r.post('/settings/sessions/revoke-others', requireUserPage, async (req, res) => {
     await revokeOtherSessions(deps, req);
-    done(res, 'signed-out-others', 'sessions');
+    done(res, 'signed-out-others');
   });
 
   r.post('/settings/password', requireUserPage, async (req, res) => {
@@ -117,7 +117,7 @@ export function settingsPages(deps: ApiDeps, render: PageRenderer): Router {
       return show(req, res, { password: form });
     }
     // The session is on a new id, saved with its new credential version and this device's choices (auth/flows.ts).
-    done(res, 'password', 'password');
+    done(res, 'password');
   });
 
   return r;
