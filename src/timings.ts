@@ -40,13 +40,42 @@ const STOP_PROMISE_MS = 10_000;
 /** A readiness probe (`/readyz`) that waits longer for the stores answers "not ready". */
 export const READY_PROBE_TIMEOUT_MS = 1_000;
 
-const constraints: [boolean, string][] = [
-  [PRESENCE_DEAD_AFTER_MS >= 2 * PRESENCE_HEARTBEAT_MS, 'a live process must be able to miss a heartbeat without being swept'],
-  [PRESENCE_SWEEP_EVERY_MS < PRESENCE_DEAD_AFTER_MS, 'the sweep runs more often than a process takes to count as dead'],
-  [HANDLER_TIMEOUT_MS > SESSION_LOCK_WAIT_MS, 'a handler waiting for a busy session lock gets the lock’s answer, not the watchdog’s'],
-  [HANDLER_TIMEOUT_MS + HANDLER_WATCHDOG_TICK_MS < ACK_DEADLINE_MS, 'the watchdog acks before the client gives up'],
-  [SHUTDOWN_LIMIT_MS < STOP_PROMISE_MS, 'a stop ends within the time PROTOCOL.md promises'],
-];
-for (const [holds, why] of constraints) {
-  if (!holds) throw new Error(`timings.ts: a constraint does not hold: ${why}`);
+/** The timings the constraints below relate. */
+export interface Timings {
+  presenceHeartbeatMs: number;
+  presenceDeadAfterMs: number;
+  presenceSweepEveryMs: number;
+  sessionLockWaitMs: number;
+  handlerTimeoutMs: number;
+  handlerWatchdogTickMs: number;
+  ackDeadlineMs: number;
+  shutdownLimitMs: number;
+  stopPromiseMs: number;
 }
+
+/** The constraints `t` breaks, in words (none: an empty list). */
+export function brokenConstraints(t: Timings): string[] {
+  const constraints: [boolean, string][] = [
+    [t.presenceDeadAfterMs >= 2 * t.presenceHeartbeatMs, 'a live process must be able to miss a heartbeat without being swept'],
+    [t.presenceSweepEveryMs < t.presenceDeadAfterMs, 'the sweep runs more often than a process takes to count as dead'],
+    [t.handlerTimeoutMs > t.sessionLockWaitMs, 'a handler waiting for a busy session lock gets the lock’s answer, not the watchdog’s'],
+    [t.handlerTimeoutMs + t.handlerWatchdogTickMs < t.ackDeadlineMs, 'the watchdog acks before the client gives up'],
+    [t.shutdownLimitMs < t.stopPromiseMs, 'a stop ends within the time PROTOCOL.md promises'],
+  ];
+  return constraints.filter(([holds]) => !holds).map(([, why]) => why);
+}
+
+export const TIMINGS: Timings = {
+  presenceHeartbeatMs: PRESENCE_HEARTBEAT_MS,
+  presenceDeadAfterMs: PRESENCE_DEAD_AFTER_MS,
+  presenceSweepEveryMs: PRESENCE_SWEEP_EVERY_MS,
+  sessionLockWaitMs: SESSION_LOCK_WAIT_MS,
+  handlerTimeoutMs: HANDLER_TIMEOUT_MS,
+  handlerWatchdogTickMs: HANDLER_WATCHDOG_TICK_MS,
+  ackDeadlineMs: ACK_DEADLINE_MS,
+  shutdownLimitMs: SHUTDOWN_LIMIT_MS,
+  stopPromiseMs: STOP_PROMISE_MS,
+};
+
+const broken = brokenConstraints(TIMINGS);
+if (broken.length) throw new Error(`timings.ts: a constraint does not hold: ${broken.join('; ')}`);

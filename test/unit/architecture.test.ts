@@ -118,3 +118,22 @@ describe('architecture of src/', () => {
     expect(readFileSync(join(SRC, 'store/redis/room-channels.ts'), 'utf8')).to.match(/import type .* from '\.\.\/\.\.\/realtime\/ports\.js'/);
   });
 });
+
+describe('architecture of the browser client (public/js/)', () => {
+  const PUBLIC = resolve(SRC, '../public/js');
+  const files = (dir: string): string[] =>
+    readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? files(join(dir, e.name)) : e.name.endsWith('.js') ? [join(dir, e.name)] : []));
+  /** The file's code without its comments (the JSDoc types may name DOM types). */
+  const code = (file: string) => readFileSync(file, 'utf8').replace(/\/\*[\s\S]*?\*\//g, '').replace(/(^|[^:])\/\/.*$/gm, '$1');
+
+  it('keeps its core free of the page: no document, window, storage or DOM elements (so it is unit-tested without one)', () => {
+    const core = files(join(PUBLIC, 'chat/core'));
+    expect(core.length).to.be.greaterThan(3);
+    for (const file of core) expect(code(file), relative(PUBLIC, file)).to.not.match(/\b(document|window|localStorage|sessionStorage|HTMLElement|navigator)\b/);
+  });
+
+  it('calls the HTTP API from one module only (chat/api.js)', () => {
+    const callers = files(PUBLIC).filter((f) => /\b(fetch|XMLHttpRequest)\s*\(|new XMLHttpRequest/.test(code(f)));
+    expect(callers.map((f) => relative(PUBLIC, f))).to.deep.equal(['chat/api.js']);
+  });
+});
