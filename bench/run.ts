@@ -32,7 +32,7 @@ import { availableParallelism, loadavg } from 'node:os';
 import { installCleanup, repoRoot, runMain } from './lib/children.js';
 import { closeIdleHttp, runId } from './lib/http.js';
 import type { Side } from './lib/phase.js';
-import { BENCH_LIMITS, registerUsers, SEND_LIMIT, startBare, startProject } from './lib/project.js';
+import { BENCH_LIMITS, modeEnv, registerUsers, SEND_LIMIT, startBare, startProject } from './lib/project.js';
 import { openBenchRedis, REDIS_URL } from './lib/redis.js';
 import { renderRounds, renderTable, Results, toJson } from './lib/report.js';
 import {
@@ -165,7 +165,7 @@ async function main() {
   const settingsNote = `project settings for load beyond one person's: ${Object.entries(BENCH_LIMITS).map(([k, v]) => `${k}=${v}`).join(' ')} (still counted on every event)`;
 
   /** --metrics: METRICS_PORT on a free port, so the project counts everything it would count in production. */
-  const metricsEnv: Record<string, string> = cfg.metrics ? { METRICS_PORT: '0' } : {};
+  const metricsEnv = modeEnv({ memory: false, metrics: cfg.metrics });
   if (redis && sharedServers.length) {
     progress('starting the bare server and the project (Redis mode)');
     const [bare, project] = await Promise.all([
@@ -173,7 +173,7 @@ async function main() {
       startProject({
         prefix: redis.prefix,
         entry,
-        env: { ...(cfg.memory && { REDIS_URL: '' }), ...metricsEnv },
+        env: modeEnv(cfg),
       }),
     ]);
     results.note(settingsNote);
@@ -328,7 +328,8 @@ async function main() {
             progress(`heap ${label(r)}: ${side} with ${n} idle sockets`);
             // --heap-snapshots: before/after snapshots of the first timed round of each size.
             const snap = cfg.heapSnapshots && r === 0 ? `${cfg.heapSnapshots}/${side}-idle` : undefined;
-            const res = await idleHeapRound(targets[side], n, side === 'project' ? idleCookies : [], 100, snap);
+            const res = await idleHeapRound(targets[side], n, side === 'project' ? idleCookies : [], { ...(snap && { snapshotPrefix: snap }) });
+            if (res.failed) warn(`${side} heap: ${res.failed} of ${n} connects failed (${res.firstError})`);
             results.add(name, side, res.perSocket);
           }
         }

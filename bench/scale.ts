@@ -13,9 +13,9 @@
  */
 import type { ServerChild } from './lib/children.js';
 import type { PhaseContext, Side } from './lib/phase.js';
-import { BENCH_LIMITS, registerUsers, startProject } from './lib/project.js';
-import { fanoutRound, type FanoutGroup } from './lib/scenarios.js';
-import { ack, closeAll, connect } from './lib/sockets.js';
+import { RAISED_SEND_LIMITS, registerUsers, startProject } from './lib/project.js';
+import { fanoutRound, setUpRooms, type FanoutGroup } from './lib/scenarios.js';
+import { closeAll } from './lib/sockets.js';
 import { progress, warn } from './lib/util.js';
 
 export interface ScaleConfig {
@@ -30,12 +30,12 @@ export interface ScaleConfig {
 }
 
 /**
- * The bench's ceilings, and the send limit raised too: 15 messages a member (the
- * limit allows 30 per 10 s) make rounds of ~0.15 s, where each process's fixed cost
- * per measured window outweighs the per-message cost being compared (3 processes
- * then showed 1.45-1.8x for either adapter; at 60 messages, 1.13x).
+ * The send limit raised (RAISED_SEND_LIMITS): 15 messages a member (the limit allows
+ * 30 per 10 s) make rounds of ~0.15 s, where each process's fixed cost per measured
+ * window outweighs the per-message cost being compared (3 processes then showed
+ * 1.45-1.8x for either adapter; at 60 messages, 1.13x).
  */
-const SCALE_RATE_LIMITS = `${BENCH_LIMITS.RATE_LIMITS},send=100000000/10`;
+const SCALE_RATE_LIMITS = RAISED_SEND_LIMITS;
 
 const range = (n: number) => Array.from({ length: n }, (_, i) => i);
 const processes = (n: number) => `${n} process${n === 1 ? '' : 'es'}`;
@@ -60,19 +60,7 @@ export async function scalePhase(ctx: PhaseContext<ScaleConfig>) {
   const setUp = async (side: Side): Promise<FanoutGroup[]> => {
     const servers = procs[side];
     const users = await registerUsers(servers[0]!.url, ctx.run, `s${size[side]}`, rooms * members);
-    return Promise.all(
-      range(rooms).map(async (k) => {
-        const roomId = `sc-${ctx.run}-${k}`;
-        await users[k * members]!.expect('POST', '/api/rooms', 201, { id: roomId });
-        const url = servers[k % servers.length]!.url;
-        const sockets = await Promise.all(range(members).map((j) => connect(url, users[k * members + j]!.cookie)));
-        for (const s of sockets) {
-          const res = await ack<{ ok: boolean; error?: unknown }>(s, 'room:join', { roomId }, 20_000);
-          if (!res.ok) throw new Error(`scale room:join ${roomId}: ${JSON.stringify(res.error)}`);
-        }
-        return { roomId, sockets };
-      }),
-    );
+    return setUpRooms({ urls: servers.map((s) => s.url), rooms, members, roomId: (k) => `sc-${ctx.run}-${k}`, users });
   };
   const groups: Record<Side, FanoutGroup[]> = { bare: await setUp('bare'), project: await setUp('project') };
 

@@ -15,6 +15,18 @@ export const SESSION_SECRET = 'bench-secret-0123456789abcdef0123';
  */
 export const BENCH_LIMITS = { RATE_LIMITS: 'typing=100000000/10', MAX_SOCKETS_PER_USER: '1000000' };
 
+/**
+ * BENCH_LIMITS with the send limit raised too, for phases whose members send more
+ * than 30 messages per 10 s (scale, small-rooms): a round must be long enough for a
+ * process's fixed cost per measured window not to weigh in. Sends are still counted.
+ */
+export const RAISED_SEND_LIMITS = `${BENCH_LIMITS.RATE_LIMITS},send=100000000/10`;
+
+/** The project's environment for the run's --memory (in-memory stores: no REDIS_URL) and --metrics (METRICS_PORT on a free port). */
+export function modeEnv(o: { memory: boolean; metrics: boolean }): Record<string, string> {
+  return { ...(o.memory && { REDIS_URL: '' }), ...(o.metrics && { METRICS_PORT: '0' }) };
+}
+
 /** The project's per-user send limit (PROTOCOL.md): 30 `message:send` + `dm:send` per 10 s; the benchmarks stay within it. */
 export const SEND_LIMIT = 30;
 /** The limit's window, with a margin. */

@@ -167,35 +167,53 @@ export async function handshakeRound(server: ServerChild, redisCpu: RedisCpu, n:
   const baseHandles = before.resources.TCPSocketWrap ?? 0;
   const baseClients = typeof before.app.engineClients === 'number' ? before.app.engineClients : 0;
   await quiesce(server);
-  const sockets: Socket[] = [];
-  let errors = 0;
-  let firstError: string | undefined;
-  let elapsed = 0;
-  const m = await measureCpu(server, redisCpu, async () => {
-    let next = 0;
-    const t0 = now();
-    const worker = async () => {
-      while (next < n) {
-        const i = next++;
-        try {
-          sockets.push(await connect(server.url, cookies.length ? cookies[i % cookies.length] : undefined));
-        } catch (err) {
-          errors++;
-          firstError ??= (err as Error).message;
-        }
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(c, n) }, worker));
-    elapsed = now() - t0;
-  });
+  const { value: opened, ...m } = await measureCpu(server, redisCpu, () => openSockets(server.url, n, c, cookies));
+  const { sockets, errors, firstError } = opened;
   await closeAndSettle(server, sockets, baseClients, typeof before.app.engineClients === 'number' ? 0 : baseHandles);
-  return { perSecond: (sockets.length / elapsed) * 1000, connected: sockets.length, errors, ...(firstError && { firstError }), serverUs: m.serverUs, redisUs: m.redisUs, foreignPct: m.foreignPct, clientPct: m.clientPct };
+  return { perSecond: (sockets.length / opened.elapsedMs) * 1000, connected: sockets.length, errors, ...(firstError && { firstError }), serverUs: m.serverUs, redisUs: m.redisUs, foreignPct: m.foreignPct, clientPct: m.clientPct };
+}
+
+export interface OpenedSockets {
+  sockets: Socket[];
+  errors: number;
+  firstError?: string;
+  /** From the first connect to the last one settled. */
+  elapsedMs: number;
+  /** Each successful connect, from its start to its `connect` event. */
+  connectMs: Samples;
+}
+
+/** Opens `n` sockets, `c` at a time (socket i with cookies[i % length], none when empty); a failed connect is counted, not thrown. */
+export async function openSockets(url: string, n: number, c: number, cookies: readonly string[]): Promise<OpenedSockets> {
+  const out: OpenedSockets = { sockets: [], errors: 0, elapsedMs: 0, connectMs: new Samples(n) };
+  let next = 0;
+  const t0 = now();
+  const worker = async () => {
+    while (next < n) {
+      const i = next++;
+      const start = now();
+      try {
+        out.sockets.push(await connect(url, cookies.length ? cookies[i % cookies.length] : undefined));
+        out.connectMs.push(now() - start);
+      } catch (err) {
+        out.errors++;
+        out.firstError ??= (err as Error).message;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(c, n) }, worker));
+  out.elapsedMs = now() - t0;
+  return out;
 }
 
 // ---- fan-out --------------------------------------------------------------------
 
 export interface FanoutResult extends CpuWindow {
+  /** Deliveries per second (first send → last delivery). */
   perSecond: number;
+  /** Sends acked ok, and per second (first send → last ack). */
+  acked: number;
+  ackedPerSecond: number;
   expected: number;
   delivered: number;
   /** Expected deliveries that never arrived (summed per socket). */
@@ -215,6 +233,30 @@ export interface FanoutGroup {
 }
 
 /**
+ * `rooms` rooms of `members` sockets each, every socket joined to its room: room k's
+ * sockets on urls[k % urls.length]. With `users` (rooms × members, the project's),
+ * member j of room k is users[k * members + j] (its cookie), and the room is created
+ * first by its first member; without, plain sockets (the bare server).
+ */
+export async function setUpRooms(o: { urls: readonly string[]; rooms: number; members: number; roomId: (k: number) => string; users?: readonly HttpUser[] }): Promise<FanoutGroup[]> {
+  const { rooms, members, users } = o;
+  const range = (n: number) => Array.from({ length: n }, (_, i) => i);
+  return Promise.all(
+    range(rooms).map(async (k) => {
+      const roomId = o.roomId(k);
+      if (users) await users[k * members]!.expect('POST', '/api/rooms', 201, { id: roomId });
+      const url = o.urls[k % o.urls.length]!;
+      const sockets = await Promise.all(range(members).map((j) => connect(url, users?.[k * members + j]!.cookie)));
+      for (const s of sockets) {
+        const res = await ack<{ ok: boolean; error?: unknown }>(s, 'room:join', { roomId }, 20_000);
+        if (!res.ok) throw new Error(`room:join ${roomId}: ${JSON.stringify(res.error)}`);
+      }
+      return { roomId, sockets };
+    }),
+  );
+}
+
+/**
  * In every group, every socket (all in the group's room) sends `messages` messages
  * one after another, each acked before the next; every socket in the room, the
  * sender's included (as PROTOCOL's "room members" and both servers do), receives
@@ -229,6 +271,8 @@ export async function fanoutRound(servers: Servers, redisCpu: RedisCpu, groups: 
   let lastAt = 0;
   let ackErrors = 0;
   let firstAckError: string | undefined;
+  let acked = 0;
+  let lastAckAt = 0;
   const marker = `${tag} `;
   let incomplete = members.length;
   let done!: () => void;
@@ -266,6 +310,9 @@ export async function fanoutRound(servers: Servers, redisCpu: RedisCpu, groups: 
               if (err || !res?.ok) {
                 ackErrors++;
                 firstAckError ??= err ? err.message : (res?.error?.code ?? 'no ack');
+              } else {
+                acked++;
+                lastAckAt = now();
               }
               sendNext();
             });
@@ -281,6 +328,8 @@ export async function fanoutRound(servers: Servers, redisCpu: RedisCpu, groups: 
     const pct = (p: number) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] ?? NaN;
     return {
       perSecond: (delivered / (lastAt - t0)) * 1000,
+      acked,
+      ackedPerSecond: (acked / (lastAckAt - t0)) * 1000,
       expected,
       delivered,
       missing: expected - delivered,
@@ -383,41 +432,68 @@ export async function closedLoopRound(
 // ---- heap per idle socket -------------------------------------------------------
 
 export interface IdleHeapResult {
+  /** (heap after GC with the sockets − heap after GC without) / sockets connected. */
   perSocket: number;
   rssPerSocket: number;
   heapBefore: number;
   heapAfter: number;
+  rssAfter: number;
   connected: number;
+  /** Connects that failed (the rest of the sockets are still opened and measured). */
+  failed: number;
+  firstError?: string;
+  /** Time to open all the sockets, and each connect's time (ms). */
+  openSeconds: number;
+  connectP50: number;
+  connectP99: number;
+  /** With `redisCpu`: the CPU the opening cost (else undefined). */
+  cpu?: CpuWindow;
 }
 
-/** Heap after GC with `n` idle sockets minus heap after GC without them, per socket. */
-export async function idleHeapRound(server: ServerChild, n: number, cookies: readonly string[], concurrency = 100, snapshotPrefix?: string): Promise<IdleHeapResult> {
+/**
+ * Heap after GC with `n` idle sockets minus heap after GC without them, per socket;
+ * also how long opening them took. With `redisCpu`, the opening is a measured
+ * window (server and Redis CPU, --wait-quiet, --cpu-prof hooks).
+ */
+export async function idleHeapRound(
+  server: ServerChild,
+  n: number,
+  cookies: readonly string[],
+  o: { concurrency?: number; snapshotPrefix?: string; redisCpu?: RedisCpu } = {},
+): Promise<IdleHeapResult> {
+  const { concurrency = 100, snapshotPrefix, redisCpu } = o;
   const before = await server.stats();
   const baseHandles = before.resources.TCPSocketWrap ?? 0;
   const baseClients = typeof before.app.engineClients === 'number' ? before.app.engineClients : 0;
   await quiesce(server);
   const h0 = await server.heap();
   if (snapshotPrefix) await server.heapSnapshot(`${snapshotPrefix}-0.heapsnapshot`);
-  const sockets: Socket[] = [];
+  let sockets: Socket[] = [];
   try {
-    let next = 0;
-    const worker = async () => {
-      while (next < n) {
-        const i = next++;
-        sockets.push(await connect(server.url, cookies.length ? cookies[i % cookies.length] : undefined));
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(concurrency, n) }, worker));
+    const open = () => openSockets(server.url, n, concurrency, cookies);
+    let opened: OpenedSockets;
+    let cpu: CpuWindow | undefined;
+    if (redisCpu) ({ value: opened, ...cpu } = await measureCpu(server, redisCpu, open));
+    else opened = await open();
+    sockets = opened.sockets;
     await sleep(300);
     await quiesce(server);
     const h1 = await server.heap();
     if (snapshotPrefix) await server.heapSnapshot(`${snapshotPrefix}-${n}.heapsnapshot`);
+    const connected = Math.max(1, sockets.length);
     return {
-      perSocket: (h1.heapUsed - h0.heapUsed) / n,
-      rssPerSocket: (h1.rss - h0.rss) / n,
+      perSocket: (h1.heapUsed - h0.heapUsed) / connected,
+      rssPerSocket: (h1.rss - h0.rss) / connected,
       heapBefore: h0.heapUsed,
       heapAfter: h1.heapUsed,
+      rssAfter: h1.rss,
       connected: sockets.length,
+      failed: opened.errors,
+      ...(opened.firstError && { firstError: opened.firstError }),
+      openSeconds: opened.elapsedMs / 1000,
+      connectP50: opened.connectMs.pct(50),
+      connectP99: opened.connectMs.pct(99),
+      ...(cpu && { cpu }),
     };
   } finally {
     await closeAndSettle(server, sockets, baseClients, typeof before.app.engineClients === 'number' ? 0 : baseHandles);
