@@ -8,6 +8,7 @@
  *   npm run bench                         full run
  *   npm run bench -- --quick              a fast run (small sizes, 1 round)
  *   npm run bench -- --only=fanout,heap   some phases: handshake, fanout, inbound, inbound-remote, heap, liveness, session-read,
+ *                                         small-rooms (25 rooms of 4), idle-8k (8,000 idle sockets in one process),
  *                                         scale (1 project process against 3), storm (a deploy under 2,000 reconnecting sockets)
  *   npm run bench -- --sockets=100 --messages=5 --rounds=3 --idle=1000,5000 --handshakes=500
  *                    --hs-concurrency=25 --inbound-seconds=3 --liveness=50 --idle-users=10
@@ -21,6 +22,8 @@
  *                    on a port of its own; compare with a run without it for the cost of counting)
  *                    --wait-quiet=120 (first wait up to 120 s for other processes to leave the CPUs,
  *                    then up to 60 s before each timed round)
+ *                    small-rooms: --small-rooms=25 --small-members=4 --small-messages=100
+ *                    idle-8k: --idle-max=8000 (sharing --idle-users sessions)
  *                    scale: --scale-processes=3 --scale-rooms=24 --scale-members=4 --scale-messages=150 --scale-warmup=8
  *                    storm: --storm-sockets=2000 --storm-users=200 --storm-watchers=1 --storm-delay=250
  *                    --storm-delay-max=5000 (ms) --storm-quiet=1000 (ms) --storm-tail=2000 (ms) --storm-timeout=120 (s)
@@ -54,11 +57,13 @@ import {
 } from './lib/scenarios.js';
 import { ack, connectMany, type Socket } from './lib/sockets.js';
 import { fmt, gitState, median, Options, parseArgs, progress, progressDone, warn } from './lib/util.js';
+import { idlePhase } from './idle.js';
 import { scalePhase } from './scale.js';
 import { runSessionRead } from './session-read.js';
+import { smallRoomsPhase } from './small-rooms.js';
 import { stormPhase } from './storm.js';
 
-const PHASES = ['handshake', 'fanout', 'inbound', 'inbound-remote', 'heap', 'liveness', 'session-read', 'scale', 'storm'] as const;
+const PHASES = ['handshake', 'fanout', 'inbound', 'inbound-remote', 'heap', 'liveness', 'session-read', 'small-rooms', 'idle-8k', 'scale', 'storm'] as const;
 type Phase = (typeof PHASES)[number];
 
 async function main() {
@@ -86,6 +91,10 @@ async function main() {
     projectEntry: opts.str('project-entry', 'src/server.ts'),
     memory: opts.flag('memory', false),
     metrics: opts.flag('metrics', false),
+    smallRooms: opts.int('small-rooms', quick ? 10 : 25, 1, 1000),
+    smallMembers: opts.int('small-members', 4, 1, 100),
+    smallMessages: opts.int('small-messages', quick ? 30 : 100, 1, 10_000),
+    idleMax: opts.int('idle-max', quick ? 2000 : 8000, 1, 100_000),
     scaleProcesses: opts.int('scale-processes', 3, 2, 16),
     scaleRooms: opts.int('scale-rooms', quick ? 12 : 24, 1, 1000),
     scaleMembers: opts.int('scale-members', 4, 1, 100),
@@ -112,7 +121,13 @@ async function main() {
     setQuietBeforeRounds(Math.min(cfg.waitQuiet, 60));
   }
   // The storm's sockets to both servers are open at once in this process.
-  checkFileLimit(Math.max(...(only.has('heap') ? cfg.idle : [0]), cfg.handshakes, cfg.sockets, only.has('storm') ? 2 * cfg.stormSockets : 0));
+  checkFileLimit([
+    ['heap', only.has('heap') ? Math.max(...cfg.idle) : 0],
+    ['idle-8k', only.has('idle-8k') ? cfg.idleMax : 0],
+    ['handshake', only.has('handshake') ? cfg.handshakes : 0],
+    ['storm', only.has('storm') ? 2 * cfg.stormSockets : 0],
+    ['fanout', cfg.sockets],
+  ]);
   const started = Date.now();
   const loadAtStart = loadavg().map((x) => x.toFixed(2)).join(' ');
   const results = new Results();
@@ -129,7 +144,7 @@ async function main() {
   };
   const benchOnly = [...only].filter((p) => p !== 'session-read');
   /** The phases that share one bare server and one project process. */
-  const sharedServers = benchOnly.filter((p) => p !== 'scale' && p !== 'storm');
+  const sharedServers = benchOnly.filter((p) => !['small-rooms', 'idle-8k', 'scale', 'storm'].includes(p));
   let sessionReadText = '';
   const scaleResults = new Results({ bare: '1 process', project: `${cfg.scaleProcesses} processes`, ratio: `ratio ${cfg.scaleProcesses}/1` });
   const stormResults = new Results();
@@ -370,6 +385,11 @@ async function main() {
   }
   if (redis && cfg.memory && (only.has('scale') || only.has('storm'))) warn('--memory: skipping scale and storm (they need processes that share Redis)');
 
+  // ---- many small rooms, and N idle sockets: processes of their own, rows in the main table ----
+  const phaseCtx = { redis: redis!, redisCpu, results, run, entry, order, label, roundsWithWarmup, profile, noteForeign };
+  if (redis && only.has('small-rooms')) await smallRoomsPhase({ ...phaseCtx, cfg });
+  if (redis && only.has('idle-8k')) await idlePhase({ ...phaseCtx, cfg });
+
   // ---- scale: 1 project process against N, the same rooms spread over them --------
   if (redis && only.has('scale') && !cfg.memory) {
     await scalePhase({ cfg, redis, redisCpu, results: scaleResults, run, entry, order, label, roundsWithWarmup, profile, noteForeign });
@@ -432,12 +452,20 @@ function cpuCount() {
   return availableParallelism();
 }
 
-/** Warns when the open-file limit is too low for the largest socket count. */
-function checkFileLimit(sockets: number) {
+/**
+ * Warns when the open-file limit is too low for the most sockets a phase holds at
+ * once: this process holds the client sockets, and each server child (which
+ * inherits the limit) as many.
+ */
+function checkFileLimit(needs: Array<[phase: string, sockets: number]>) {
+  const [phase, sockets] = needs.reduce((a, b) => (b[1] > a[1] ? b : a));
   try {
     const limit = Number(execFileSync('sh', ['-c', 'ulimit -n']).toString().trim());
     if (Number.isFinite(limit) && limit < sockets + 1000) {
-      warn(`ulimit -n is ${limit}: ${sockets} sockets need more (raise it with \`ulimit -n ${sockets * 2 + 2000}\`)`);
+      warn(
+        `ulimit -n is ${limit}, too low: the ${phase} phase holds ${sockets} sockets at once in this process (and as many in the server); ` +
+          `connects will fail with EMFILE. Raise it first: \`ulimit -n ${sockets * 2 + 2000}\``,
+      );
     }
   } catch {
     // no shell: nothing to check

@@ -46,6 +46,7 @@ describe('benchmarks (toy sizes)', function () {
       '--rounds=1', '--no-warmup', '--sockets=6', '--messages=2', '--handshakes=20', '--hs-concurrency=5',
       '--inbound-seconds=0.3', '--idle=30', '--idle-users=3', '--liveness=3',
       '--session-read-rounds=1', '--session-read-seconds=0.3',
+      '--small-rooms=2', '--small-members=2', '--small-messages=2', '--idle-max=50',
       '--scale-rooms=2', '--scale-members=2', '--scale-messages=3', '--storm-sockets=20', '--storm-users=4',
       `--json=${json}`,
     ]);
@@ -55,6 +56,10 @@ describe('benchmarks (toy sizes)', function () {
     const bothSides = [
       'handshakes/s', 'fan-out deliveries/s', 'delivery latency p50', 'delivery latency p99',
       'acked inbound events/s', 'acked inbound events/s, listener on another process', 'heap per idle socket @30',
+      'small rooms: messages/s', 'small rooms: delivery latency p50', 'small rooms: delivery latency p99',
+      'small rooms: server CPU per message', 'small rooms: Redis CPU per message',
+      'idle @50: heap per idle socket', 'idle @50: heap after GC, total', 'idle @50: RSS', 'idle @50: time to open all sockets',
+      'idle @50: connect time p50', 'idle @50: connect time p99', 'idle @50: server CPU per connect', 'idle @50: sockets connected',
     ];
     const projectOnly = ['staleness p99: PATCH /api/prefs → session', 'staleness p99: PATCH /api/me → session', 'logout→disconnect p99'];
     for (const name of [...bothSides, ...projectOnly]) {
@@ -63,6 +68,11 @@ describe('benchmarks (toy sizes)', function () {
       expect(Number.isFinite(m!.projectMedian), `${name}: project`).to.equal(true);
       if (bothSides.includes(name)) expect(Number.isFinite(m!.bareMedian), `${name}: bare`).to.equal(true);
     }
+    // small rooms: every delivery arrived, none twice or from another room, on both servers; idle: every socket connected.
+    for (const name of ['small rooms: deliveries missing', 'small rooms: deliveries unexpected (duplicate, other room)', 'idle @50: sockets connected']) {
+      expect(byName.get(name)?.verdict, name).to.equal('PASS');
+    }
+    expect(stdout).to.match(/\| small rooms: messages\/s \(per s\) .*×/);
     // scale: both sizes (1 process in the baseline column, 3 in the other), every delivery arrived.
     const scale = new Map(report.scale.metrics.map((m) => [m.name, m]));
     for (const name of ['deliveries/s', 'delivery latency p50', 'server CPU per delivery, all processes', 'Redis CPU per delivery', 'deliveries missing']) {
