@@ -22,7 +22,7 @@
  *                    on a port of its own; compare with a run without it for the cost of counting)
  *                    --wait-quiet=120 (first wait up to 120 s for other processes to leave the CPUs,
  *                    then up to 60 s before each timed round)
- *                    small-rooms: --small-rooms=25 --small-members=4 --small-messages=100
+ *                    small-rooms: --small-rooms=25 --small-members=4 --small-messages=200
  *                    idle-8k: --idle-max=8000 (sharing --idle-users sessions)
  *                    scale: --scale-processes=3 --scale-rooms=24 --scale-members=4 --scale-messages=150 --scale-warmup=8
  *                    storm: --storm-sockets=2000 --storm-users=200 --storm-watchers=1 --storm-delay=250
@@ -93,7 +93,7 @@ async function main() {
     metrics: opts.flag('metrics', false),
     smallRooms: opts.int('small-rooms', quick ? 10 : 25, 1, 1000),
     smallMembers: opts.int('small-members', 4, 1, 100),
-    smallMessages: opts.int('small-messages', quick ? 30 : 100, 1, 10_000),
+    smallMessages: opts.int('small-messages', quick ? 50 : 200, 1, 10_000),
     idleMax: opts.int('idle-max', quick ? 2000 : 8000, 1, 100_000),
     scaleProcesses: opts.int('scale-processes', 3, 2, 16),
     scaleRooms: opts.int('scale-rooms', quick ? 12 : 24, 1, 1000),
