@@ -15,7 +15,7 @@ import { createRealtime } from './realtime/io.js';
 import { createChatRealtime } from './realtime/chat.js';
 import { roomEviction } from './realtime/rooms.js';
 import { corsForAllowedOrigins, createCsrf, noStore, originGuard, securityHeaders } from './security/http.js';
-import { createLimits } from './security/limits.js';
+import { createLimits, type RateLimits } from './security/limits.js';
 import type { Stores } from './store/types.js';
 import { publicUserFinder } from './chat/users.js';
 import { chatApi } from './web/chat-api.js';
@@ -38,6 +38,8 @@ export interface App {
   live: LiveSession;
   log: Logger;
   metrics: Metrics;
+  /** Every rate limit (security/limits.ts), as the HTTP routes and socket events consume them. */
+  limits: RateLimits;
   /** Stops accepting, ends sockets, stops timers. Does not close the stores (the caller owns them). */
   close(): Promise<void>;
 }
@@ -122,6 +124,7 @@ export function createApp(config: Config, { stores, log, metrics = noMetrics }: 
     presence: stores.presence,
     presenceUpkeep: stores.presenceUpkeep,
     roomChannels: stores.roomChannels,
+    roomPeers: stores.roomPeers,
     subscriptions: stores.subscriptions,
     live,
     limits,
@@ -157,6 +160,7 @@ export function createApp(config: Config, { stores, log, metrics = noMetrics }: 
     live,
     log,
     metrics,
+    limits,
     async close() {
       chat.stop();
       live.close();

@@ -10,7 +10,7 @@ import type { ChatServices } from './handler.js';
 import { handlers } from './handlers/index.js';
 import { HandshakeRefusal, type Undo } from './io.js';
 import { deliverLocallyFirst } from './local-first.js';
-import type { ConnectionHealth, PresenceUpkeep, RoomChannels } from './ports.js';
+import type { ConnectionHealth, PresenceUpkeep, RoomChannels, RoomPeers } from './ports.js';
 import { createPresence } from './presence.js';
 import { createRecovery, type Recovery } from './recovery.js';
 import { socketRooms } from './rooms.js';
@@ -22,6 +22,8 @@ export interface ChatRealtimeDeps {
   presence: PresenceStore;
   presenceUpkeep: PresenceUpkeep | undefined;
   roomChannels: RoomChannels;
+  /** Which rooms have sockets on other processes (where broadcasts cross processes). */
+  roomPeers: RoomPeers | undefined;
   /** The subscriber connection's health, where broadcasts cross processes (see recovery.ts). */
   subscriptions: ConnectionHealth | undefined;
   live: LiveSession;
@@ -106,7 +108,7 @@ export function createChatRealtime(deps: ChatRealtimeDeps) {
     views = keepSessionViews({ io: server, live, users: deps.users, log });
     const adapter = server.of('/').adapter;
     if (adapter instanceof ClusterAdapter) {
-      deliverLocallyFirst(adapter);
+      deliverLocallyFirst(adapter, deps.roomPeers);
       if (deps.subscriptions) {
         recovery = createRecovery({ io: server, chat: deps.chat, subscriptions: deps.subscriptions, log });
         recovery.watch(adapter);

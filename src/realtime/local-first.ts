@@ -1,6 +1,14 @@
 import { Adapter, MessageType, type ClusterAdapter, type ClusterMessage } from 'socket.io-adapter';
+import type { RoomPeers } from './ports.js';
 
 type Publish = (message: Omit<Extract<ClusterMessage, { type: MessageType.BROADCAST }>, 'nsp' | 'uid'>) => void;
+
+/**
+ * Events that may be lost: a socket that joins a room a moment later never sees
+ * them either, and nothing stores them. Only these skip Redis when no other
+ * process has sockets in the room (RoomPeers); everything else is always published.
+ */
+const MAY_BE_LOST: ReadonlySet<unknown> = new Set(['typing']);
 
 /**
  * Socket.IO's ClusterAdapter delivers a broadcast to this process's own sockets
@@ -12,11 +20,14 @@ type Publish = (message: Omit<Extract<ClusterMessage, { type: MessageType.BROADC
  * own `publish`, which logs a failed publish as the adapter always has (a
  * failure never held local delivery back: it was delivered after the error).
  * The options are encoded as the adapter encodes them for the other processes.
+ *
+ * With `peers`, a typing event to a room where no other process has sockets is
+ * not published at all (a Redis write, and reading it back, per keystroke).
  */
-export function deliverLocallyFirst(adapter: ClusterAdapter): void {
+export function deliverLocallyFirst(adapter: ClusterAdapter, peers?: RoomPeers): void {
   const publish = (adapter as unknown as { publish: Publish }).publish.bind(adapter);
   adapter.broadcast = async (packet, opts) => {
-    if (!opts.flags?.local) {
+    if (!opts.flags?.local && !(peers && opts.rooms.size === 1 && MAY_BE_LOST.has(packet.data?.[0]) && peers.alone(opts.rooms.values().next().value!))) {
       publish({ type: MessageType.BROADCAST, data: { packet, opts: { rooms: [...opts.rooms], except: [...(opts.except ?? [])], flags: opts.flags ?? {} } } });
     }
     Adapter.prototype.broadcast.call(adapter, packet, opts);

@@ -28,6 +28,16 @@ export interface RoomChannels {
   hold(room: string): Promise<Release>;
 }
 
+/**
+ * Whether any other process has sockets in a room, as far as this process knows,
+ * for broadcasts that may be lost (typing: a socket that joins a moment later
+ * never sees it either). `alone` is true only shortly after a publish to the room
+ * reached no other process, and no other process has said since that it joined.
+ */
+export interface RoomPeers {
+  alone(room: string): boolean;
+}
+
 /** What a process recorded: its sockets, and the users whose grace period it is to settle. */
 export interface RecordedPresence {
   sockets: Array<[userId: string, socketId: string]>;

@@ -12,6 +12,96 @@ export interface LimiterOptions {
 /** Makes a limiter in a shared store: the port the stores implement. */
 export type LimiterFactory = (options: LimiterOptions) => RateLimiterAbstract;
 
+/** What a shared store answers to a request for points of a limit's current window. */
+export interface Grant {
+  /** Points reserved for the caller: half of what is left in the window (at least 1), or 0 when nothing is. */
+  granted: number;
+  /** Milliseconds left in the window as the store saw it (a window starts at the first request). */
+  windowMs: number;
+}
+
+/**
+ * Reserves points of a fixed-window limit in a shared store, each request one atomic
+ * step, so that what every process holds together never exceeds the limit: the port
+ * the stores implement for the limits counted per socket event (see LeasedLimit).
+ */
+export type QuotaFactory = (options: LimiterOptions) => { take(key: string): Promise<Grant> };
+
+/** The limits counted on socket events: many a second per user, so each process leases their points. */
+const LEASED: ReadonlySet<LimitName> = new Set<LimitName>(['send', 'typing', 'reaction']);
+
+interface Lease {
+  /** Points reserved and not yet spent. */
+  left: number;
+  /** When the window the points belong to ends, on this process's clock (never later than the store's). */
+  until: number;
+  /** The store had nothing left in that window. */
+  exhausted: boolean;
+}
+
+/**
+ * A limit counted per socket event without a store round trip per event. The
+ * process reserves points from the shared store (half of what is left in the
+ * window, at least one) and spends them locally until they run out or the window
+ * ends, then asks again; the store answers each request in one atomic step, so all
+ * processes together never admit more than the limit. Alone on a process, a user gets
+ * exactly the limit (50 points: 25 + 13 + 6 + 3 + 2 + 1 reserved as they are spent),
+ * in about log2(points) requests a window instead of one per event. With sockets on
+ * several processes, points another process holds and does not spend are not
+ * available here: such a user may be refused before the limit, never after it.
+ * A lease ends when its window ends as measured from the moment the request was
+ * sent, so it never outlives the store's window. Concurrent events of one key share
+ * one request; once the store says nothing is left, refusals are answered here
+ * until the window ends.
+ */
+class LeasedLimit {
+  private readonly leases = new Map<string, Lease>();
+  private readonly asking = new Map<string, Promise<unknown>>();
+  private sweptAt = 0;
+
+  constructor(
+    private readonly quota: { take(key: string): Promise<Grant> },
+    private readonly durationMs: number,
+  ) {}
+
+  /** Spends one point of `key`: resolves to 0, or to the milliseconds until the window ends when none is left. */
+  async take(key: string): Promise<number> {
+    for (;;) {
+      const lease = this.leases.get(key);
+      if (lease) {
+        const now = Date.now();
+        if (now < lease.until) {
+          if (lease.left > 0) {
+            lease.left -= 1;
+            return 0;
+          }
+          if (lease.exhausted) return lease.until - now;
+        }
+      }
+      await (this.asking.get(key) ?? this.ask(key));
+    }
+  }
+
+  private ask(key: string): Promise<unknown> {
+    const sentAt = Date.now();
+    const asked = this.quota.take(key).then(({ granted, windowMs }) => {
+      this.leases.set(key, { left: granted, until: sentAt + windowMs, exhausted: granted === 0 });
+      this.sweep(sentAt);
+    });
+    const done = () => this.asking.delete(key);
+    asked.then(done, done);
+    this.asking.set(key, asked);
+    return asked;
+  }
+
+  /** Drops ended leases, at most once a window (one entry per active user otherwise). */
+  private sweep(now: number) {
+    if (now - this.sweptAt < this.durationMs) return;
+    this.sweptAt = now;
+    for (const [key, lease] of this.leases) if (lease.until <= now) this.leases.delete(key);
+  }
+}
+
 /** What each limit counts, for the `rate_limited` message. */
 const COUNTS: Record<LimitName, string> = {
   send: 'messages',
@@ -34,33 +124,50 @@ export class LimitExceeded extends AppError {
 }
 
 /**
- * Every rate limit of the server, by name. Each is one rate-limiter-flexible
- * limiter in the shared store (Redis: an atomic INCR script per call, so the
- * limit holds across every socket and process; memory: one process).
- * `consume` counts first and refuses beyond the limit, so a burst of parallel
- * calls can never get more than `points` through.
+ * Every rate limit of the server, by name, held in the shared store (Redis: atomic
+ * scripts, so a limit holds across every socket and process; memory: one process).
+ * The limits of socket events (send, typing, reaction) are leased (LeasedLimit):
+ * points reserved atomically, spent locally. The others (sign-ins, rooms created:
+ * HTTP, rare, and given back when an attempt turns out not to count) are
+ * rate-limiter-flexible limiters, one store call each. Either way a point is counted
+ * before the action runs, so a burst of parallel calls never gets more than `points` through.
  */
-export function createLimits(stores: { limiter: LimiterFactory }, limits: Limits, onRefused: (limit: LimitName) => void = () => undefined) {
+export function createLimits(stores: { limiter: LimiterFactory; quota: QuotaFactory }, limits: Limits, onRefused: (limit: LimitName) => void = () => undefined) {
   const limiters = new Map<LimitName, RateLimiterAbstract>();
   const limiter = (name: LimitName) => {
     let l = limiters.get(name);
     if (!l) limiters.set(name, (l = stores.limiter({ name, ...limits[name] })));
     return l;
   };
+  const leased = new Map<LimitName, LeasedLimit>();
+  const leasedLimit = (name: LimitName) => {
+    let l = leased.get(name);
+    if (!l) leased.set(name, (l = new LeasedLimit(stores.quota({ name, ...limits[name] }), limits[name].durationSeconds * 1000)));
+    return l;
+  };
+
+  const refuse = (name: LimitName, msBeforeNext: number) => {
+    const { points, durationSeconds } = limits[name];
+    onRefused(name);
+    return new LimitExceeded(name, `too many ${COUNTS[name]}: at most ${points} per ${durationSeconds} s`, Math.max(1, Math.ceil(msBeforeNext / 1000)));
+  };
 
   return {
     /** Counts one against `key`; throws LimitExceeded (`rate_limited`, with Retry-After) when that goes over the limit. */
     async consume(name: LimitName, key: string): Promise<void> {
+      if (LEASED.has(name)) {
+        const wait = await leasedLimit(name).take(key);
+        if (wait > 0) throw refuse(name, wait);
+        return;
+      }
       try {
         await limiter(name).consume(key);
       } catch (err) {
         if (!(err instanceof RateLimiterRes)) throw err; // the store failed: not a verdict
-        const { points, durationSeconds } = limits[name];
-        onRefused(name);
-        throw new LimitExceeded(name, `too many ${COUNTS[name]}: at most ${points} per ${durationSeconds} s`, Math.max(1, Math.ceil(err.msBeforeNext / 1000)));
+        throw refuse(name, err.msBeforeNext);
       }
     },
-    /** Gives one back (an attempt that turned out not to count). */
+    /** Gives one back (an attempt that turned out not to count; not for the leased limits of socket events). */
     async reward(name: LimitName, key: string): Promise<void> {
       await limiter(name).reward(key);
     },

@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { createShardedAdapter } from '@socket.io/redis-adapter';
 import { RedisStore } from 'connect-redis';
 import { RateLimiterMemory, RateLimiterRedis } from 'rate-limiter-flexible';
 import type { Config, RedisTarget } from '../config.js';
@@ -7,13 +6,16 @@ import type { Logger } from '../logger.js';
 import { redisKeys } from './keys.js';
 import { createMemoryChatStore } from './memory/chat.js';
 import { memoryBus, redisBus, storeTtlSeconds } from 'socket.io-live-session';
+import { memoryQuota } from './memory/quota.js';
 import { createMemoryRoomChannels } from './memory/room-channels.js';
 import { createMemoryPresenceStore } from './memory/presence.js';
 import { MemorySessionStore } from './memory/sessions.js';
 import { createMemoryUserStore } from './memory/users.js';
 import { createRedisChatStore } from './redis/chat.js';
 import { createRedisClient, healthOf, isRedisUnavailable, pingAll, type RedisClient } from './redis/client.js';
+import { createRedisQuota } from './redis/quota.js';
 import { createRedisRoomChannels } from './redis/room-channels.js';
+import { createRoomAdapter } from './redis/room-adapter.js';
 import { migrateKeyLayout } from './redis/layout.js';
 import { SESSION_LOCK_WAIT_MS } from '../timings.js';
 import { createRedisPresenceStore } from './redis/presence.js';
@@ -36,6 +38,7 @@ export function createMemoryStores(config: Config): Stores {
     presence: createMemoryPresenceStore(),
     roomChannels: createMemoryRoomChannels(),
     limiter: ({ name, points, durationSeconds }) => new RateLimiterMemory({ keyPrefix: name, points, duration: durationSeconds }),
+    quota: memoryQuota,
     isUnavailable: () => false,
     ping: async () => undefined,
     close: async () => sessionBase.close(),
@@ -66,6 +69,8 @@ async function createRedisStores(config: Config & { redis: RedisTarget }, log: L
   const bus = redisBus({ client, subscriber, prefix: keys.prefix, log, lockWaitMs: SESSION_LOCK_WAIT_MS });
   await bus.ready;
   const presence = createRedisPresenceStore(client, keys, { processId });
+  const subscriptions = healthOf(subscriber);
+  const rooms = createRoomAdapter({ client, subscriber, health: subscriptions, channelPrefix: keys.adapterChannel, log });
 
   return {
     kind: 'redis',
@@ -79,7 +84,7 @@ async function createRedisStores(config: Config & { redis: RedisTarget }, log: L
       ttl: storeTtlSeconds,
     }),
     bus,
-    subscriptions: healthOf(subscriber),
+    subscriptions,
     chat: createRedisChatStore(client, keys, { historyLimit: config.messageHistoryLimit }),
     presence,
     presenceUpkeep: presence,
@@ -93,51 +98,16 @@ async function createRedisStores(config: Config & { redis: RedisTarget }, log: L
         points,
         duration: durationSeconds,
       }),
+    quota: createRedisQuota(client, keys),
     // Socket.IO's sharded adapter: one channel per room (SPUBLISH/SSUBSCRIBE), subscribed
     // only by the processes with sockets in it, so a process pays for the rooms it serves.
-    socketAdapter: createShardedAdapter(client, adapterSubscriber(subscriber, log), {
-      channelPrefix: keys.adapterChannel,
-      subscriptionMode: 'dynamic',
-    }),
+    socketAdapter: rooms.adapter,
+    roomPeers: rooms.peers,
     isUnavailable: isRedisUnavailable,
     ping: () => pingAll(client),
     close: async () => {
       await Promise.allSettled([subscriber.close(), client.close()]);
     },
-  };
-}
-
-/**
- * What the adapter subscribes with. Two things are mended here:
- * - It (un)subscribes without waiting for the answer, so a failure (the client
- *   closing at shutdown, a node's connection dropped in a failover) would be an
- *   unhandled rejection, which ends the process: each is handled and logged.
- * - It unsubscribes a room's channel with no listener named, which node-redis
- *   carries out without marking the channel as leaving: a join of the same room
- *   before that answer (a last socket leaving as another arrives) would just add
- *   its listener, and the answer would then drop every listener and leave the
- *   room unsubscribed while it has sockets. The adapter uses one listener for all
- *   its channels, so its unsubscribe is made to name it, which node-redis orders
- *   right (a subscribe meanwhile sends SSUBSCRIBE again).
- */
-export function adapterSubscriber(subscriber: RedisClient, log: Logger) {
-  type Listener = Parameters<RedisClient['sSubscribe']>[1];
-  let adapterListener: Listener | undefined;
-  /** Runs a (un)subscribe, turning any failure, thrown or rejected, into a log line. */
-  const handled = async (what: string, run: () => Promise<unknown>) => {
-    try {
-      await run();
-    } catch (err) {
-      if (subscriber.isOpen) log.warn({ err: String(err) }, `socket.io adapter: ${what} failed`);
-    }
-  };
-  return {
-    sSubscribe: (channel: string, listener: Listener, buffers?: boolean) => {
-      adapterListener = listener;
-      return handled('subscribe', () => subscriber.sSubscribe(channel, listener, buffers));
-    },
-    sUnsubscribe: (channel: string, listener?: Listener, buffers?: boolean) =>
-      handled('unsubscribe', () => subscriber.sUnsubscribe(channel, listener ?? adapterListener, listener ? buffers : true)),
   };
 }
 

@@ -2,7 +2,6 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { expect } from 'chai';
 import request from 'supertest';
 import type { Socket } from 'socket.io-client';
-import type { LimiterOptions } from '../../src/security/limits.js';
 import { connectSocket, disconnected, emitAck } from '../helpers/client.js';
 import { arrivesWhere, ChatHarness, collect, ok, waitFor, type Ack, type MessageAck } from '../helpers/chat.js';
 import { BACKENDS, type TestServer } from '../helpers/server.js';
@@ -15,8 +14,8 @@ import { needs } from '../support/services.js';
  */
 
 /**
- * Holds every rate-limit check of a server while closed: a slow backend, so that
- * events stay in flight at a known point (before anything is stored or sent).
+ * Holds every rate-limit check of a server while closed (as a slow backend would),
+ * so that events stay in flight at a known point (before anything is stored or sent).
  */
 class Gate {
   private open: Promise<void> = Promise.resolve();
@@ -25,16 +24,12 @@ class Gate {
   waiting = 0;
 
   constructor(server: TestServer) {
-    const make = server.stores.limiter.bind(server.stores);
-    server.stores.limiter = (options: LimiterOptions) => {
-      const limiter = make(options);
-      const consume = limiter.consume.bind(limiter);
-      limiter.consume = async (...args: Parameters<typeof consume>) => {
-        this.waiting += 1;
-        await this.open;
-        return consume(...args);
-      };
-      return limiter;
+    const limits = server.app.limits;
+    const consume = limits.consume.bind(limits);
+    limits.consume = async (...args: Parameters<typeof consume>) => {
+      this.waiting += 1;
+      await this.open;
+      return consume(...args);
     };
   }
 

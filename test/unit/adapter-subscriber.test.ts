@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { expect } from 'chai';
 import { createLogger } from '../../src/logger.js';
-import { adapterSubscriber } from '../../src/store/index.js';
+import { adapterSubscriber } from '../../src/store/redis/room-adapter.js';
 import { createRedisClient, type RedisClient } from '../../src/store/redis/client.js';
 import { REDIS_URL, uniquePrefix } from './helpers/redis.js';
 import { needs } from '../support/services.js';

@@ -22,6 +22,7 @@ import { createLimits } from '../../../../src/security/limits.js';
 import type { ChatSession } from '../../../../src/session/types.js';
 import { createMemoryChatStore } from '../../../../src/store/memory/chat.js';
 import { createMemoryPresenceStore } from '../../../../src/store/memory/presence.js';
+import { memoryQuota } from '../../../../src/store/memory/quota.js';
 import { createMemoryUserStore } from '../../../../src/store/memory/users.js';
 
 /** One emit: to whom (`io:<room>` from the server, `socket:<room>` from the socket, i.e. all but the sender), what, with what. */
@@ -57,7 +58,7 @@ export async function world(opts: { limits?: Partial<Limits> } = {}): Promise<Wo
   const chat = createMemoryChatStore({ historyLimit: 1000 });
   const presence = createMemoryPresenceStore();
   const limits = createLimits(
-    { limiter: ({ name, points, durationSeconds }) => new RateLimiterMemory({ keyPrefix: name, points, duration: durationSeconds }) },
+    { limiter: ({ name, points, durationSeconds }) => new RateLimiterMemory({ keyPrefix: name, points, duration: durationSeconds }), quota: memoryQuota },
     { ...DEFAULT_LIMITS, ...opts.limits },
   );
   const sent: Sent[] = [];

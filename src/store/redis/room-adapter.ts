@@ -1,0 +1,180 @@
+import { randomUUID } from 'node:crypto';
+import { createShardedAdapter } from '@socket.io/redis-adapter';
+import type { Namespace } from 'socket.io';
+import { MessageType, type Adapter, type ClusterMessage } from 'socket.io-adapter';
+import type { Logger } from '../../logger.js';
+import type { ConnectionHealth, RoomPeers } from '../../realtime/ports.js';
+import type { RedisClient } from './client.js';
+
+/**
+ * How long a room counts as having no socket on another process after a publish
+ * to it reached nobody else: broadcasts that may be lost (typing) skip Redis until
+ * then. A process that gets its first socket in the room says so at once (HELLO),
+ * which ends it earlier; this bound covers a hello that was missed (an outage).
+ */
+export const ALONE_MS = 1000;
+
+/**
+ * Published on a room's channel by a process as soon as it subscribed to it: "a
+ * socket of mine is in this room now", `{"hello":"<process>"}`. Not an adapter
+ * message (no uid, no namespace): adapters that do not know it, those of an older
+ * release included, ignore it.
+ */
+const HELLO = Buffer.from('{"hello":');
+
+type Listener = Parameters<RedisClient['sSubscribe']>[1];
+type Broadcast = Extract<ClusterMessage, { type: MessageType.BROADCAST }>;
+/** What this module uses of @socket.io/redis-adapter's sharded adapter beyond the Adapter class (its own methods, not exported types). */
+interface ShardedInternals extends Adapter {
+  uid: string;
+  doPublish(message: ClusterMessage): Promise<string>;
+  computeChannel(message: ClusterMessage): string;
+  encode(message: object): string | Buffer;
+  onRawMessage(raw: Buffer, channel: Buffer): void;
+}
+
+/**
+ * What the adapter subscribes with. Two things are mended here:
+ * - It (un)subscribes without waiting for the answer, so a failure (the client
+ *   closing at shutdown, a node's connection dropped in a failover) would be an
+ *   unhandled rejection, which ends the process: each is handled and logged.
+ * - It unsubscribes a room's channel with no listener named, which node-redis
+ *   carries out without marking the channel as leaving: a join of the same room
+ *   before that answer (a last socket leaving as another arrives) would just add
+ *   its listener, and the answer would then drop every listener and leave the
+ *   room unsubscribed while it has sockets. The adapter uses one listener for all
+ *   its channels, so its unsubscribe is made to name it, which node-redis orders
+ *   right (a subscribe meanwhile sends SSUBSCRIBE again).
+ * `subscribed` is told each channel once its subscription is in place.
+ */
+export function adapterSubscriber(subscriber: RedisClient, log: Logger, subscribed: (channel: string) => void = () => undefined) {
+  let adapterListener: Listener | undefined;
+  /** Runs a (un)subscribe, turning any failure, thrown or rejected, into a log line; true when it succeeded. */
+  const handled = async (what: string, run: () => Promise<unknown>) => {
+    try {
+      await run();
+      return true;
+    } catch (err) {
+      if (subscriber.isOpen) log.warn({ err: String(err) }, `socket.io adapter: ${what} failed`);
+      return false;
+    }
+  };
+  return {
+    sSubscribe: async (channel: string, listener: Listener, buffers?: boolean) => {
+      adapterListener = listener;
+      if (await handled('subscribe', () => subscriber.sSubscribe(channel, listener, buffers))) subscribed(channel);
+    },
+    sUnsubscribe: (channel: string, listener?: Listener, buffers?: boolean) =>
+      handled('unsubscribe', () => subscriber.sUnsubscribe(channel, listener ?? adapterListener, listener ? buffers : true)),
+  };
+}
+
+interface PeerState {
+  /** Until when nobody else is known to have sockets in the room (0: not known). */
+  until: number;
+  /** Hellos heard for the room: a probe that spans one proves nothing. */
+  hellos: number;
+}
+
+/**
+ * Socket.IO's sharded Redis adapter (SPUBLISH/SSUBSCRIBE: one channel per room,
+ * subscribed only by the processes with sockets in it), with what this server
+ * adds to it:
+ * - Our own broadcasts are recognised when Redis hands them back (we are
+ *   subscribed to the rooms we have sockets in) by their first bytes, without
+ *   parsing them: they are encoded with the adapter's uid first.
+ * - Room peers: each publish to a room learns how many subscribers it reached.
+ *   When that was only this process (or nobody), the room counts as having no
+ *   socket elsewhere for ALONE_MS, or until another process says HELLO on the
+ *   room's channel (it does so right after subscribing), and broadcasts that may
+ *   be lost (typing) are then not published at all (realtime/local-first.ts).
+ *   Every other broadcast is always published.
+ */
+export function createRoomAdapter(o: { client: RedisClient; subscriber: RedisClient; health: ConnectionHealth; channelPrefix: string; log: Logger; aloneMs?: number }) {
+  const { client, log } = o;
+  const aloneMs = o.aloneMs ?? ALONE_MS;
+  const mainChannel = `${o.channelPrefix}#/#`;
+  const peers = new Map<string, PeerState>();
+  /** This process's hello (its own come back to it too, and say nothing). */
+  const ownHello = Buffer.from(`{"hello":"${randomUUID()}"}`);
+  let healthy = true;
+  o.health.on('cut-off', () => {
+    healthy = false;
+    peers.clear();
+  });
+  o.health.on('restored', () => {
+    healthy = true;
+    peers.clear();
+  });
+
+  /** The room of one of the main namespace's room channels (`<prefix>#/#<room>#`). */
+  const roomOf = (channel: string) => (channel.startsWith(mainChannel) && channel.length > mainChannel.length ? channel.slice(mainChannel.length, -1) : undefined);
+
+  const hello = (channel: string) => {
+    if (channel === mainChannel || roomOf(channel) === undefined) return;
+    client.sPublish(channel, ownHello).catch((err: unknown) => log.warn({ err: String(err) }, 'socket.io adapter: hello failed'));
+  };
+  const heard = (room: string) => {
+    const state = peers.get(room);
+    if (!state) return;
+    state.hellos += 1;
+    state.until = 0;
+  };
+
+  let main: ShardedInternals | undefined;
+  const factory = createShardedAdapter(client, adapterSubscriber(o.subscriber, log, hello), { channelPrefix: o.channelPrefix, subscriptionMode: 'dynamic' });
+
+  function adapter(nsp: Namespace): Adapter {
+    const a = factory(nsp) as unknown as ShardedInternals;
+    if (nsp.name !== '/') return a;
+    main = a;
+    const own = Buffer.from(`{"uid":${JSON.stringify(a.uid)},`);
+    const receive = a.onRawMessage.bind(a);
+    a.onRawMessage = (raw, channel) => {
+      if (raw.length === ownHello.length && HELLO.equals(raw.subarray(0, HELLO.length))) {
+        const room = raw.equals(ownHello) ? undefined : roomOf(channel.toString());
+        if (room !== undefined) heard(room);
+        return;
+      }
+      if (raw.length > own.length && raw[0] === 0x7b && own.equals(raw.subarray(0, own.length))) return; // our own, back from Redis
+      receive(raw, channel);
+    };
+    a.doPublish = (message) => {
+      const channel = a.computeChannel(message);
+      const room = message.type === MessageType.BROADCAST && channel !== mainChannel ? (message as Broadcast).data.opts.rooms[0] : undefined;
+      const learn = room === undefined ? undefined : probe(a, room);
+      // uid first (insertion order is JSON.stringify's order), so that our own broadcasts are recognised without parsing.
+      const payload = a.encode(Object.assign({ uid: message.uid, nsp: message.nsp }, message));
+      return client.sPublish(channel, payload).then((reached) => {
+        learn?.(reached);
+        return '';
+      });
+    };
+    a.on('delete-room', (room: string) => peers.delete(room));
+    return a;
+  }
+
+  /** Starts a probe of a publish to a room: told how many subscribers it reached, it learns whether anyone else is there. */
+  function probe(a: ShardedInternals, room: string) {
+    let state = peers.get(room);
+    if (!state) peers.set(room, (state = { until: 0, hellos: 0 }));
+    const sentAt = Date.now();
+    const hellos = state.hellos;
+    // This process is one of the subscribers when it has sockets in the room (they joined once it was subscribed) and its subscriber connection is up.
+    const self = a.rooms.has(room) && healthy ? 1 : 0;
+    const probed = state;
+    return (reached: number) => {
+      if (peers.get(room) !== probed) return;
+      probed.until = reached <= self && probed.hellos === hellos ? sentAt + aloneMs : 0;
+    };
+  }
+
+  const roomPeers: RoomPeers = {
+    alone(room) {
+      const state = peers.get(room);
+      return state !== undefined && Date.now() < state.until && main !== undefined && main.rooms.has(room);
+    },
+  };
+
+  return { adapter, peers: roomPeers };
+}
