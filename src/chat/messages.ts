@@ -1,3 +1,4 @@
+import { AppError } from '../errors.js';
 import type { ChatStore } from './ports.js';
 import { roomConversation } from './conversations.js';
 import { page, type Page, type PageRequest } from './pages.js';
@@ -11,12 +12,18 @@ export interface SendMessageInput {
   clientMsgId?: string;
 }
 
-/** Stores a room message as `user` (the session's user, never the payload's) and returns it with id and ts. */
+/**
+ * Stores a room message as `user` (the session's user, never the payload's) and returns it with id and ts.
+ * The room's existence and the user's access are checked in the same store step as the write
+ * (one round trip, and no window in which a removed member could still post).
+ */
 export async function sendMessage(chat: ChatStore, user: User, input: SendMessageInput): Promise<Message> {
-  const room = await requireRoomAccess(chat, user, input.roomId);
-  const message: Omit<Message, 'id' | 'ts'> = { roomId: room.id, user: publicUser(user), text: input.text };
+  const message: Omit<Message, 'id' | 'ts'> = { roomId: input.roomId, user: publicUser(user), text: input.text };
   if (input.clientMsgId !== undefined) message.clientMsgId = input.clientMsgId;
-  return chat.append(roomConversation(room.id), message);
+  const posted = await chat.postToRoom(input.roomId, message);
+  if (posted === 'missing') throw new AppError('not_found', `no room ${input.roomId}`);
+  if (posted === 'forbidden') throw new AppError('forbidden', `room ${input.roomId} is private`);
+  return posted;
 }
 
 /** A page of a room's history, oldest first; forbidden for a private room the user is not in. */

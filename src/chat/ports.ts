@@ -45,6 +45,13 @@ export interface ChatStore {
   removeMember(roomId: string, username: string): Promise<void>;
   isMember(roomId: string, username: string): Promise<boolean>;
 
+  /**
+   * Stores a room message, in one atomic step with the check that the room exists
+   * (else `missing`) and that its poster (`message.user.username`) may post there
+   * (else `forbidden`): a public room, or a private one they own or belong to (the
+   * rule of canAccess in rooms.ts). Otherwise as `append`.
+   */
+  postToRoom(roomId: string, message: Omit<Message, 'id' | 'ts'>): Promise<Message | 'missing' | 'forbidden'>;
   /** Stores the message, assigning a time-ordered id and `ts`; trims history to the configured bound. */
   append(conversation: ConversationId, message: Omit<Message, 'id' | 'ts'>): Promise<Message>;
   /** Oldest first. `before` and `after` are exclusive message ids. */

@@ -197,14 +197,15 @@ for (const backend of BACKENDS) {
         const room = await h.room(a);
         const s = await h.openIn(a, room.id);
         const chat = h.server.stores.chat;
-        const original = chat.append;
+        const original = chat.postToRoom;
         let release!: () => void;
         const gate = new Promise<void>((r) => (release = r));
         let stored: Message | undefined;
-        chat.append = async (...args: Parameters<ChatStore['append']>) => {
+        chat.postToRoom = async (...args: Parameters<ChatStore['postToRoom']>) => {
           await gate;
-          stored = await original.apply(chat, args);
-          return stored;
+          const posted = await original.apply(chat, args);
+          if (typeof posted !== 'string') stored = posted;
+          return posted;
         };
         try {
           let acked: MessageAck | undefined;
@@ -216,7 +217,7 @@ for (const backend of BACKENDS) {
           expect(stored, 'the store wrote it before the ack').to.not.equal(undefined);
           expect(ok(acked!).message).to.deep.equal(stored);
         } finally {
-          chat.append = original;
+          chat.postToRoom = original;
         }
         expect(ids(await h.roomMessages(a, room.id))).to.deep.equal([stored!.id]);
       });
@@ -817,13 +818,14 @@ for (const backend of BACKENDS) {
         const sa = await h.openIn(a, room.id);
         const sb = await h.openIn(b, room.id);
         const chat = h.server.stores.chat;
-        const originals = { append: chat.append, getRoom: chat.getRoom, page: chat.page };
+        const originals = { append: chat.append, postToRoom: chat.postToRoom, getRoom: chat.getRoom, page: chat.page };
         const boom = async () => {
           throw new Error('disk on fire');
         };
         const leaked = [arrivesWithin(sb, 'message:new', 300), arrivesWithin(sb, 'dm:new', 300)];
         const logged = await h.captureErrors(async () => {
           chat.append = boom;
+          chat.postToRoom = boom;
           try {
             const sendAck = await emitAck(sa, 'message:send', { roomId: room.id, text: 'lost' });
             fails(sendAck, 'internal');
@@ -831,6 +833,7 @@ for (const backend of BACKENDS) {
             fails(await emitAck(sa, 'dm:send', { to: b.user.username, text: 'lost too' }), 'internal');
           } finally {
             chat.append = originals.append;
+            chat.postToRoom = originals.postToRoom;
           }
           chat.getRoom = boom;
           try {

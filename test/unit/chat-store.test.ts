@@ -194,6 +194,39 @@ function chatContract(backend: Backend) {
         expect(rdm?.to).to.equal('bob');
       });
 
+      it('posts to a room only if it exists and the poster may: public, or a private room\'s owner or member (checked with the write)', async () => {
+        const { chat, twin } = backend.openChat({ historyLimit: 100 });
+        const as = (username: string) => ({ id: `u-${username}`, username, displayName: username });
+        const post = (store: ChatStore, roomId: string, username: string) => store.postToRoom(roomId, { roomId, user: as(username), text: `${username} in ${roomId}` });
+        await chat.createRoom({ id: 'open', name: 'Open', private: false, owner: 'alice' });
+        await chat.createRoom({ id: 'closed', name: 'Closed', private: true, owner: 'alice' });
+        await chat.addMember('closed', 'bob');
+        expect(await post(chat, 'nowhere', 'alice')).to.equal('missing');
+        expect(await post(twin, 'closed', 'carol')).to.equal('forbidden');
+        const byOwner = await post(twin, 'closed', 'alice');
+        const byMember = await post(chat, 'closed', 'bob');
+        const byAnyone = await post(twin, 'open', 'carol');
+        const inGeneral = await post(chat, 'general', 'carol');
+        for (const posted of [byOwner, byMember, byAnyone, inGeneral]) {
+          expect(posted).to.be.an('object');
+          expect((posted as Message).ts).to.equal(messageIdToIso((posted as Message).id));
+        }
+        expect(texts(await twin.page(roomConversation('closed'), { limit: 10 }))).to.deep.equal(['alice in closed', 'bob in closed']);
+        expect(await twin.page(roomConversation('open'), { limit: 10 })).to.deep.equal([byAnyone]);
+        // Removed: refused from then on, and nothing was stored for the refusals.
+        await twin.removeMember('closed', 'bob');
+        expect(await post(chat, 'closed', 'bob')).to.equal('forbidden');
+        expect(await chat.page(roomConversation('closed'), { limit: 10 })).to.have.length(2);
+        expect(await chat.page(roomConversation('nowhere'), { limit: 10 })).to.deep.equal([]);
+      });
+
+      it('bounds a room posted to like any conversation', async () => {
+        const { chat } = backend.openChat({ historyLimit: 3 });
+        await chat.createRoom({ id: 'tiny', name: 'Tiny', private: false, owner: 'alice' });
+        for (let i = 0; i < 5; i++) await chat.postToRoom('tiny', draft('tiny', `m${i}`));
+        expect(texts(await chat.page(roomConversation('tiny'), { limit: 10 }))).to.deep.equal(['m2', 'm3', 'm4']);
+      });
+
       it('keeps conversations apart', async () => {
         const { chat } = backend.openChat({ historyLimit: 100 });
         await chat.append(roomConversation('one'), draft('one', 'in one'));

@@ -3,6 +3,7 @@ import { GENERAL_ROOM_ID, generalRoom, MAX_REACTION_EMOJIS } from '../../chat/po
 import { normalizeReactions } from '../../chat/reaction-map.js';
 import type { Message, Reactions, Room } from '../../chat/types.js';
 import type { ChatStore, ConversationId } from '../../chat/ports.js';
+import { roomConversation } from '../../chat/conversations.js';
 
 export interface MemoryChatStoreOptions {
   historyLimit: number;
@@ -34,6 +35,15 @@ export function createMemoryChatStore(opts: MemoryChatStoreOptions): ChatStore {
     const excess = conversation.messages.length - opts.historyLimit;
     if (excess <= 0) return;
     for (const gone of conversation.messages.splice(0, excess)) conversation.reactions.delete(gone.id);
+  }
+
+  function append(conversation: ConversationId, input: Omit<Message, 'id' | 'ts'>): Message {
+    const id = nextId();
+    const message: Message = { ...structuredClone(input), id, ts: messageIdToIso(id) };
+    const conv = conversationOf(conversation);
+    conv.messages.push(message);
+    trim(conv);
+    return structuredClone(message);
   }
 
   function findMessage(conversation: ConversationId, messageId: string): Message | undefined {
@@ -75,14 +85,15 @@ export function createMemoryChatStore(opts: MemoryChatStoreOptions): ChatStore {
       return members.get(roomId)?.has(username) ?? false;
     },
 
-    async append(conversation, input) {
-      const id = nextId();
-      const message: Message = { ...structuredClone(input), id, ts: messageIdToIso(id) };
-      const conv = conversationOf(conversation);
-      conv.messages.push(message);
-      trim(conv);
-      return structuredClone(message);
+    async postToRoom(roomId, input) {
+      const room = rooms.get(roomId);
+      if (!room) return 'missing';
+      // canAccess's rule (chat/rooms.ts): public, or a private room's owner or member.
+      const poster = input.user.username;
+      if (room.private && room.owner !== poster && !members.get(roomId)?.has(poster)) return 'forbidden';
+      return append(roomConversation(roomId), input);
     },
+    append: async (conversation, input) => append(conversation, input),
     async page(conversation, { before, after, limit }) {
       const all = conversations.get(conversation)?.messages ?? [];
       const inRange = all.filter(

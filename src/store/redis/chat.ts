@@ -1,4 +1,4 @@
-import { parseConversation } from '../../chat/conversations.js';
+import { parseConversation, roomConversation } from '../../chat/conversations.js';
 import { compareMessageIds, isMessageId, messageIdToIso } from '../../chat/message-ids.js';
 import { GENERAL_ROOM_ID, generalRoom, MAX_REACTION_EMOJIS } from '../../chat/policy.js';
 import { normalizeReactions } from '../../chat/reaction-map.js';
@@ -30,23 +30,45 @@ return 1
 `);
 
 /**
- * XADD then an exact trim to the history limit, dropping the reactions of the
- * trimmed messages in the same step so that they do not outlive them.
- * KEYS: stream, reactions. ARGV: limit, field, value, field, value, ...
+ * Lua: XADD of the fields ARGV[limit+1..] to KEYS[stream], then an exact trim to
+ * the history limit ARGV[limit], dropping the reactions (KEYS[reactions]) of the
+ * trimmed messages in the same step so that they do not outlive them. Leaves the
+ * new id in `id`.
  */
-const APPEND = luaScript(`
+const appendLua = (stream: number, reactions: number, limit: number) => `
 local fields = {}
-for i = 2, #ARGV do fields[#fields + 1] = ARGV[i] end
-local id = redis.call('XADD', KEYS[1], '*', unpack(fields))
-local excess = redis.call('XLEN', KEYS[1]) - tonumber(ARGV[1])
+for i = ${limit + 1}, #ARGV do fields[#fields + 1] = ARGV[i] end
+local id = redis.call('XADD', KEYS[${stream}], '*', unpack(fields))
+local excess = redis.call('XLEN', KEYS[${stream}]) - tonumber(ARGV[${limit}])
 if excess > 0 then
-  local gone = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', excess)
+  local gone = redis.call('XRANGE', KEYS[${stream}], '-', '+', 'COUNT', excess)
   for _, entry in ipairs(gone) do
-    redis.call('XDEL', KEYS[1], entry[1])
-    redis.call('HDEL', KEYS[2], entry[1])
+    redis.call('XDEL', KEYS[${stream}], entry[1])
+    redis.call('HDEL', KEYS[${reactions}], entry[1])
   end
 end
+`;
+
+/** Appends a message (see appendLua). KEYS: stream, reactions. ARGV: limit, field, value, field, value, ... */
+const APPEND = luaScript(`${appendLua(1, 2, 1)}
 return id
+`);
+
+/**
+ * APPEND for a room, once the room exists (else {'missing'}) and the poster may
+ * post there (else {'forbidden'}): public, or a private room they own or belong
+ * to (canAccess's rule, chat/rooms.ts). The room's keys share its hash tag, so
+ * this is one step on one node of a cluster too.
+ * KEYS: room, members, stream, reactions. ARGV: poster, limit, field, value, ...
+ * Returns {'missing'} | {'forbidden'} | {'ok', id}.
+ */
+const POST_TO_ROOM = luaScript(`
+local raw = redis.call('GET', KEYS[1])
+if not raw then return {'missing'} end
+local room = cjson.decode(raw)
+if room.private == true and room.owner ~= ARGV[1] and redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 0 then return {'forbidden'} end
+${appendLua(3, 4, 2)}
+return {'ok', id}
 `);
 
 /**
@@ -188,6 +210,19 @@ export function createRedisChatStore(client: RedisClient, keys: RedisKeys, opts:
       return (await client.sIsMember(keys.roomMembers(roomId), username)) === 1;
     },
 
+    async postToRoom(roomId, input) {
+      await ensureGeneral();
+      const conversation = roomConversation(roomId);
+      const fields = toFields(input);
+      const reply = (await runLua(
+        client,
+        POST_TO_ROOM,
+        [keys.room(roomId), keys.roomMembers(roomId), streamKey(conversation), keys.reactions(conversation)],
+        [input.user.username, String(opts.historyLimit), ...Object.entries(fields).flat()],
+      )) as [string, string?];
+      if (reply[0] !== 'ok') return reply[0] as 'missing' | 'forbidden';
+      return fromEntry(reply[1]!, fields);
+    },
     async append(conversation, input) {
       const fields = toFields(input);
       const id = (await runLua(
