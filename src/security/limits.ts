@@ -64,20 +64,28 @@ class LeasedLimit {
     private readonly durationMs: number,
   ) {}
 
-  /** Spends one point of `key`: resolves to 0, or to the milliseconds until the window ends when none is left. */
+  /**
+   * Spends one point of `key` from what this process holds: 0 when one was spent, the
+   * milliseconds until the window ends when the store has none left, or -1 when the
+   * store must be asked (`take`). Synchronous: the common case costs no promise.
+   */
+  spend(key: string): number {
+    const lease = this.leases.get(key);
+    if (!lease) return -1;
+    const now = Date.now();
+    if (now >= lease.until) return -1;
+    if (lease.left > 0) {
+      lease.left -= 1;
+      return 0;
+    }
+    return lease.exhausted ? lease.until - now : -1;
+  }
+
+  /** Spends one point of `key`, asking the store when needed: resolves as `spend` answers, never -1. */
   async take(key: string): Promise<number> {
     for (;;) {
-      const lease = this.leases.get(key);
-      if (lease) {
-        const now = Date.now();
-        if (now < lease.until) {
-          if (lease.left > 0) {
-            lease.left -= 1;
-            return 0;
-          }
-          if (lease.exhausted) return lease.until - now;
-        }
-      }
+      const spent = this.spend(key);
+      if (spent >= 0) return spent;
       await (this.asking.get(key) ?? this.ask(key));
     }
   }
@@ -156,7 +164,9 @@ export function createLimits(stores: { limiter: LimiterFactory; quota: QuotaFact
     /** Counts one against `key`; throws LimitExceeded (`rate_limited`, with Retry-After) when that goes over the limit. */
     async consume(name: LimitName, key: string): Promise<void> {
       if (LEASED.has(name)) {
-        const wait = await leasedLimit(name).take(key);
+        const leased = leasedLimit(name);
+        const spent = leased.spend(key);
+        const wait = spent >= 0 ? spent : await leased.take(key);
         if (wait > 0) throw refuse(name, wait);
         return;
       }

@@ -65,8 +65,11 @@ return id
 const POST_TO_ROOM = luaScript(`
 local raw = redis.call('GET', KEYS[1])
 if not raw then return {'missing'} end
-local room = cjson.decode(raw)
-if room.private == true and room.owner ~= ARGV[1] and redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 0 then return {'forbidden'} end
+-- The record is JSON.stringify's (createRoom): only a private room is decoded, to read its owner.
+if string.find(raw, '"private":true', 1, true) then
+  local room = cjson.decode(raw)
+  if room.owner ~= ARGV[1] and redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 0 then return {'forbidden'} end
+end
 ${appendLua(3, 4, 2)}
 return {'ok', id}
 `);
