@@ -217,11 +217,13 @@ export function createRedisChatStore(client: RedisClient, keys: RedisKeys, opts:
       await ensureGeneral();
       const conversation = roomConversation(roomId);
       const fields = toFields(input);
+      const args = [input.user.username, String(opts.historyLimit)];
+      for (const name in fields) args.push(name, fields[name]!);
       const reply = (await runLua(
         client,
         POST_TO_ROOM,
         [keys.room(roomId), keys.roomMembers(roomId), streamKey(conversation), keys.reactions(conversation)],
-        [input.user.username, String(opts.historyLimit), ...Object.entries(fields).flat()],
+        args,
       )) as [string, string?];
       if (reply[0] !== 'ok') return reply[0] as 'missing' | 'forbidden';
       return fromEntry(reply[1]!, fields);
