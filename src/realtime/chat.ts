@@ -76,21 +76,59 @@ export function createChatRealtime(deps: ChatRealtimeDeps) {
   };
 
   /**
+   * Joins a user's own room. Its channel is held around the join (see joinHeld), unless a
+   * socket of the user here is in the room already: then the channel has been subscribed
+   * since that socket joined, and stays so while the room has a socket here. The check and
+   * the join are one synchronous step, so the room cannot empty (and the adapter
+   * unsubscribe) in between. `held`: a hold of the channel already asked for.
+   */
+  async function joinUserRoom(socket: AppSocket, room: string, held: ReturnType<RoomChannels['hold']> | undefined) {
+    if (!held) {
+      if (socket.nsp.adapter.rooms.get(room)?.size) return void (await socket.join(room));
+      held = deps.roomChannels.hold(room);
+    }
+    const release = await held;
+    try {
+      await socket.join(room);
+    } finally {
+      release();
+    }
+  }
+
+  /**
    * At CONNECT, once the live session admitted the socket: its user must exist and its
    * login be current (a password change ends it); presence records it (or refuses one
    * socket too many); it joins its user's own room, for DMs and removals (held, so that
    * nothing sent to it once the socket is in can miss it).
+   *
+   * The user read and the presence record need only the user id, which the session gives:
+   * they run together (one round trip on one connection), and so does the hold of the user
+   * room's channel when no socket of the user here is in it yet. A socket refused after all
+   * (the user gone, its login stale, Redis failing) has its presence record undone, which
+   * announces nothing for it, and its hold released.
    */
   async function admit(socket: AppSocket): Promise<Undo> {
     const session = live.session(socket);
-    const stored = session?.passport?.user ? await deps.users.findById(session.passport.user) : null;
-    if (!session || !stored || !credentialsCurrent(session, stored)) throw new HandshakeRefusal('unauthorized');
-    const user = publicUser(stored);
-    socket.data.user = user;
+    const userId = session?.passport?.user;
+    if (!session || !userId) throw new HandshakeRefusal('unauthorized');
+    const room = socketRooms.user(userId);
+    const held = socket.nsp.adapter.rooms.get(room)?.size ? undefined : deps.roomChannels.hold(room);
+    held?.catch(() => undefined); // awaited below, or released; never an unhandled rejection meanwhile
+    const [read, recorded] = await Promise.allSettled([deps.users.findById(userId), presence.admit(socket, userId)]);
+    const stored = read.status === 'fulfilled' ? read.value : null;
+    const user = stored && credentialsCurrent(session, stored) ? publicUser(stored) : undefined;
+    if (user) socket.data.user = user; // named in the audit line of a refusal (too_many_connections) too
+    if (read.status === 'rejected' || !user || recorded.status === 'rejected') {
+      if (recorded.status === 'fulfilled') recorded.value(user ?? (stored ? publicUser(stored) : undefined));
+      held?.then((release) => release(), () => undefined);
+      if (read.status === 'rejected') throw read.reason;
+      if (!user) throw new HandshakeRefusal('unauthorized');
+      throw (recorded as PromiseRejectedResult).reason;
+    }
     socket.data.inFlight = 0;
-    const undo = await presence.admit(socket, user);
+    const undo = () => recorded.value(user);
     try {
-      await joinHeld(socket, socketRooms.user(user.id));
+      await joinUserRoom(socket, room, held);
     } catch (err) {
       undo();
       throw err;

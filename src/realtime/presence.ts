@@ -4,7 +4,7 @@ import { publicUser, type PublicUserFinder } from '../chat/users.js';
 import type { Logger } from '../logger.js';
 import { PRESENCE_HEARTBEAT_MS, PRESENCE_SWEEP_EVERY_MS } from '../timings.js';
 import type { AppServer, AppSocket } from './events.js';
-import { HandshakeRefusal, type Undo } from './io.js';
+import { HandshakeRefusal } from './io.js';
 import type { PresenceUpkeep } from './ports.js';
 
 export interface PresenceDeps {
@@ -122,9 +122,11 @@ export function createPresence(deps: PresenceDeps) {
    * admitted after it (answered "more", so unannounced), the user is announced online now.
    * Otherwise it leaves as any socket does.
    */
-  async function unadmit(user: User, socketId: string, first: boolean) {
-    if (!first) return leave(user.id, socketId, user);
-    if ((await presence.disconnect(user.id, socketId)) === 'none') announce(user, true);
+  async function unadmit(userId: string, known: User | undefined, socketId: string, first: boolean) {
+    if (!first) return leave(userId, socketId, known);
+    if ((await presence.disconnect(userId, socketId)) !== 'none') return;
+    const user = known ?? (await findUser.byId(userId));
+    if (user) announce(user, true);
   }
 
   /**
@@ -177,13 +179,15 @@ export function createPresence(deps: PresenceDeps) {
     /**
      * At CONNECT: records the socket, which is also where the sockets of a user are
      * counted across processes; one beyond MAX_SOCKETS_PER_USER is refused (counting
-     * and recording are one atomic step, so racing connects cannot exceed it).
-     * Resolves to what undoes it, should the socket never connect.
+     * and recording are one atomic step, so racing connects cannot exceed it). Needs
+     * only the user id (the session's), so it can run alongside the read of the user.
+     * Resolves to what undoes it, should the socket never connect: given the user when
+     * it is known (an undo may announce them), looked up only if it must announce.
      */
-    async admit(socket: AppSocket, user: User): Promise<Undo> {
+    async admit(socket: AppSocket, userId: string): Promise<(user: User | undefined) => void> {
       let answer;
       try {
-        answer = await track(presence.connect(user.id, socket.id, deps.maxSocketsPerUser));
+        answer = await track(presence.connect(userId, socket.id, deps.maxSocketsPerUser));
       } catch (err) {
         dirty = true; // it may have been recorded after all: the next heartbeat puts it right
         throw err;
@@ -191,7 +195,7 @@ export function createPresence(deps: PresenceDeps) {
       if (answer === 'full') throw new HandshakeRefusal('too_many_connections');
       const first = answer === 'first';
       if (first) firstSockets.add(socket);
-      return () => void track(unadmit(user, socket.id, first).catch(() => (dirty = true)));
+      return (user) => void track(unadmit(userId, user, socket.id, first).catch(() => (dirty = true)));
     },
 
     /** An admitted socket is connected: announced if it is its user's first, and forgotten when it goes. */

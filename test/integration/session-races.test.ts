@@ -1,8 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { expect } from 'chai';
 import request from 'supertest';
-import { connectSocket, disconnected, nextEvent, PASSWORD, TestClient } from '../helpers/client.js';
-import { ChatHarness, collect } from '../helpers/chat.js';
+import { connectSocket, disconnected, emitAck, nextEvent, PASSWORD, TestClient } from '../helpers/client.js';
+import { ChatHarness, collect, waitFor } from '../helpers/chat.js';
 import { BACKENDS, type TestServer } from '../helpers/server.js';
 import { needs } from '../support/services.js';
 
@@ -137,15 +137,15 @@ for (const backend of BACKENDS) {
       });
     });
 
-    describe('a Socket.IO CONNECT after the Engine.IO handshake', () => {
-      /** A third user's socket that records every `presence` event. */
-      async function watcher() {
-        const w = new TestClient(server.url);
-        await w.register();
-        const s = await h.open(w);
-        return collect<{ user: { username: string }; online: boolean }>(s, 'presence');
-      }
+    /** A third user's socket that records every `presence` event. */
+    async function watcher() {
+      const w = new TestClient(server.url);
+      await w.register();
+      const s = await h.open(w);
+      return collect<{ user: { username: string }; online: boolean }>(s, 'presence');
+    }
 
+    describe('a Socket.IO CONNECT after the Engine.IO handshake', () => {
       /** Sends CONNECT on a handshake made before `end` ran; answers what the next poll brought. */
       async function connectAfter(c: TestClient, end: () => Promise<void>) {
         const raw = await RawPolling.open(server.url, c.cookie);
@@ -207,6 +207,81 @@ for (const backend of BACKENDS) {
         expect(packets[0]).to.match(/^40\{"sid":/);
         while (!packets.some((p) => p.startsWith('42["session"'))) packets.push(...(await raw.poll()));
         expect(packets.find((p) => p.startsWith('42["session"'))).to.include(`"username":"${user.username}"`);
+      });
+    });
+
+    /*
+     * The user read and the presence record of a CONNECT run together: a socket refused by the
+     * user check (or a failed read) may already be recorded, and counted against the cap.
+     */
+    describe('a CONNECT refused after its presence was recorded', () => {
+      const refusal = (cookie: string) =>
+        connectSocket(server.url, { headers: { cookie } }).then(
+          (s) => (s.close(), 'connected'),
+          (err: Error) => err.message,
+        );
+
+      it('a login gone stale whose revocation was missed: unauthorized, the record undone, nothing announced', async () => {
+        const presence = await watcher();
+        const c = new TestClient(server.url);
+        const user = await c.register();
+        // The password changes in the store only: no revocation, no message on the bus.
+        expect(await server.stores.users.changePassword(user.id, 0, 'another hash')).to.equal(1);
+        expect(await refusal(c.cookie)).to.equal('unauthorized');
+        await sleep(300);
+        expect(presence.filter((p) => p.user.username === user.username), 'presence events').to.deep.equal([]);
+        expect(await server.stores.presence.online(), 'who is online').to.not.include(user.id);
+      });
+
+      it('a user read that fails: unavailable, the record undone, nothing announced; the next socket is the first again', async () => {
+        const presence = await watcher();
+        const c = new TestClient(server.url);
+        const user = await c.register();
+        const users = server.stores.users;
+        const findById = users.findById;
+        users.findById = async () => {
+          users.findById = findById;
+          throw new Error('the user store failed');
+        };
+        try {
+          expect(await refusal(c.cookie)).to.equal('unavailable');
+        } finally {
+          users.findById = findById;
+        }
+        await sleep(300);
+        expect(presence.filter((p) => p.user.username === user.username), 'presence events').to.deep.equal([]);
+        expect(await server.stores.presence.online(), 'who is online').to.not.include(user.id);
+        await h.open(c);
+        await waitFor(() => presence.some((p) => p.user.username === user.username), 'the online announcement');
+        expect(presence.filter((p) => p.user.username === user.username)).to.deep.equal([{ user: presence.find((p) => p.user.username === user.username)!.user, online: true }]);
+      });
+
+      it('a second socket of the user on this process joins the user room without holding its channel again, and gets DMs', async () => {
+        const c = new TestClient(server.url);
+        const user = await c.register();
+        const sender = new TestClient(server.url);
+        await sender.register();
+        const channels = server.stores.roomChannels;
+        const hold = channels.hold;
+        const held: string[] = [];
+        channels.hold = (room) => (held.push(room), hold.call(channels, room));
+        try {
+          const first = await h.open(c);
+          const second = await h.open(c);
+          expect(held.filter((r) => r === `user:${user.id}`), 'holds of the user room').to.have.length(1);
+          const dms = [nextEvent<{ text: string }>(first, 'dm:new'), nextEvent<{ text: string }>(second, 'dm:new')];
+          const from = await h.open(sender);
+          expect(await emitAck(from, 'dm:send', { to: user.username, text: 'to both tabs' })).to.have.property('ok', true);
+          for (const dm of await Promise.all(dms)) expect(dm.text).to.equal('to both tabs');
+          // Once the room has no socket here, the next one holds the channel again.
+          first.close();
+          second.close();
+          await waitFor(() => !server.app.io.of('/').adapter.rooms.has(`user:${user.id}`), 'the user room to empty');
+          await h.open(c);
+          expect(held.filter((r) => r === `user:${user.id}`), 'holds of the user room').to.have.length(2);
+        } finally {
+          channels.hold = hold;
+        }
       });
     });
   });

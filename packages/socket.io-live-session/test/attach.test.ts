@@ -1,9 +1,15 @@
 import { expect } from 'chai';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { Manager } from 'socket.io-client';
 import { BACKENDS, SECRET } from './helpers/app.js';
 import { useApps } from './helpers/suite.js';
 import { Browser, expectEnded, openSocket, RawPolling, refusal, signedCookie, uniqueUser, waitFor, whoami } from './helpers/client.js';
 import { needs } from '../../../test/support/services.js';
+
+/** A full GC (v8's `gc`, exposed for this test only). */
+setFlagsFromString('--expose-gc');
+const collectGarbage = runInNewContext('gc') as () => void;
 
 for (const backend of BACKENDS) {
   describe(`attach: who may open a socket (${backend})`, function () {
@@ -110,6 +116,22 @@ for (const backend of BACKENDS) {
         // What the socket reads is the live view.
         expect(app.live.session(app.serverSocket(s))).to.have.nested.property('passport.user');
       }
+    });
+
+    it('lets go of the handshake request once the app drops socket.request (the upgrade response keeps no link to it)', async () => {
+      const app = await start({ passportOnHandshake: true });
+      const b = new Browser(app.url);
+      const name = await b.login();
+      const s = await b.connect({ transports: ['websocket'] });
+      const conn = app.serverSocket(s).conn as unknown as { request: object | null };
+      const request = new WeakRef(conn.request!);
+      conn.request = null; // what an app that needs nothing of the request after CONNECT may do
+      for (let i = 0; i < 3 && request.deref(); i++) {
+        await new Promise((resolve) => setImmediate(resolve));
+        collectGarbage();
+      }
+      expect(request.deref(), 'the handshake request, after a full GC').to.equal(undefined);
+      expect(await whoami(s)).to.deep.equal({ passport: { user: name } });
     });
 
     it('guards every namespace, on a connection of its own or multiplexed with others', async () => {
