@@ -276,5 +276,9 @@ export function createDispatcher(handlers: HandlerTable, deps: BindDeps) {
     );
   }
 
-  return (socket: AppSocket) => socket.onAny((event: string, ...args: unknown[]) => dispatch(socket, event, args));
+  // One listener for every socket: Socket.IO calls `onAny` listeners with the socket as `this`.
+  function onEvent(this: AppSocket, event: string, ...args: unknown[]) {
+    dispatch(this, event, args);
+  }
+  return (socket: AppSocket) => socket.onAny(onEvent);
 }

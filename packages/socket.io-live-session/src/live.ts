@@ -252,11 +252,18 @@ export function liveSession(options: LiveSessionOptions) {
       return;
     }
     connected.set(socket, view);
-    socket.use((_packet, next) => {
-      views.activity(view); // client events are session activity
-      next();
-    });
+    socket.onAny(countActivity);
     socket.on('disconnect', () => views.leave(view, socket));
+  }
+
+  /**
+   * Client events are session activity. One listener for every socket (Socket.IO calls
+   * `onAny` listeners with the socket as `this`, as each event arrives), rather than a
+   * `socket.use` middleware per socket: no closure per socket, and no middleware run per event.
+   */
+  function countActivity(this: Socket) {
+    const view = connected.get(this);
+    if (view) views.activity(view);
   }
 
   const attachedTo = new WeakSet<Server>();
