@@ -222,7 +222,8 @@ export function createRedisChatStore(client: RedisClient, keys: RedisKeys, opts:
       const reply = (await runLua(
         client,
         POST_TO_ROOM,
-        [keys.room(roomId), keys.roomMembers(roomId), streamKey(conversation), keys.reactions(conversation)],
+        // The conversation is made from a room id here: nothing to parse (streamKey's check is for ids from outside).
+        [keys.room(roomId), keys.roomMembers(roomId), keys.stream(conversation), keys.reactions(conversation)],
         args,
       )) as [string, string?];
       if (reply[0] !== 'ok') return reply[0] as 'missing' | 'forbidden';

@@ -131,12 +131,13 @@ export function createRoomAdapter(o: { client: RedisClient; subscriber: RedisCli
     const own = Buffer.from(`{"uid":${JSON.stringify(a.uid)},`);
     const receive = a.onRawMessage.bind(a);
     a.onRawMessage = (raw, channel) => {
-      if (raw.length === ownHello.length && HELLO.equals(raw.subarray(0, HELLO.length))) {
+      // Buffer#compare with ranges: no slice of every message is made to look at its first bytes.
+      if (raw.length === ownHello.length && HELLO.compare(raw, 0, HELLO.length) === 0) {
         const room = raw.equals(ownHello) ? undefined : roomOf(channel.toString());
         if (room !== undefined) heard(room);
         return;
       }
-      if (raw.length > own.length && raw[0] === 0x7b && own.equals(raw.subarray(0, own.length))) return; // our own, back from Redis
+      if (raw.length > own.length && raw[0] === 0x7b && own.compare(raw, 0, own.length) === 0) return; // our own, back from Redis
       receive(raw, channel);
     };
     a.doPublish = (message) => {
