@@ -153,6 +153,26 @@ describe('leased limits of socket events (redis)', function () {
   });
   suite(() => redisBackend(() => client, prefix));
 
+  it('starts a new window when asked in the last millisecond of one (PTTL 0), never failing', async () => {
+    // Windows of 1 ms, asked for thousands of times: many requests land in a window's last millisecond.
+    const quota = createRedisQuota(client, redisKeys(prefix))({ name: 'typing', points: 1e8, durationSeconds: 0.001 });
+    const failures: unknown[] = [];
+    for (let round = 0; round < 500; round++) {
+      await Promise.all(Array.from({ length: 20 }, () => quota.take('hal').catch((err: unknown) => failures.push(err))));
+    }
+    expect(failures.map(String)).to.deep.equal([]);
+  });
+
+  it('counts what a counter without expiry holds, in a window from now', async () => {
+    const keys = redisKeys(prefix);
+    await client.set(`${keys.rateLimit('typing')}:ivy`, '8');
+    const quota = createRedisQuota(client, keys)({ name: 'typing', points: 10, durationSeconds: 30 });
+    expect(await quota.take('ivy')).to.deep.include({ granted: 1 });
+    expect(await quota.take('ivy')).to.deep.include({ granted: 1 });
+    expect(await quota.take('ivy')).to.deep.include({ granted: 0 });
+    expect(await client.pTTL(`${keys.rateLimit('typing')}:ivy`)).to.be.within(1, 30_000);
+  });
+
   it('counts in the key rate-limiter-flexible uses for the limit, so both count together in a rolling deploy', async () => {
     const keys = redisKeys(prefix);
     const limits = { ...limitsWith({ points: 10, durationSeconds: 30 }) };

@@ -12,11 +12,17 @@ import { luaScript, runLua } from './lua.js';
  * KEYS: counter. ARGV: points, window ms. Returns {granted, ms left in the window}.
  */
 const TAKE = luaScript(`
-local used = tonumber(redis.call('GET', KEYS[1]) or '0')
 local ttl = redis.call('PTTL', KEYS[1])
-if ttl < 0 then
+local used = 0
+if ttl == -1 then
+  -- a counter without expiry (not ours): counted, in a window from now
+  used = tonumber(redis.call('GET', KEYS[1])) or 0
   ttl = tonumber(ARGV[2])
-  if redis.call('EXISTS', KEYS[1]) == 0 then used = 0 end
+elseif ttl <= 0 then
+  -- none, or its window ends within the millisecond (PTTL 0): a new window
+  ttl = tonumber(ARGV[2])
+else
+  used = tonumber(redis.call('GET', KEYS[1])) or 0
 end
 local left = tonumber(ARGV[1]) - used
 if left <= 0 then return {0, ttl} end
