@@ -5,7 +5,8 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { dirname, resolve } from 'node:path';
+import { appendFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { EXIT_CPU_MARK, type CpuReport, type HeapReport, type ProbeMessage, type ProbeRequest, type StatsReport } from './probe-protocol.js';
 import { progressDone, withTimeout } from './util.js';
@@ -133,9 +134,12 @@ export async function spawnServer(o: SpawnOptions): Promise<ServerChild> {
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
   });
   let out = '';
+  // BENCH_SERVER_LOGS=DIR: every server's output (its warnings and errors: the project logs at `warn`) also goes to DIR/<name>.log.
+  const logFile = process.env.BENCH_SERVER_LOGS ? join(process.env.BENCH_SERVER_LOGS, `${o.name}.log`) : undefined;
   const keep = (d: Buffer) => {
     out += d.toString();
     if (out.length > 200_000) out = out.slice(-100_000);
+    if (logFile) appendFileSync(logFile, d);
   };
   child.stdout!.on('data', keep);
   child.stderr!.on('data', keep);
