@@ -1,8 +1,7 @@
-import { AppError } from '../errors.js';
 import type { ChatStore } from './ports.js';
 import { roomConversation } from './conversations.js';
 import { page, type Page, type PageRequest } from './pages.js';
-import { requireRoomAccess } from './rooms.js';
+import { requireRoomAccess, roomRefusal } from './rooms.js';
 import type { Message, User } from './types.js';
 import { publicUser } from './users.js';
 
@@ -21,8 +20,7 @@ export async function sendMessage(chat: ChatStore, user: User, input: SendMessag
   const message: Omit<Message, 'id' | 'ts'> = { roomId: input.roomId, user: publicUser(user), text: input.text };
   if (input.clientMsgId !== undefined) message.clientMsgId = input.clientMsgId;
   const posted = await chat.postToRoom(input.roomId, message);
-  if (posted === 'missing') throw new AppError('not_found', `no room ${input.roomId}`);
-  if (posted === 'forbidden') throw new AppError('forbidden', `room ${input.roomId} is private`);
+  if (typeof posted === 'string') throw roomRefusal(input.roomId, posted);
   return posted;
 }
 

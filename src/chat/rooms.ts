@@ -37,11 +37,16 @@ export async function canAccess(chat: ChatStore, user: User, room: Room): Promis
   return chat.isMember(room.id, user.username);
 }
 
+/** The error of a room that is not there (`missing`) or not the user's to see (`forbidden`). */
+export function roomRefusal(roomId: string, why: 'missing' | 'forbidden'): AppError {
+  return why === 'missing' ? new AppError('not_found', `no room ${roomId}`) : new AppError('forbidden', `room ${roomId} is private`);
+}
+
 /** The room, if it exists (else not_found) and the user may see it (else forbidden). */
 export async function requireRoomAccess(chat: ChatStore, user: User, roomId: string): Promise<Room> {
   const room = await chat.getRoom(roomId);
-  if (!room) throw new AppError('not_found', `no room ${roomId}`);
-  if (!(await canAccess(chat, user, room))) throw new AppError('forbidden', `room ${roomId} is private`);
+  if (!room) throw roomRefusal(roomId, 'missing');
+  if (!(await canAccess(chat, user, room))) throw roomRefusal(roomId, 'forbidden');
   return room;
 }
 

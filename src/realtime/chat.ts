@@ -10,7 +10,7 @@ import type { ChatServices } from './handler.js';
 import { handlers } from './handlers/index.js';
 import { HandshakeRefusal, type Undo } from './io.js';
 import { deliverLocallyFirst } from './local-first.js';
-import type { ConnectionHealth, PresenceUpkeep, RoomChannels, RoomPeers } from './ports.js';
+import type { ConnectionHealth, PresenceUpkeep, Release, RoomChannels, RoomPeers } from './ports.js';
 import { createPresence } from './presence.js';
 import { createRecovery, type Recovery } from './recovery.js';
 import { socketRooms } from './rooms.js';
@@ -56,8 +56,9 @@ export function createChatRealtime(deps: ChatRealtimeDeps) {
   /** The `session` event of each socket, kept current. */
   let views: ReturnType<typeof keepSessionViews> | undefined;
 
-  async function joinHeld(socket: AppSocket, room: string) {
-    const release = await deps.roomChannels.hold(room);
+  /** `held`: a hold of the room's channel asked for already (see admit); by default one is asked for now. */
+  async function joinHeld(socket: AppSocket, room: string, held: Promise<Release> = deps.roomChannels.hold(room)) {
+    const release = await held;
     try {
       await socket.join(room);
     } finally {
@@ -76,23 +77,15 @@ export function createChatRealtime(deps: ChatRealtimeDeps) {
   };
 
   /**
-   * Joins a user's own room. Its channel is held around the join (see joinHeld), unless a
+   * Joins a user's own room. Its channel is held around the join (joinHeld), unless a
    * socket of the user here is in the room already: then the channel has been subscribed
    * since that socket joined, and stays so while the room has a socket here. The check and
    * the join are one synchronous step, so the room cannot empty (and the adapter
    * unsubscribe) in between. `held`: a hold of the channel already asked for.
    */
-  async function joinUserRoom(socket: AppSocket, room: string, held: ReturnType<RoomChannels['hold']> | undefined) {
-    if (!held) {
-      if (socket.nsp.adapter.rooms.get(room)?.size) return void (await socket.join(room));
-      held = deps.roomChannels.hold(room);
-    }
-    const release = await held;
-    try {
-      await socket.join(room);
-    } finally {
-      release();
-    }
+  async function joinUserRoom(socket: AppSocket, room: string, held: Promise<Release> | undefined) {
+    if (!held && socket.nsp.adapter.rooms.get(room)?.size) return void (await socket.join(room));
+    await joinHeld(socket, room, held);
   }
 
   /**

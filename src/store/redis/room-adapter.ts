@@ -111,7 +111,7 @@ export function createRoomAdapter(o: { client: RedisClient; subscriber: RedisCli
   const roomOf = (channel: string) => (channel.startsWith(mainChannel) && channel.length > mainChannel.length ? channel.slice(mainChannel.length, -1) : undefined);
 
   const hello = (channel: string) => {
-    if (channel === mainChannel || roomOf(channel) === undefined) return;
+    if (roomOf(channel) === undefined) return;
     client.sPublish(channel, ownHello).catch((err: unknown) => log.warn({ err: String(err) }, 'socket.io adapter: hello failed'));
   };
   const heard = (room: string) => {
