@@ -6,7 +6,7 @@ import type { Namespace, Server, Socket } from 'socket.io';
 import { memoryBus } from './bus.js';
 import { isOrigin, originPolicy, type OriginPolicy } from './origin.js';
 import { LiveStore } from './store.js';
-import type { EndReason, LiveBus, Log, SessionFields, SessionSnapshot } from './types.js';
+import type { EndReason, LiveBus, LiveRecord, Log, SessionFields, SessionSnapshot } from './types.js';
 import { LiveViews, type LiveView } from './views.js';
 
 export interface LiveSessionOptions {
@@ -221,7 +221,8 @@ export function liveSession(options: LiveSessionOptions) {
 
   /**
    * The Socket.IO CONNECT, which may come well after the Engine.IO handshake that
-   * loaded the session: the session is checked as it is now, so one that ended in
+   * loaded the session: the session is checked as it is now (the handshake's read
+   * and every change announced since, see LiveViews.admit), so one that ended in
    * between never connects.
    */
   async function admit(socket: Socket): Promise<void> {
@@ -285,20 +286,42 @@ export function liveSession(options: LiveSessionOptions) {
       // new Server() without an HTTP server has no engine until io.attach(httpServer)/io.listen(port).
       if (!io.engine) throw optionError('attach(io): this Socket.IO server is not bound to an HTTP server yet; call live.attach(io, ...) after io.attach(httpServer) or new Server(httpServer)');
       attachedTo.add(io);
-      io.engine.use(((req, _res, next) => {
-        const verdict = origins.verdict(req);
-        if (origins.isAllowed(verdict)) return next();
-        log?.warn({ origin: req.headers.origin, verdict }, 'refused a socket request from a foreign origin');
-        notify('refuse', 'origin', req, null);
-        next(new Error('origin not allowed'));
-      }) satisfies EngineMiddleware);
+      // The session read of the handshake (express-session's) also primes the view its CONNECT is admitted on.
+      const prime = (sid: string, read: Promise<LiveRecord | null>) => views.prime(sid, read);
+      const handshakeChain = middleware as unknown as EngineMiddleware[];
+      /**
+       * Runs the handshake middleware in order, as engine.io runs its own: a `next(err)`, a throw or a
+       * rejected promise ends the chain with that error, and a second call of a `next` is ignored.
+       */
+      const runHandshake = (req: IncomingMessage, res: ServerResponse, done: (err?: unknown) => void, i = 0): void => {
+        if (i === handshakeChain.length) return done();
+        let settled = false;
+        const next = (err?: unknown) => {
+          if (settled) return;
+          settled = true;
+          if (err) done(err);
+          else runHandshake(req, res, done, i + 1);
+        };
+        try {
+          const result: unknown = store.duringHandshake(prime, () => handshakeChain[i]!(req, res, next));
+          if (result instanceof Promise) result.catch(next);
+        } catch (err) {
+          next(err);
+        }
+      };
+      // One engine middleware (engine.io chains each of its own through a promise, on every request): the origin
+      // policy on every Engine.IO request, then on a handshake the given middleware.
       io.engine.use(((req, res, next) => {
-        if (isHandshake(req)) (req as HandshakeRequest)[HANDSHAKE_RESPONSE] = res;
-        next();
+        const verdict = origins.verdict(req);
+        if (!origins.isAllowed(verdict)) {
+          log?.warn({ origin: req.headers.origin, verdict }, 'refused a socket request from a foreign origin');
+          notify('refuse', 'origin', req, null);
+          return next(new Error('origin not allowed'));
+        }
+        if (!isHandshake(req)) return next();
+        (req as HandshakeRequest)[HANDSHAKE_RESPONSE] = res;
+        runHandshake(req, res, next);
       }) satisfies EngineMiddleware);
-      for (const mw of middleware) {
-        io.engine.use(((req, res, next) => (isHandshake(req) ? (mw as unknown as EngineMiddleware)(req, res, next) : next())) satisfies EngineMiddleware);
-      }
       // Every namespace: the main one, any made before (Socket.IO keeps them in _nsps), any made later.
       const check: Parameters<Namespace['use']>[0] = (socket, next) => {
         admit(socket).then(

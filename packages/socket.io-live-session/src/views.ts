@@ -43,6 +43,11 @@ export class LiveView {
   timer: NodeJS.Timeout | undefined;
   /** Set while an activity touch is being written, so bursts of events write once. */
   touching = false;
+  /**
+   * The view may have missed a change: its last re-read failed, or the bus was cut off
+   * since. A CONNECT then reads the store instead of trusting it; a successful re-read clears it.
+   */
+  stale = false;
   userKey: string | undefined;
   data: SessionFields | undefined;
   meta: LiveMeta | undefined;
@@ -106,6 +111,9 @@ export class LiveViews {
 
   constructor(private readonly o: LiveViewsOptions) {
     this.unsubscribe = o.bus.subscribe((m) => this.onBusMessage(m));
+    o.bus.onCutOff(() => {
+      for (const view of this.bySid.values()) view.stale = true;
+    });
     o.bus.onResync(() => this.refreshAll());
   }
 
@@ -129,20 +137,45 @@ export class LiveViews {
   /**
    * Admits a socket at its Socket.IO CONNECT: resolves to the session's live
    * view, or null when the session has no user or ended after the Engine.IO
-   * handshake found it. The first socket of a session on this process reads the
-   * record (its view registered first, so that a change published during that
-   * read is not missed); later sockets use the view the bus keeps current.
-   * Rejects when the store cannot be read: the socket is then refused, never
-   * admitted unchecked. The socket becomes a member with `join`.
+   * handshake found it. The view is the session as this process knows it now:
+   * what a read found (the handshake's, see `prime`, or one made here), plus every
+   * change the bus has announced since, each re-read before the socket is let in
+   * (a re-read in flight is waited for). The store is read here when there is no
+   * such view yet, or when it may have missed a change (a failed re-read, a bus
+   * cut-off). Rejects when the store cannot be read: the socket is then refused,
+   * never admitted unchecked. The socket becomes a member with `join`.
    */
   async admit(sid: string): Promise<LiveView | null> {
     let view = this.bySid.get(sid);
     if (!view) view = this.register(sid);
-    if (!view.loaded && !(await this.refresh(sid))) {
+    const pending = this.refreshing.get(sid);
+    const current = pending ? await pending.done : view.loaded && !view.stale ? true : await this.refresh(sid);
+    if (!current) {
       if (view.members.size === 0) this.forget(view);
       throw new Error('the session store did not answer');
     }
     return view.live && this.bySid.get(sid) === view ? view : null;
+  }
+
+  /**
+   * A socket handshake is reading this session (`read`, just started): the record it
+   * finds becomes the view its CONNECT is admitted on, with no read of its own. The
+   * view is registered now, before anything of the read can come back, so that a
+   * change announced meanwhile is re-read (and wins). Nothing is kept for a session
+   * with no user, nor when a view of it is here already (the bus keeps that one current).
+   */
+  prime(sid: string, read: Promise<LiveRecord | null>) {
+    if (this.bySid.has(sid)) return;
+    const view = this.register(sid);
+    const unused = () => {
+      if (!view.loaded && view.members.size === 0 && !this.refreshing.has(sid)) this.forget(view);
+    };
+    read.then((record) => {
+      if (view.loaded || view.ended || this.refreshing.has(sid) || this.bySid.get(sid) !== view) return;
+      if (!record || this.o.userOf(record.data) === undefined) return unused();
+      // express-session gets (and changes: its cookie) the record itself: the view keeps a copy of its own.
+      this.load(view, { data: structuredClone(record.data), meta: record.meta });
+    }, unused);
   }
 
   private register(sid: string): LiveView {
@@ -218,10 +251,13 @@ export class LiveViews {
         const view = this.bySid.get(sid);
         if (!view) break;
         const record = await this.o.store.read(sid);
+        view.stale = false;
         this.applyRecord(view, record);
       } while (state.again);
       return true;
     } catch (err) {
+      const view = this.bySid.get(sid);
+      if (view) view.stale = true;
       // Usually Redis being away; the bus resyncs every session when it is back,
       // and this retry covers anything else. The session id itself is never logged.
       this.o.log?.warn({ err: String(err) }, 'session refresh failed; retrying in 2 s');

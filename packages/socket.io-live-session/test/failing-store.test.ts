@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { expect } from 'chai';
 import { RedisStore } from 'connect-redis';
 import { createClient } from 'redis';
-import { storeTtlSeconds } from '../src/index.js';
+import { redisBus, storeTtlSeconds } from '../src/index.js';
 import { startApp, type TestApp } from './helpers/app.js';
 import { assign, Browser, closeSockets, expectAlive, expectEnded, keepBusy, RawPolling, recordOf, refusal, rejection, uniqueUser, waitFor, whoami } from './helpers/client.js';
 import { MinimalStore } from './helpers/stores.js';
@@ -125,6 +125,10 @@ describe('a failing store (its get or set calls back with an error)', function (
     await b.login();
     const raw = await RawPolling.open(app.url, { cookie: b.cookie });
     store.fail('get');
+    // A change of the session is announced (as another process's write would be) and cannot be re-read:
+    // what the handshake read may be out of date, so the CONNECT must read, and cannot.
+    await app.live.bus.publish({ t: 'session', sid: b.sessionId });
+    await waitFor(() => logged.lines.some((l) => l.includes('refresh failed')), 'the re-read to fail');
     expect(await raw.send('40')).to.equal(200);
     expect((await raw.poll()).packets).to.deep.equal(['44{"message":"unavailable"}']);
     for (const transport of ['websocket', 'polling']) {
@@ -134,6 +138,27 @@ describe('a failing store (its get or set calls back with an error)', function (
     store.heal();
     await b.connect();
     expect(logged.lines.some((l) => l.includes('refused the socket')), 'a warning').to.equal(true);
+    await unhandled.expectNone();
+  });
+
+  it("admits a CONNECT on its handshake's read when nothing was announced since, without reading the store again", async () => {
+    const b = new Browser(app.url);
+    const user = await b.login();
+    const raw = await RawPolling.open(app.url, { cookie: b.cookie });
+    // Every write goes through this process's live store (one process, the memory bus): the record the
+    // handshake read is still the session's, and the CONNECT needs no store to check it.
+    store.fail('get');
+    expect(await raw.send('40')).to.equal(200);
+    expect((await raw.poll()).packets[0]).to.match(/^40\{"sid":/);
+    store.heal();
+    // A change made after the handshake is what the socket sees.
+    await b.post('/set', { theme: 'dark' });
+    await waitFor(async () => {
+      expect(await raw.send('421["whoami"]')).to.equal(200);
+      const answer = (await raw.poll()).packets.find((p) => p.startsWith('431'));
+      expect(answer).to.match(new RegExp(`^431\\[\\{"passport":\\{"user":"${user}"\\}`));
+      return answer!.includes('"theme":"dark"');
+    }, 'the change to reach the socket');
     await unhandled.expectNone();
   });
 
@@ -187,6 +212,9 @@ describe('Redis stopped under connect-redis', function () {
   const unhandled = watchUnhandled();
   let redis: Awaited<ReturnType<typeof startOwnRedis>>;
   let client: ReturnType<typeof createClient>;
+  let subscriber: ReturnType<typeof createClient>;
+  let cutOff = false;
+  let resynced = false;
   let app: TestApp;
   before(async () => {
     redis = await startOwnRedis();
@@ -199,23 +227,36 @@ describe('Redis stopped under connect-redis', function () {
     client = createClient({ url: redis.url, disableOfflineQueue: true });
     client.on('error', () => undefined);
     await client.connect();
-    app = await startApp('memory', { base: new RedisStore({ client, prefix: 'sess:', ttl: storeTtlSeconds }) });
+    // The bus on the same Redis: its cut-off tells the process that its views may have missed changes.
+    subscriber = client.duplicate();
+    subscriber.on('error', () => undefined);
+    await subscriber.connect();
+    const bus = redisBus({ client, subscriber, prefix: 'live:' });
+    cutOff = false;
+    resynced = false;
+    bus.onCutOff(() => (cutOff = true));
+    bus.onResync(() => (resynced = true));
+    await bus.ready;
+    app = await startApp('memory', { base: new RedisStore({ client, prefix: 'sess:', ttl: storeTtlSeconds }), live: { bus } });
   });
   afterEach(async () => {
     closeSockets();
     await app.close();
     if (client.isOpen) await client.close();
+    if (subscriber.isOpen) await subscriber.close();
   });
 
   it('HTTP fails, live.update rejects, a CONNECT is refused, nothing crashes; all works again once Redis is back', async () => {
     const b = new Browser(app.url);
     const user = await b.login(uniqueUser());
     const s = await b.connect();
-    // The first socket of another session (a session's later sockets use its live view).
+    // A handshake of another session, whose CONNECT comes once Redis is gone: the bus was cut off
+    // meanwhile, so the view that handshake's read gave may have missed a change, and the CONNECT must read.
     const other = new Browser(app.url);
     await other.login();
     const raw = await RawPolling.open(app.url, { cookie: other.cookie });
     await redis.kill();
+    await waitFor(() => cutOff, 'the bus to report the cut-off');
 
     expect((await b.get('/me')).status).to.equal(500);
     expect(await rejection(app.live.update(app.serverSocket(s), assign({ x: 1 })))).to.be.instanceOf(Error);
@@ -225,6 +266,8 @@ describe('Redis stopped under connect-redis', function () {
 
     await redis.start();
     await waitFor(() => client.isReady, 'the client to reconnect', 20_000);
+    // Until the bus is subscribed again, another process's changes would not be heard (this test's logout included).
+    await waitFor(() => resynced, 'the bus to resubscribe', 20_000);
     expect((await b.me()).user).to.equal(user);
     expect(await whoami(s)).to.deep.equal({ passport: { user } });
     await app.live.update(app.serverSocket(s), assign({ x: 2 }));

@@ -41,6 +41,8 @@ export interface AppOptions {
   storeTtlSeconds?: number;
   /** Also run passport.initialize() and passport.session() on each handshake. */
   passportOnHandshake?: boolean;
+  /** More handshake middleware, run after the others. */
+  handshake?: Array<(req: never, res: never, next: (err?: unknown) => void) => unknown>;
 }
 
 export interface TestApp {
@@ -188,6 +190,7 @@ export async function startApp(backend: Backend, opts: AppOptions = {}): Promise
   const io = new Server(httpServer);
   const handshake: Array<(req: never, res: never, next: (err?: unknown) => void) => void> = [counted];
   if (opts.passportOnHandshake) handshake.push(passport.initialize(), passport.session());
+  handshake.push(...((opts.handshake ?? []) as typeof handshake));
   live.attach(io, ...handshake);
 
   const changes: TestApp['changes'] = [];
