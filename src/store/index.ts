@@ -15,6 +15,7 @@ import { createRedisChatStore } from './redis/chat.js';
 import { createRedisClient, healthOf, isRedisUnavailable, pingAll, type RedisClient } from './redis/client.js';
 import { createRedisQuota } from './redis/quota.js';
 import { createRedisRoomChannels } from './redis/room-channels.js';
+import { socketRooms } from '../realtime/rooms.js';
 import { createRoomAdapter } from './redis/room-adapter.js';
 import { migrateKeyLayout } from './redis/layout.js';
 import { SESSION_LOCK_WAIT_MS } from '../timings.js';
@@ -70,7 +71,7 @@ async function createRedisStores(config: Config & { redis: RedisTarget }, log: L
   await bus.ready;
   const presence = createRedisPresenceStore(client, keys, { processId });
   const subscriptions = healthOf(subscriber);
-  const rooms = createRoomAdapter({ client, subscriber, health: subscriptions, channelPrefix: keys.adapterChannel, log });
+  const rooms = createRoomAdapter({ client, subscriber, health: subscriptions, channelPrefix: keys.adapterChannel, log, tracked: socketRooms.isRoom });
 
   return {
     kind: 'redis',

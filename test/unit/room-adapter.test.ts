@@ -51,6 +51,7 @@ describe('room adapter: typing stays off Redis when no other process has the roo
       channelPrefix: `${prefix}io`,
       log,
       aloneMs,
+      tracked: (room) => room.startsWith('room:'),
     });
     const io = new Server({ adapter: parts.adapter });
     servers.push(io);
@@ -126,5 +127,22 @@ describe('room adapter: typing stays off Redis when no other process has the roo
     void p.adapter.broadcast(packet('typing', { typing: true }), { rooms: new Set([room]), except: new Set() });
     await new Promise((r) => setTimeout(r, 100));
     expect(p.peers.alone(room)).to.equal(false);
+  });
+
+  it('says HELLO only for the rooms it tracks: a socket in a user room costs no publish', async () => {
+    const p = await startProcess();
+    const before = await spublishes(p.client);
+    await p.join('s-p-4', 'user:u1');
+    await p.join('s-p-4', 'room:tracked');
+    await waitFor(async () => (await spublishes(p.client)) > before, 'the hello of the chat room');
+    // One connection publishes in order: a hello of the user room would have come first.
+    expect((await spublishes(p.client)) - before, 'hellos').to.equal(1);
+    // A broadcast to an untracked room is published, and never counts it as alone (INFO comes after its answer).
+    void p.adapter.broadcast(packet('typing', { typing: true }), { rooms: new Set(['user:u1']), except: new Set() });
+    await waitFor(async () => (await spublishes(p.client)) > before + 1, 'the typing published');
+    expect(p.peers.alone('user:u1')).to.equal(false);
+    // Whereas the same in the tracked room is learned from.
+    void p.adapter.broadcast(packet('typing', { typing: true }), { rooms: new Set(['room:tracked']), except: new Set() });
+    await waitFor(() => p.peers.alone('room:tracked'), 'alone in the tracked room');
   });
 });

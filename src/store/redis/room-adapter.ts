@@ -90,9 +90,25 @@ interface PeerState {
  *   be lost (typing) are then not published at all (realtime/local-first.ts).
  *   Every other broadcast is always published.
  */
-export function createRoomAdapter(o: { client: RedisClient; subscriber: RedisClient; health: ConnectionHealth; channelPrefix: string; log: Logger; aloneMs?: number }) {
+export interface RoomAdapterOptions {
+  client: RedisClient;
+  subscriber: RedisClient;
+  health: ConnectionHealth;
+  channelPrefix: string;
+  log: Logger;
+  aloneMs?: number;
+  /**
+   * The rooms whose peers are tracked: those that get broadcasts that may skip Redis
+   * (a chat room's typing). The others (a user's own room) are never probed and get no
+   * HELLO, which would only cost a publish per first socket. Default: every room.
+   */
+  tracked?: (room: string) => boolean;
+}
+
+export function createRoomAdapter(o: RoomAdapterOptions) {
   const { client, log } = o;
   const aloneMs = o.aloneMs ?? ALONE_MS;
+  const tracked = o.tracked ?? (() => true);
   const mainChannel = `${o.channelPrefix}#/#`;
   const peers = new Map<string, PeerState>();
   /** This process's hello (its own come back to it too, and say nothing). */
@@ -111,7 +127,8 @@ export function createRoomAdapter(o: { client: RedisClient; subscriber: RedisCli
   const roomOf = (channel: string) => (channel.startsWith(mainChannel) && channel.length > mainChannel.length ? channel.slice(mainChannel.length, -1) : undefined);
 
   const hello = (channel: string) => {
-    if (roomOf(channel) === undefined) return;
+    const room = roomOf(channel);
+    if (room === undefined || !tracked(room)) return;
     client.sPublish(channel, ownHello).catch((err: unknown) => log.warn({ err: String(err) }, 'socket.io adapter: hello failed'));
   };
   const heard = (room: string) => {
@@ -143,7 +160,7 @@ export function createRoomAdapter(o: { client: RedisClient; subscriber: RedisCli
     a.doPublish = (message) => {
       const channel = a.computeChannel(message);
       const room = message.type === MessageType.BROADCAST && channel !== mainChannel ? (message as Broadcast).data.opts.rooms[0] : undefined;
-      const learn = room === undefined ? undefined : probe(a, room);
+      const learn = room === undefined || !tracked(room) ? undefined : probe(a, room);
       // uid first (insertion order is JSON.stringify's order), so that our own broadcasts are recognised without parsing.
       const payload = a.encode(Object.assign({ uid: message.uid, nsp: message.nsp }, message));
       return client.sPublish(channel, payload).then((reached) => {
