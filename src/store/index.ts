@@ -71,7 +71,16 @@ async function createRedisStores(config: Config & { redis: RedisTarget }, log: L
   await bus.ready;
   const presence = createRedisPresenceStore(client, keys, { processId });
   const subscriptions = healthOf(subscriber);
-  const rooms = createRoomAdapter({ client, subscriber, health: subscriptions, channelPrefix: keys.adapterChannel, log, tracked: socketRooms.isRoom });
+  // A user's own room lingers as long as their presence does (PRESENCE_GRACE_MS): a reconnect or a page load reuses it.
+  const rooms = createRoomAdapter({
+    client,
+    subscriber,
+    health: subscriptions,
+    channelPrefix: keys.adapterChannel,
+    log,
+    tracked: socketRooms.isRoom,
+    linger: (room) => (socketRooms.isUser(room) ? config.presenceGraceMs : 0),
+  });
 
   return {
     kind: 'redis',

@@ -4,6 +4,7 @@ import { createLogger } from '../../src/logger.js';
 import { adapterSubscriber } from '../../src/store/redis/room-adapter.js';
 import { createRedisClient, type RedisClient } from '../../src/store/redis/client.js';
 import { REDIS_URL, uniquePrefix } from './helpers/redis.js';
+import { waitFor } from '../helpers/chat.js';
 import { needs } from '../support/services.js';
 
 /*
@@ -50,6 +51,43 @@ describe('the adapter\'s subscriber', () => {
     // And a plain leave unsubscribes.
     await subs.sUnsubscribe(channel);
     expect(await reaches(channel, got)).to.equal(false);
+  });
+
+  /** `INFO commandstats` calls of SSUBSCRIBE and SUNSUBSCRIBE so far. */
+  async function subscriptionCommands() {
+    const info = await publisher.info('commandstats');
+    const calls = (name: string) => Number(new RegExp(`cmdstat_${name}:calls=(\\d+)`).exec(info)?.[1] ?? 0);
+    return { ssubscribe: calls('ssubscribe'), sunsubscribe: calls('sunsubscribe') };
+  }
+
+  it('keeps a lingering room subscribed after its last socket left: joined again meanwhile, it costs Redis nothing', async () => {
+    const lingerMs = 400;
+    const subs = adapterSubscriber(subscriber, log, undefined, (ch) => (ch.includes('#user:') ? lingerMs : 0));
+    const channel = `${uniquePrefix()}socket.io#/#user:u1#`;
+    const got: string[] = [];
+    const listener = (message: Buffer | string) => void got.push(message.toString());
+    await subs.sSubscribe(channel, listener, true);
+    const before = await subscriptionCommands();
+    // Left, then joined again (a reconnect) within the linger: no command either way, and it never stopped receiving.
+    await subs.sUnsubscribe(channel);
+    expect(await reaches(channel, got), 'while lingering').to.equal(true);
+    await subs.sSubscribe(channel, listener, true);
+    // A hold of the channel (room-channels.ts subscribes a listener of its own) finds it subscribed too.
+    const holder = () => undefined;
+    await subscriber.sSubscribe(channel, holder);
+    await subscriber.sUnsubscribe(channel, holder);
+    expect(await subscriptionCommands(), 'no command while it lingered').to.deep.equal(before);
+    expect(await reaches(channel, got), 'joined again').to.equal(true);
+    // Left for good: unsubscribed once the linger is over.
+    await subs.sUnsubscribe(channel);
+    await waitFor(async () => (await subscriptionCommands()).sunsubscribe > before.sunsubscribe, 'the unsubscribe after the linger');
+    expect(await reaches(channel, got), 'after the linger').to.equal(false);
+    expect((await subscriptionCommands()).sunsubscribe - before.sunsubscribe).to.equal(1);
+    // A room without linger leaves at once.
+    const room = `${uniquePrefix()}socket.io#/#room:r#`;
+    await subs.sSubscribe(room, listener, true);
+    await subs.sUnsubscribe(room);
+    expect(await reaches(room, got), 'a chat room').to.equal(false);
   });
 
   it('handles failures, rejected or thrown, instead of leaving them unhandled', async () => {

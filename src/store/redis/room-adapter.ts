@@ -34,7 +34,7 @@ interface ShardedInternals extends Adapter {
 }
 
 /**
- * What the adapter subscribes with. Two things are mended here:
+ * What the adapter subscribes with. Three things are mended or added here:
  * - It (un)subscribes without waiting for the answer, so a failure (the client
  *   closing at shutdown, a node's connection dropped in a failover) would be an
  *   unhandled rejection, which ends the process: each is handled and logged.
@@ -45,10 +45,21 @@ interface ShardedInternals extends Adapter {
  *   room unsubscribed while it has sockets. The adapter uses one listener for all
  *   its channels, so its unsubscribe is made to name it, which node-redis orders
  *   right (a subscribe meanwhile sends SSUBSCRIBE again).
+ * - `linger(channel)`: how long a channel stays subscribed after its room's last
+ *   socket here left (0: not at all). A room joined again meanwhile (a reconnect,
+ *   a page load) costs no SSUBSCRIBE, its later leave no SUNSUBSCRIBE, and a hold
+ *   of it (room-channels.ts) none either: it is subscribed all along.
  * `subscribed` is told each channel once its subscription is in place.
  */
-export function adapterSubscriber(subscriber: RedisClient, log: Logger, subscribed: (channel: string) => void = () => undefined) {
+export function adapterSubscriber(
+  subscriber: RedisClient,
+  log: Logger,
+  subscribed: (channel: string) => void = () => undefined,
+  linger: (channel: string) => number = () => 0,
+) {
   let adapterListener: Listener | undefined;
+  /** Channels whose room has no socket here, kept subscribed until their timer runs out. */
+  const lingering = new Map<string, { timer: NodeJS.Timeout; listener: Listener | undefined }>();
   /** Runs a (un)subscribe, turning any failure, thrown or rejected, into a log line; true when it succeeded. */
   const handled = async (what: string, run: () => Promise<unknown>) => {
     try {
@@ -59,13 +70,35 @@ export function adapterSubscriber(subscriber: RedisClient, log: Logger, subscrib
       return false;
     }
   };
+  const unsubscribe = (channel: string, listener: Listener | undefined) =>
+    handled('unsubscribe', () => subscriber.sUnsubscribe(channel, listener, true));
   return {
     sSubscribe: async (channel: string, listener: Listener, buffers?: boolean) => {
       adapterListener = listener;
+      const kept = lingering.get(channel);
+      if (kept) {
+        clearTimeout(kept.timer);
+        lingering.delete(channel);
+        // Still subscribed, with this very listener: nothing to ask Redis.
+        if (kept.listener === listener) return subscribed(channel);
+        void unsubscribe(channel, kept.listener);
+      }
       if (await handled('subscribe', () => subscriber.sSubscribe(channel, listener, buffers))) subscribed(channel);
     },
-    sUnsubscribe: (channel: string, listener?: Listener, buffers?: boolean) =>
-      handled('unsubscribe', () => subscriber.sUnsubscribe(channel, listener ?? adapterListener, listener ? buffers : true)),
+    sUnsubscribe: (channel: string, listener?: Listener, buffers?: boolean) => {
+      if (listener) return handled('unsubscribe', () => subscriber.sUnsubscribe(channel, listener, buffers));
+      const ms = linger(channel);
+      if (ms <= 0 || lingering.has(channel)) return unsubscribe(channel, adapterListener);
+      const kept = adapterListener;
+      const timer = setTimeout(() => {
+        if (lingering.get(channel)?.timer !== timer) return;
+        lingering.delete(channel);
+        void unsubscribe(channel, kept);
+      }, ms);
+      timer.unref();
+      lingering.set(channel, { timer, listener: kept });
+      return Promise.resolve(true);
+    },
   };
 }
 
@@ -103,6 +136,8 @@ export interface RoomAdapterOptions {
    * HELLO, which would only cost a publish per first socket. Default: every room.
    */
   tracked?: (room: string) => boolean;
+  /** How long a room's channel stays subscribed after its last socket here left, in ms (see adapterSubscriber). Default: 0. */
+  linger?: (room: string) => number;
 }
 
 export function createRoomAdapter(o: RoomAdapterOptions) {
@@ -139,7 +174,12 @@ export function createRoomAdapter(o: RoomAdapterOptions) {
   };
 
   let main: ShardedInternals | undefined;
-  const factory = createShardedAdapter(client, adapterSubscriber(o.subscriber, log, hello), { channelPrefix: o.channelPrefix, subscriptionMode: 'dynamic' });
+  const lingerOf = o.linger;
+  const linger = lingerOf ? (channel: string) => {
+    const room = roomOf(channel);
+    return room === undefined ? 0 : lingerOf(room);
+  } : undefined;
+  const factory = createShardedAdapter(client, adapterSubscriber(o.subscriber, log, hello, linger), { channelPrefix: o.channelPrefix, subscriptionMode: 'dynamic' });
 
   function adapter(nsp: Namespace): Adapter {
     const a = factory(nsp) as unknown as ShardedInternals;
