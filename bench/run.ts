@@ -10,7 +10,7 @@
  *   npm run bench -- --only=fanout,heap   some phases: handshake, fanout, inbound, inbound-remote, heap, liveness, session-read,
  *                                         small-rooms (25 rooms of 4), idle-8k (8,000 idle sockets in one process),
  *                                         scale (1 project process against 3), storm (a deploy under 2,000 reconnecting sockets)
- *   npm run bench -- --sockets=100 --messages=5 --rounds=3 --idle=1000,5000 --handshakes=500
+ *   npm run bench -- --sockets=100 --messages=5 --rounds=3 --idle=1000,5000 --handshakes=2000
  *                    --hs-concurrency=25 --inbound-seconds=3 --liveness=50 --idle-users=10
  *                    --cpu-prof=/tmp/prof (V8 CPU profiles of the timed rounds of handshake, fanout and
  *                    inbound, both servers: <server>-<phase>-<n>.cpuprofile)  --json=/tmp/bench.json
@@ -76,7 +76,7 @@ async function main() {
     warmup: opts.flag('warmup', true),
     sockets: opts.int('sockets', quick ? 50 : 100, 2, 1000),
     messages: opts.int('messages', 5, 1, SEND_LIMIT),
-    handshakes: opts.int('handshakes', quick ? 200 : 500, 1, 20_000),
+    handshakes: opts.int('handshakes', quick ? 200 : 2000, 1, 20_000),
     hsConcurrency: opts.int('hs-concurrency', 25, 1, 1000),
     inboundSeconds: opts.int('inbound-seconds', quick ? 1 : 3, 0.2, 120),
     idle: opts.list('idle', quick ? ['200', '1000'] : ['1000', '5000']).map(Number),
