@@ -44,8 +44,9 @@ export class LiveView {
   /** Set while an activity touch is being written, so bursts of events write once. */
   touching = false;
   /**
-   * The view may have missed a change: its last re-read failed, or the bus was cut off
-   * since. A CONNECT then reads the store instead of trusting it; a successful re-read clears it.
+   * The view may have missed a change: its last re-read failed, or the bus is or was cut
+   * off since its read. A CONNECT then reads the store instead of trusting it; a successful
+   * re-read with the bus up clears it.
    */
   stale = false;
   userKey: string | undefined;
@@ -108,13 +109,19 @@ export class LiveViews {
   private readonly bySid = new Map<string, LiveView>();
   private readonly refreshing = new Map<string, Refresh>();
   private readonly unsubscribe: () => void;
+  /** The bus is cut off: a view is current only as of its last read, until the resync. */
+  private cutOff = false;
 
   constructor(private readonly o: LiveViewsOptions) {
     this.unsubscribe = o.bus.subscribe((m) => this.onBusMessage(m));
     o.bus.onCutOff(() => {
+      this.cutOff = true;
       for (const view of this.bySid.values()) view.stale = true;
     });
-    o.bus.onResync(() => this.refreshAll());
+    o.bus.onResync(() => {
+      this.cutOff = false;
+      this.refreshAll();
+    });
   }
 
   get size() {
@@ -180,6 +187,7 @@ export class LiveViews {
 
   private register(sid: string): LiveView {
     const view = new LiveView(sid);
+    view.stale = this.cutOff;
     this.bySid.set(sid, view);
     setTimeout(() => {
       if (view.members.size === 0 && this.bySid.get(sid) === view) this.forget(view);
@@ -251,7 +259,7 @@ export class LiveViews {
         const view = this.bySid.get(sid);
         if (!view) break;
         const record = await this.o.store.read(sid);
-        view.stale = false;
+        view.stale = this.cutOff; // while cut off, changes after this read would not be heard
         this.applyRecord(view, record);
       } while (state.again);
       return true;

@@ -277,3 +277,53 @@ describe('Redis stopped under connect-redis', function () {
     await unhandled.expectNone();
   });
 });
+
+describe('the bus cut off (its Redis stopped), the store still answering', function () {
+  needs('redis-server');
+  const unhandled = watchUnhandled();
+  let redis: Awaited<ReturnType<typeof startOwnRedis>>;
+  let client: ReturnType<typeof createClient>;
+  let subscriber: ReturnType<typeof createClient>;
+  let app: TestApp;
+  let store: MinimalStore;
+  let cutOff = false;
+  before(async () => {
+    redis = await startOwnRedis();
+  });
+  after(async () => {
+    await redis.close();
+  });
+  beforeEach(async () => {
+    client = createClient({ url: redis.url, disableOfflineQueue: true });
+    client.on('error', () => undefined);
+    await client.connect();
+    subscriber = client.duplicate();
+    subscriber.on('error', () => undefined);
+    await subscriber.connect();
+    const bus = redisBus({ client, subscriber, prefix: 'live:' });
+    cutOff = false;
+    bus.onCutOff(() => (cutOff = true));
+    await bus.ready;
+    store = new MinimalStore();
+    app = await startApp('memory', { base: store, live: { bus } });
+  });
+  afterEach(async () => {
+    closeSockets();
+    await app.close();
+    if (client.isOpen) await client.close();
+    if (subscriber.isOpen) await subscriber.close();
+  });
+
+  it('a handshake made while the bus is cut off does not vouch for its CONNECT: a session ended meanwhile (its notice lost) is refused', async () => {
+    const b = new Browser(app.url);
+    await b.login();
+    await redis.kill();
+    await waitFor(() => cutOff, 'the bus to report the cut-off');
+    const raw = await RawPolling.open(app.url, { cookie: b.cookie });
+    // Another process ends the session; its notice cannot reach this one.
+    store.drop(b.sessionId);
+    expect(await raw.send('40')).to.equal(200);
+    expect((await raw.poll()).packets).to.deep.equal(['44{"message":"unauthorized"}']);
+    await unhandled.expectNone();
+  });
+});
