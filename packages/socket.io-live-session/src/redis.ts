@@ -15,12 +15,15 @@ export interface RedisLike {
   sRem(key: string, member: string): Promise<unknown>;
   sMembers(key: string): Promise<string[]>;
   sPublish(channel: string, message: string): Promise<unknown>;
+  /** False once the app closed the client (node-redis has it): a cut-off bus then stops probing. */
+  readonly isOpen?: boolean;
 }
 
 /** The subscriber: a duplicate() of the client, used for nothing else by the bus but its channel. */
 export interface RedisSubscriberLike {
   sSubscribe(channel: string, listener: (message: string) => void): Promise<unknown>;
   on(event: string, listener: (...args: unknown[]) => void): unknown;
+  readonly isOpen?: boolean;
 }
 
 export interface RedisBusOptions {
@@ -146,10 +149,14 @@ export function redisBus(options: RedisBusOptions): LiveBus & { ready: Promise<v
     for (const l of resyncListeners) l();
   }
 
+  /** Closed by the app (shutdown): nothing will come back, and nothing is left to probe for. */
+  const closed = () => client.isOpen === false || subscriber.isOpen === false;
+
+  /** Probes until the subscription works again; never keeps the process alive, and stops once the clients are closed. */
   async function probe() {
     while (cutOff) {
-      await sleep(PROBE_EVERY_MS);
-      if (!cutOff) return;
+      await sleep(PROBE_EVERY_MS, undefined, { ref: false });
+      if (!cutOff || closed()) return;
       probeId = randomUUID();
       await client.sPublish(channel, JSON.stringify({ t: PROBE, id: probeId })).catch(() => undefined);
     }

@@ -145,6 +145,24 @@ describe('option errors at construction', () => {
       expect(ok.lock.withLock).to.be.a('function');
     });
 
+    it('a cut-off bus probes until it hears back, and stops once the app closed its clients', async () => {
+      let probes = 0;
+      const client = { ...fakeClient, isOpen: true, sPublish: async () => (probes++, 1) };
+      const handlers: Record<string, () => void> = {};
+      const subscriber = { sSubscribe: async () => undefined, on: (event: string, fn: () => void) => (handlers[event] = fn), isOpen: true };
+      const cut = redisBus({ client, subscriber } as unknown as RedisBusOptions);
+      let cutOffs = 0;
+      cut.onCutOff(() => cutOffs++);
+      handlers.error!();
+      expect(cutOffs).to.equal(1);
+      while (probes < 2) await new Promise((resolve) => setTimeout(resolve, 50));
+      // Shutdown: the app closes its clients while Redis is still away.
+      client.isOpen = false;
+      const atClose = probes;
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      expect(probes - atClose, 'probes after the clients were closed').to.be.at.most(1);
+    });
+
     it('lockWaitMs bounds the wait for a write lock held elsewhere', async () => {
       let attempts = 0;
       const heldElsewhere = { ...fakeClient, set: async () => (attempts++, null) };
