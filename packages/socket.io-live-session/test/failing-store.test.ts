@@ -207,43 +207,62 @@ describe('a failing store (its get or set calls back with an error)', function (
   });
 });
 
+/**
+ * A Redis of the suite's own and, fresh for each test, a client (commands fail at once while
+ * Redis is away: no offline queue, as an app's should), a duplicate for the subscriber, and a
+ * redisBus on them whose cut-off and resync are recorded. `closeClients` after the app.
+ */
+function busOnOwnRedis() {
+  const own = {} as {
+    redis: Awaited<ReturnType<typeof startOwnRedis>>;
+    client: ReturnType<typeof createClient>;
+    subscriber: ReturnType<typeof createClient>;
+    bus: ReturnType<typeof redisBus>;
+    cutOff: boolean;
+    resynced: boolean;
+  };
+  before(async () => {
+    own.redis = await startOwnRedis();
+  });
+  after(async () => {
+    await own.redis.close();
+  });
+  beforeEach(async () => {
+    own.client = createClient({ url: own.redis.url, disableOfflineQueue: true });
+    own.client.on('error', () => undefined);
+    await own.client.connect();
+    own.subscriber = own.client.duplicate();
+    own.subscriber.on('error', () => undefined);
+    await own.subscriber.connect();
+    own.bus = redisBus({ client: own.client, subscriber: own.subscriber, prefix: 'live:' });
+    own.cutOff = false;
+    own.resynced = false;
+    own.bus.onCutOff(() => (own.cutOff = true));
+    own.bus.onResync(() => (own.resynced = true));
+    await own.bus.ready;
+  });
+  return {
+    own,
+    async closeClients() {
+      if (own.client.isOpen) await own.client.close();
+      if (own.subscriber.isOpen) await own.subscriber.close();
+    },
+  };
+}
+
 describe('Redis stopped under connect-redis', function () {
   needs('redis-server');
   const unhandled = watchUnhandled();
-  let redis: Awaited<ReturnType<typeof startOwnRedis>>;
-  let client: ReturnType<typeof createClient>;
-  let subscriber: ReturnType<typeof createClient>;
-  let cutOff = false;
-  let resynced = false;
+  // The bus on the same Redis: its cut-off tells the process that its views may have missed changes.
+  const { own, closeClients } = busOnOwnRedis();
   let app: TestApp;
-  before(async () => {
-    redis = await startOwnRedis();
-  });
-  after(async () => {
-    await redis.close();
-  });
   beforeEach(async () => {
-    // Commands fail at once while Redis is away (no offline queue), as an app's should.
-    client = createClient({ url: redis.url, disableOfflineQueue: true });
-    client.on('error', () => undefined);
-    await client.connect();
-    // The bus on the same Redis: its cut-off tells the process that its views may have missed changes.
-    subscriber = client.duplicate();
-    subscriber.on('error', () => undefined);
-    await subscriber.connect();
-    const bus = redisBus({ client, subscriber, prefix: 'live:' });
-    cutOff = false;
-    resynced = false;
-    bus.onCutOff(() => (cutOff = true));
-    bus.onResync(() => (resynced = true));
-    await bus.ready;
-    app = await startApp('memory', { base: new RedisStore({ client, prefix: 'sess:', ttl: storeTtlSeconds }), live: { bus } });
+    app = await startApp('memory', { base: new RedisStore({ client: own.client, prefix: 'sess:', ttl: storeTtlSeconds }), live: { bus: own.bus } });
   });
   afterEach(async () => {
     closeSockets();
     await app.close();
-    if (client.isOpen) await client.close();
-    if (subscriber.isOpen) await subscriber.close();
+    await closeClients();
   });
 
   it('HTTP fails, live.update rejects, a CONNECT is refused, nothing crashes; all works again once Redis is back', async () => {
@@ -255,8 +274,8 @@ describe('Redis stopped under connect-redis', function () {
     const other = new Browser(app.url);
     await other.login();
     const raw = await RawPolling.open(app.url, { cookie: other.cookie });
-    await redis.kill();
-    await waitFor(() => cutOff, 'the bus to report the cut-off');
+    await own.redis.kill();
+    await waitFor(() => own.cutOff, 'the bus to report the cut-off');
 
     expect((await b.get('/me')).status).to.equal(500);
     expect(await rejection(app.live.update(app.serverSocket(s), assign({ x: 1 })))).to.be.instanceOf(Error);
@@ -264,10 +283,10 @@ describe('Redis stopped under connect-redis', function () {
     expect((await raw.poll()).packets).to.deep.equal(['44{"message":"unavailable"}']);
     expect(recordOf(s).ended, 'the open socket was not ended for a store outage').to.deep.equal([]);
 
-    await redis.start();
-    await waitFor(() => client.isReady, 'the client to reconnect', 20_000);
+    await own.redis.start();
+    await waitFor(() => own.client.isReady, 'the client to reconnect', 20_000);
     // Until the bus is subscribed again, another process's changes would not be heard (this test's logout included).
-    await waitFor(() => resynced, 'the bus to resubscribe', 20_000);
+    await waitFor(() => own.resynced, 'the bus to resubscribe', 20_000);
     expect((await b.me()).user).to.equal(user);
     expect(await whoami(s)).to.deep.equal({ passport: { user } });
     await app.live.update(app.serverSocket(s), assign({ x: 2 }));
@@ -281,44 +300,24 @@ describe('Redis stopped under connect-redis', function () {
 describe('the bus cut off (its Redis stopped), the store still answering', function () {
   needs('redis-server');
   const unhandled = watchUnhandled();
-  let redis: Awaited<ReturnType<typeof startOwnRedis>>;
-  let client: ReturnType<typeof createClient>;
-  let subscriber: ReturnType<typeof createClient>;
+  const { own, closeClients } = busOnOwnRedis();
   let app: TestApp;
   let store: MinimalStore;
-  let cutOff = false;
-  before(async () => {
-    redis = await startOwnRedis();
-  });
-  after(async () => {
-    await redis.close();
-  });
   beforeEach(async () => {
-    client = createClient({ url: redis.url, disableOfflineQueue: true });
-    client.on('error', () => undefined);
-    await client.connect();
-    subscriber = client.duplicate();
-    subscriber.on('error', () => undefined);
-    await subscriber.connect();
-    const bus = redisBus({ client, subscriber, prefix: 'live:' });
-    cutOff = false;
-    bus.onCutOff(() => (cutOff = true));
-    await bus.ready;
     store = new MinimalStore();
-    app = await startApp('memory', { base: store, live: { bus } });
+    app = await startApp('memory', { base: store, live: { bus: own.bus } });
   });
   afterEach(async () => {
     closeSockets();
     await app.close();
-    if (client.isOpen) await client.close();
-    if (subscriber.isOpen) await subscriber.close();
+    await closeClients();
   });
 
   it('a handshake made while the bus is cut off does not vouch for its CONNECT: a session ended meanwhile (its notice lost) is refused', async () => {
     const b = new Browser(app.url);
     await b.login();
-    await redis.kill();
-    await waitFor(() => cutOff, 'the bus to report the cut-off');
+    await own.redis.kill();
+    await waitFor(() => own.cutOff, 'the bus to report the cut-off');
     const raw = await RawPolling.open(app.url, { cookie: b.cookie });
     // Another process ends the session; its notice cannot reach this one.
     store.drop(b.sessionId);
