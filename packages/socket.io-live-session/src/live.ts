@@ -6,7 +6,7 @@ import type { Namespace, Server, Socket } from 'socket.io';
 import { memoryBus } from './bus.js';
 import { isOrigin, originPolicy, type OriginPolicy } from './origin.js';
 import { LiveStore } from './store.js';
-import type { EndReason, LiveBus, LiveRecord, Log, SessionFields, SessionSnapshot } from './types.js';
+import type { EndReason, LiveBus, Log, SessionFields, SessionSnapshot } from './types.js';
 import { LiveViews, type LiveView } from './views.js';
 
 export interface LiveSessionOptions {
@@ -221,8 +221,7 @@ export function liveSession(options: LiveSessionOptions) {
 
   /**
    * The Socket.IO CONNECT, which may come well after the Engine.IO handshake that
-   * loaded the session: the session is checked as it is now (the handshake's read
-   * and every change announced since, see LiveViews.admit), so one that ended in
+   * loaded the session: the session is checked as it is now, so one that ended in
    * between never connects.
    */
   async function admit(socket: Socket): Promise<void> {
@@ -286,8 +285,6 @@ export function liveSession(options: LiveSessionOptions) {
       // new Server() without an HTTP server has no engine until io.attach(httpServer)/io.listen(port).
       if (!io.engine) throw optionError('attach(io): this Socket.IO server is not bound to an HTTP server yet; call live.attach(io, ...) after io.attach(httpServer) or new Server(httpServer)');
       attachedTo.add(io);
-      // The session read of the handshake (express-session's) also primes the view its CONNECT is admitted on.
-      const prime = (sid: string, read: Promise<LiveRecord | null>) => views.prime(sid, read);
       const handshakeChain = middleware as unknown as EngineMiddleware[];
       /**
        * Runs the handshake middleware in order, as engine.io runs its own: a `next(err)`, a throw or a
@@ -303,7 +300,7 @@ export function liveSession(options: LiveSessionOptions) {
           else runHandshake(req, res, done, i + 1);
         };
         try {
-          const result: unknown = store.duringHandshake(prime, () => handshakeChain[i]!(req, res, next));
+          const result: unknown = handshakeChain[i]!(req, res, next);
           if (result instanceof Promise) result.catch(next);
         } catch (err) {
           next(err);

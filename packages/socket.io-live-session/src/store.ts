@@ -70,8 +70,6 @@ export function mergeChanges(current: SessionFields, basis: Map<string, string>,
  */
 export class LiveStore extends session.Store {
   private readonly bases = new WeakMap<object, Basis>();
-  /** Set only while a socket handshake's middleware runs its synchronous part: told of the read it starts. */
-  private handshakeRead: ((sid: string, read: Promise<LiveRecord | null>) => void) | undefined;
 
   constructor(private readonly o: LiveStoreOptions) {
     super();
@@ -115,25 +113,8 @@ export class LiveStore extends session.Store {
     return this.bases.get(sess)?.meta;
   }
 
-  /**
-   * Runs a socket handshake's middleware (express-session's), telling `observe` of the
-   * session read it starts: express-session calls `get` synchronously, so any `get`
-   * while `run` runs is the handshake's. A middleware that reads later is not observed.
-   */
-  duringHandshake<T>(observe: (sid: string, read: Promise<LiveRecord | null>) => void, run: () => T): T {
-    this.handshakeRead = observe;
-    try {
-      return run();
-    } finally {
-      this.handshakeRead = undefined;
-    }
-  }
-
   override get(sid: string, cb: (err: unknown, session?: session.SessionData | null) => void): void {
-    const read = this.read(sid);
-    // Told before express-session gets (and mutates) the record.
-    this.handshakeRead?.(sid, read);
-    read.then((loaded) => {
+    this.read(sid).then((loaded) => {
       if (!loaded) return cb(null, null);
       this.bases.set(loaded.data, { meta: loaded.meta, snapshot: snapshotOf(loaded.data) });
       cb(null, loaded.data);

@@ -144,13 +144,19 @@ export class LiveViews {
   /**
    * Admits a socket at its Socket.IO CONNECT: resolves to the session's live
    * view, or null when the session has no user or ended after the Engine.IO
-   * handshake found it. The view is the session as this process knows it now:
-   * what a read found (the handshake's, see `prime`, or one made here), plus every
-   * change the bus has announced since, each re-read before the socket is let in
-   * (a re-read in flight is waited for). The store is read here when there is no
-   * such view yet, or when it may have missed a change (a failed re-read, a bus
-   * cut-off). Rejects when the store cannot be read: the socket is then refused,
-   * never admitted unchecked. The socket becomes a member with `join`.
+   * handshake found it. The first socket of a session on this process reads the
+   * record (its view registered first, so that a change published during that
+   * read is not missed); later sockets use the view the bus keeps current, once a
+   * re-read in flight is done, and read again when it may have missed a change (a
+   * failed re-read, a bus cut-off). Rejects when the store cannot be read: the
+   * socket is then refused, never admitted unchecked. The socket becomes a member
+   * with `join`.
+   *
+   * The first socket's read is not the handshake's: reusing it was measured (about
+   * 8% of the server CPU per handshake) and dropped, since a session ended between
+   * the handshake and the CONNECT must be refused even when the bus's notice of it
+   * has not arrived yet (Redis writes the notice and the ender's reply in no fixed
+   * order): only a read at CONNECT is sure.
    */
   async admit(sid: string): Promise<LiveView | null> {
     let view = this.bySid.get(sid);
@@ -162,27 +168,6 @@ export class LiveViews {
       throw new Error('the session store did not answer');
     }
     return view.live && this.bySid.get(sid) === view ? view : null;
-  }
-
-  /**
-   * A socket handshake is reading this session (`read`, just started): the record it
-   * finds becomes the view its CONNECT is admitted on, with no read of its own. The
-   * view is registered now, before anything of the read can come back, so that a
-   * change announced meanwhile is re-read (and wins). Nothing is kept for a session
-   * with no user, nor when a view of it is here already (the bus keeps that one current).
-   */
-  prime(sid: string, read: Promise<LiveRecord | null>) {
-    if (this.bySid.has(sid)) return;
-    const view = this.register(sid);
-    const unused = () => {
-      if (!view.loaded && view.members.size === 0 && !this.refreshing.has(sid)) this.forget(view);
-    };
-    read.then((record) => {
-      if (view.loaded || view.ended || this.refreshing.has(sid) || this.bySid.get(sid) !== view) return;
-      if (!record || this.o.userOf(record.data) === undefined) return unused();
-      // express-session gets (and changes: its cookie) the record itself: the view keeps a copy of its own.
-      this.load(view, { data: structuredClone(record.data), meta: record.meta });
-    }, unused);
   }
 
   private register(sid: string): LiveView {

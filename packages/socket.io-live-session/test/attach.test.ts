@@ -6,7 +6,6 @@ import request from 'supertest';
 import { BACKENDS, SECRET } from './helpers/app.js';
 import { useApps } from './helpers/suite.js';
 import { Browser, expectEnded, openSocket, RawPolling, refusal, signedCookie, uniqueUser, waitFor, whoami } from './helpers/client.js';
-import { countCalls, MinimalStore } from './helpers/stores.js';
 import { needs } from '../../../test/support/services.js';
 
 /** A full GC (v8's `gc`, exposed for this test only). */
@@ -75,45 +74,6 @@ for (const backend of BACKENDS) {
       expect(destroyed.status).to.equal(204);
       expect(await raw.send('40')).to.equal(200);
       expect((await raw.poll()).packets).to.deep.equal(['44{"message":"unauthorized"}']);
-    });
-
-    it("the handshake's read is what the CONNECT checks, with every change announced since: one store read per socket", async () => {
-      const store = new MinimalStore();
-      const app = await start({ base: store });
-      const b = new Browser(app.url);
-      await b.login();
-      const calls = countCalls(store);
-
-      // A socket costs one read: the handshake's. Its CONNECT is admitted on it.
-      const raw = await RawPolling.open(app.url, { cookie: b.cookie });
-      expect(await raw.send('40')).to.equal(200);
-      expect((await raw.poll()).packets[0]).to.match(/^40\{"sid":/);
-      expect(calls.get, 'store reads for a handshake and its CONNECT').to.equal(1);
-
-      // A change saved while a handshake's read is out: the read finds the record as it was, and the CONNECT
-      // must see the change (the view was registered before the read, so the change's notice was re-read).
-      // Another session, with no socket yet: no view of it is here before its handshake.
-      const c = new Browser(app.url);
-      const other = await c.login();
-      let release!: () => void;
-      const released = new Promise<void>((resolve) => (release = resolve));
-      const get = store.get.bind(store);
-      store.get = (sid, cb) => {
-        store.get = get;
-        get(sid, (err, data) => void released.then(() => cb(err, data)));
-      };
-      const opening = RawPolling.open(app.url, { cookie: c.cookie });
-      await waitFor(() => store.get === get, 'the handshake to read');
-      const before = calls.get;
-      await c.post('/set', { theme: 'dark' });
-      // The save read twice (express-session's load, the merge under the lock); a third read is the notice's.
-      await waitFor(() => calls.get >= before + 3, 'the notice of the change to be re-read').finally(release);
-      const late = await opening;
-      expect(await late.send('40')).to.equal(200);
-      expect((await late.poll()).packets[0]).to.match(/^40\{"sid":/);
-      expect(await late.send('421["whoami"]')).to.equal(200);
-      const answer = (await late.poll()).packets.find((p) => p.startsWith('431'));
-      expect(answer).to.equal(`431[{"passport":{"user":"${other}"},"theme":"dark"}]`);
     });
 
     it('runs the handshake middleware in order; one that fails (next(err), a throw, a rejected promise) refuses the handshake and stops the chain', async () => {
