@@ -88,7 +88,8 @@ export function adapterSubscriber(
     sUnsubscribe: (channel: string, listener?: Listener, buffers?: boolean) => {
       if (listener) return handled('unsubscribe', () => subscriber.sUnsubscribe(channel, listener, buffers));
       const ms = linger(channel);
-      if (ms <= 0 || lingering.has(channel)) return unsubscribe(channel, adapterListener);
+      if (ms <= 0) return unsubscribe(channel, adapterListener);
+      if (lingering.has(channel)) return Promise.resolve(true); // leaving already, on its own timer
       const kept = adapterListener;
       const timer = setTimeout(() => {
         if (lingering.get(channel)?.timer !== timer) return;
