@@ -91,8 +91,8 @@ export function adapterSubscriber(
       if (ms <= 0) return unsubscribe(channel, adapterListener);
       if (lingering.has(channel)) return Promise.resolve(true); // leaving already, on its own timer
       const kept = adapterListener;
+      // A join meanwhile clears this timer (sSubscribe), so when it fires the channel is still lingering.
       const timer = setTimeout(() => {
-        if (lingering.get(channel)?.timer !== timer) return;
         lingering.delete(channel);
         void unsubscribe(channel, kept);
       }, ms);
