@@ -286,6 +286,8 @@ export function liveSession(options: LiveSessionOptions) {
       if (!io.engine) throw optionError('attach(io): this Socket.IO server is not bound to an HTTP server yet; call live.attach(io, ...) after io.attach(httpServer) or new Server(httpServer)');
       attachedTo.add(io);
       const handshakeChain = middleware as unknown as EngineMiddleware[];
+      /** A session with sockets here, kept current by the bus, needs no store read at another socket's handshake. */
+      const current = (sid: string) => views.current(sid);
       /**
        * Runs the handshake middleware in order, as engine.io runs its own: a `next(err)`, a throw or a
        * rejected promise ends the chain with that error, and a second call of a `next` is ignored.
@@ -300,7 +302,7 @@ export function liveSession(options: LiveSessionOptions) {
           else runHandshake(req, res, done, i + 1);
         };
         try {
-          const result: unknown = handshakeChain[i]!(req, res, next);
+          const result: unknown = store.duringHandshake(current, () => handshakeChain[i]!(req, res, next));
           if (result instanceof Promise) result.catch(next);
         } catch (err) {
           next(err);

@@ -114,11 +114,33 @@ export class LiveStore extends session.Store {
   }
 
   override get(sid: string, cb: (err: unknown, session?: session.SessionData | null) => void): void {
-    this.read(sid).then((loaded) => {
+    const answer = (loaded: LiveRecord | null) => {
       if (!loaded) return cb(null, null);
       this.bases.set(loaded.data, { meta: loaded.meta, snapshot: snapshotOf(loaded.data) });
       cb(null, loaded.data);
-    }, cb);
+    };
+    const known = this.known?.(sid);
+    if (known) queueMicrotask(() => answer(known));
+    else this.read(sid).then(answer, cb);
+  }
+
+  /** While a handshake's middleware runs: where a `get` finds a record it need not read (see duringHandshake). */
+  private known: ((sid: string) => LiveRecord | undefined) | undefined;
+
+  /**
+   * Runs one of a handshake's middleware (express-session's asks its store from inside
+   * its own call, synchronously) with `known` answering a `get` it can: the record of a
+   * session whose sockets here the bus keeps current, which the CONNECT would trust too.
+   * Any other `get`, an HTTP request's above all, reads the store.
+   */
+  duringHandshake<T>(known: (sid: string) => LiveRecord | undefined, fn: () => T): T {
+    const outer = this.known;
+    this.known = known;
+    try {
+      return fn();
+    } finally {
+      this.known = outer;
+    }
   }
 
   /** express-session builds req.session from what get() returned: carry the basis over to it. */

@@ -170,6 +170,17 @@ export class LiveViews {
     return view.live && this.bySid.get(sid) === view ? view : null;
   }
 
+  /**
+   * The record of a session that a CONNECT would trust without a read (its view loaded,
+   * live, not stale, no re-read in flight, before its deadline), as a copy of its own; a
+   * handshake of another socket of the session then need not read the store either.
+   */
+  current(sid: string): LiveRecord | undefined {
+    const view = this.bySid.get(sid);
+    if (!view?.live || view.stale || this.refreshing.has(sid) || view.meta!.exp <= Date.now()) return undefined;
+    return { data: structuredClone(view.data!), meta: view.meta! };
+  }
+
   private register(sid: string): LiveView {
     const view = new LiveView(sid);
     view.stale = this.cutOff;

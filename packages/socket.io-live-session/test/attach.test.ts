@@ -6,6 +6,7 @@ import request from 'supertest';
 import { BACKENDS, SECRET } from './helpers/app.js';
 import { useApps } from './helpers/suite.js';
 import { Browser, expectEnded, openSocket, RawPolling, refusal, signedCookie, uniqueUser, waitFor, whoami } from './helpers/client.js';
+import { countCalls, MinimalStore } from './helpers/stores.js';
 import { needs } from '../../../test/support/services.js';
 
 /** A full GC (v8's `gc`, exposed for this test only). */
@@ -137,6 +138,69 @@ for (const backend of BACKENDS) {
       expect(await raw.send('421["activity"]')).to.equal(200);
       expect((await raw.poll()).packets).to.deep.equal(['431[true]']);
       expect(app.calls.sessionMiddleware - before.sessionMiddleware, 'session middleware, raw').to.equal(3);
+    });
+
+    it("reads the store at a session's first handshake and CONNECT here, not at another socket's handshake; an HTTP request always reads", async () => {
+      /** What each handshake's req.session held, as JSON; each then marks its own copy (a nested key). */
+      const seen: string[] = [];
+      const app = await start({
+        handshake: [
+          (req: { session: { passport: Record<string, unknown> } }, _res: unknown, next: () => void) => {
+            seen.push(JSON.stringify(req.session.passport));
+            req.session.passport.markedAtHandshake = true;
+            next();
+          },
+        ] as never,
+      });
+      const b = new Browser(app.url);
+      const user = await b.login();
+      const counts = countCalls(app.base);
+      const first = await b.connect({ transports: ['websocket'] });
+      expect(counts.get, 'the first socket: its handshake and its CONNECT').to.equal(2);
+
+      counts.get = 0;
+      const second = await b.connect({ transports: ['websocket'] });
+      expect(counts.get, "a second socket: the first one's live view answers both").to.equal(0);
+      expect(await whoami(second)).to.deep.equal({ passport: { user } });
+      // Each handshake had the session, in a copy of its own: the first one's mark reached neither the view nor the second.
+      expect(seen).to.deep.equal([JSON.stringify({ user }), JSON.stringify({ user })]);
+      expect(await whoami(first)).to.deep.equal({ passport: { user } });
+
+      // A change from HTTP reaches the view, and the next handshake has it, still without a read.
+      await b.post('/set', { theme: 'dark' });
+      await waitFor(async () => (await whoami(first))?.theme === 'dark', 'the view to have the change');
+      counts.get = 0;
+      const third = await b.connect({ transports: ['websocket'] });
+      expect(counts.get, 'a third socket').to.equal(0);
+      expect(await whoami(third)).to.deep.equal({ passport: { user }, theme: 'dark' });
+
+      // HTTP never takes a view's word: it reads the store.
+      expect((await b.me()).user).to.equal(user);
+      expect(counts.get, 'an HTTP request').to.equal(1);
+
+      // Once the session's last socket here is gone, the next handshake reads again.
+      for (const s of [first, second, third]) s.disconnect();
+      await waitFor(() => app.live.size === 0, 'the view to be let go');
+      counts.get = 0;
+      await b.connect({ transports: ['websocket'] });
+      expect(counts.get, 'a socket after the others left').to.equal(2);
+    });
+
+    it("reads the store at another socket's handshake while the session's view is being read again", async () => {
+      const base = new MinimalStore();
+      const app = await start({ base });
+      const b = new Browser(app.url);
+      const user = await b.login();
+      await b.connect({ transports: ['websocket'] });
+      const counts = countCalls(base);
+      const release = base.holdGets();
+      // A change notice (as another process's write sends): the view is read again, and that read is held.
+      await app.live.bus.publish({ t: 'session', sid: b.sessionId });
+      await waitFor(() => counts.get === 1, 'the re-read to start');
+      const opening = b.connect({ transports: ['websocket'] });
+      await waitFor(() => counts.get === 2, "the handshake's own read (the view may be about to change)");
+      release();
+      expect(await whoami(await opening)).to.deep.equal({ passport: { user } });
     });
 
     it('keeps no per-socket copy of the handshake session (socket.request is let go of it)', async () => {

@@ -5,7 +5,7 @@ import { createClient } from 'redis';
 import { redisBus, storeTtlSeconds } from '../src/index.js';
 import { startApp, type TestApp } from './helpers/app.js';
 import { assign, Browser, closeSockets, expectAlive, expectEnded, keepBusy, RawPolling, recordOf, refusal, rejection, uniqueUser, waitFor, whoami } from './helpers/client.js';
-import { MinimalStore } from './helpers/stores.js';
+import { countCalls, MinimalStore } from './helpers/stores.js';
 import { startOwnRedis } from '../../../test/helpers/processes.js';
 import { needs } from '../../../test/support/services.js';
 
@@ -285,7 +285,9 @@ describe('the bus cut off (its Redis stopped), the store still answering', funct
     await b.connect();
     await own.redis.kill();
     await waitFor(() => own.cutOff, 'the bus to report the cut-off');
+    const counts = countCalls(store);
     const raw = await RawPolling.open(app.url, { cookie: b.cookie });
+    expect(counts.get, 'the handshake read the store (the view may have missed a change)').to.equal(1);
     // Another process ends the session; its notice cannot reach this one.
     store.drop(b.sessionId);
     expect(await raw.send('40')).to.equal(200);

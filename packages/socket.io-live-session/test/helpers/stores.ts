@@ -31,10 +31,25 @@ export class MinimalStore extends session.Store {
     return this.failing.has(method) ? new Error(`the store is down (${method})`) : undefined;
   }
 
+  /** While set, gets wait for it (a read in flight, held there). */
+  private held: Promise<void> | undefined;
+
   override get(sid: string, cb: (err: unknown, session?: SessionData | null) => void) {
     const err = this.failure('get');
     const raw = this.records.get(sid);
-    setImmediate(() => (err ? cb(err) : cb(null, raw === undefined ? null : (JSON.parse(raw) as SessionData))));
+    const answer = () => (err ? cb(err) : cb(null, raw === undefined ? null : (JSON.parse(raw) as SessionData)));
+    if (this.held) void this.held.then(answer);
+    else setImmediate(answer);
+  }
+
+  /** Holds every get from now on (each answers with the record as it was asked for) until the returned release. */
+  holdGets(): () => void {
+    let release!: () => void;
+    this.held = new Promise<void>((resolve) => (release = resolve));
+    return () => {
+      this.held = undefined;
+      release();
+    };
   }
 
   override set(sid: string, sess: SessionData, cb?: Cb) {
