@@ -70,6 +70,8 @@ export function mergeChanges(current: SessionFields, basis: Map<string, string>,
  */
 export class LiveStore extends session.Store {
   private readonly bases = new WeakMap<object, Basis>();
+  /** While a handshake's middleware runs: where a `get` finds a record it need not read (see duringHandshake). */
+  private known: ((sid: string) => LiveRecord | undefined) | undefined;
 
   constructor(private readonly o: LiveStoreOptions) {
     super();
@@ -123,9 +125,6 @@ export class LiveStore extends session.Store {
     if (known) queueMicrotask(() => answer(known));
     else this.read(sid).then(answer, cb);
   }
-
-  /** While a handshake's middleware runs: where a `get` finds a record it need not read (see duringHandshake). */
-  private known: ((sid: string) => LiveRecord | undefined) | undefined;
 
   /**
    * Runs one of a handshake's middleware (express-session's asks its store from inside
