@@ -40,7 +40,7 @@ type Variant = (typeof VARIANTS)[number];
 /** Runs the bench and returns its report (markdown). */
 export async function runSessionRead(cfg: SessionReadConfig): Promise<string> {
   const redis = await openBenchRedis('sread');
-  const redisCpu = () => redis.cpuSeconds();
+  const redisCpu = () => redis.reading();
   progress('session-read: starting the project (bench/app-server.ts, Redis mode, bench:whoami)');
   const server = await startProject({ name: 'session-read', entry: 'bench/app-server.ts', prefix: redis.prefix, env: { BENCH_WHOAMI: '1' } });
   try {

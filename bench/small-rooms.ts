@@ -34,6 +34,7 @@ export const SMALL_ROOMS_ROWS = {
   p99: 'small rooms: delivery latency p99',
   server: 'small rooms: server CPU per message',
   redis: 'small rooms: Redis CPU per message',
+  commands: 'small rooms: Redis commands per message',
   missing: 'small rooms: deliveries missing',
   extra: 'small rooms: deliveries unexpected (duplicate, other room)',
 } as const;
@@ -62,6 +63,7 @@ export async function smallRoomsPhase(ctx: PhaseContext<SmallRoomsConfig>) {
     results.metric(row.p99, 'ms', 'lower');
     results.metric(row.server, 'µs', 'lower');
     results.metric(row.redis, 'µs', 'lower');
+    results.metric(row.commands, 'count', 'lower');
     results.metric(row.missing, 'count', 'lower', { on: 'every', op: '<=', value: 0 }, 0);
     results.metric(row.extra, 'count', 'lower', { on: 'every', op: '<=', value: 0 }, 0);
     for (const r of ctx.roundsWithWarmup) {
@@ -79,6 +81,7 @@ export async function smallRoomsPhase(ctx: PhaseContext<SmallRoomsConfig>) {
         results.add(row.p99, side, res.p99);
         results.add(row.server, side, res.serverUs / Math.max(1, res.acked));
         results.add(row.redis, side, res.redisUs / Math.max(1, res.acked));
+        results.add(row.commands, side, res.redisCommands / Math.max(1, res.acked));
         results.add(row.missing, side, res.missing);
         results.add(row.extra, side, res.extra);
       }

@@ -12,6 +12,12 @@ export function assertLocalRedis(url: string) {
 
 export type BenchRedis = Awaited<ReturnType<typeof openBenchRedis>>;
 
+/** What Redis had done when read: CPU seconds (user+sys) and commands run (scripts' own commands included). */
+export interface RedisReading {
+  cpuSeconds: number;
+  commands: number;
+}
+
 /**
  * Connects, picks a fresh key prefix for this run and registers the deletion of
  * every key under it at exit (also on Ctrl-C).
@@ -31,6 +37,13 @@ export async function openBenchRedis(tag: string) {
       const info = await client.info('cpu');
       const get = (k: string) => Number(new RegExp(`^${k}:([\\d.]+)`, 'm').exec(info)?.[1] ?? 0);
       return get('used_cpu_user') + get('used_cpu_sys');
+    },
+    /** Redis CPU seconds and commands run so far (every client's; INFO itself not counted), as a window's two ends. */
+    async reading(): Promise<RedisReading> {
+      const [cpu, stats] = await Promise.all([api.cpuSeconds(), client.info('commandstats')]);
+      let commands = 0;
+      for (const m of stats.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) if (m[1] !== 'info') commands += Number(m[2]);
+      return { cpuSeconds: cpu, commands };
     },
     async deleteKeys(): Promise<number> {
       let n = 0;

@@ -9,18 +9,21 @@ import { availableParallelism } from 'node:os';
 import { cpuSpent, type ServerChild } from './children.js';
 import { HttpUser } from './http.js';
 import { SEND_LIMIT, SEND_WINDOW_MS } from './project.js';
+import type { RedisReading } from './redis.js';
 import { ack, closeAll, connect, makeSocket, type Reconnection, type Socket } from './sockets.js';
 import { fmt, now, pool, progress, Samples, sleep, waitUntil } from './util.js';
 
-/** Redis CPU seconds (the project's share of work that is not in its process); 0 for none. */
-export type RedisCpu = () => Promise<number>;
-const noRedis: RedisCpu = async () => 0;
+/** Redis CPU seconds and commands so far (the project's share of work that is not in its process); zeros for none. */
+export type RedisCpu = () => Promise<RedisReading>;
+const noRedis: RedisCpu = async () => ({ cpuSeconds: 0, commands: 0 });
 
 export interface CpuWindow {
   /** Server process CPU, µs. */
   serverUs: number;
   /** Redis CPU, µs. */
   redisUs: number;
+  /** Commands Redis ran (every client's, a script's own commands included). */
+  redisCommands: number;
   /**
    * CPU used on this machine by processes other than the server, Redis and this
    * load generator during the window, as % of all cores (NaN where /proc/stat is
@@ -105,12 +108,13 @@ export async function measureCpu<T>(servers: Servers, redisCpu: RedisCpu, fn: ()
   const elapsedUs = (now() - t0) * 1000;
   for (const server of list) if (server.running()) await windowHooks?.after(server);
   const serverUs = list.reduce((sum, _, i) => sum + cpuSpent(c0[i]!, c1[i]!), 0);
-  const redisUs = (r1 - r0) * 1e6;
+  const redisUs = (r1.cpuSeconds - r0.cpuSeconds) * 1e6;
   const foreign = m1 - m0 - serverUs - redisUs - (u1.user + u1.system);
   return {
     value,
     serverUs,
     redisUs,
+    redisCommands: r1.commands - r0.commands,
     foreignPct: Math.max(0, (foreign / (elapsedUs * availableParallelism())) * 100),
     clientPct: ((u1.user + u1.system) / elapsedUs) * 100,
   };
@@ -170,7 +174,7 @@ export async function handshakeRound(server: ServerChild, redisCpu: RedisCpu, n:
   const { value: opened, ...m } = await measureCpu(server, redisCpu, () => openSockets(server.url, n, c, cookies));
   const { sockets, errors, firstError } = opened;
   await closeAndSettle(server, sockets, baseClients, typeof before.app.engineClients === 'number' ? 0 : baseHandles);
-  return { perSecond: (sockets.length / opened.elapsedMs) * 1000, connected: sockets.length, errors, ...(firstError && { firstError }), serverUs: m.serverUs, redisUs: m.redisUs, foreignPct: m.foreignPct, clientPct: m.clientPct };
+  return { perSecond: (sockets.length / opened.elapsedMs) * 1000, connected: sockets.length, errors, ...(firstError && { firstError }), ...m };
 }
 
 export interface OpenedSockets {
@@ -340,6 +344,7 @@ export async function fanoutRound(servers: Servers, redisCpu: RedisCpu, groups: 
       ...(firstAckError && { firstAckError }),
       serverUs: m.serverUs,
       redisUs: m.redisUs,
+      redisCommands: m.redisCommands,
       foreignPct: m.foreignPct,
       clientPct: m.clientPct,
     };
@@ -426,7 +431,7 @@ export async function closedLoopRound(
     await Promise.race([loops, bound]);
     clearTimeout(timer);
   });
-  return { perSecond: acked / seconds, acked, failed, ...(firstFailure && { firstFailure }), serverUs: m.serverUs, redisUs: m.redisUs, foreignPct: m.foreignPct, clientPct: m.clientPct };
+  return { perSecond: acked / seconds, acked, failed, ...(firstFailure && { firstFailure }), serverUs: m.serverUs, redisUs: m.redisUs, redisCommands: m.redisCommands, foreignPct: m.foreignPct, clientPct: m.clientPct };
 }
 
 // ---- heap per idle socket -------------------------------------------------------
@@ -726,6 +731,7 @@ export async function stormRound(o: {
     viewWrong,
     serverUs: m.serverUs,
     redisUs: m.redisUs,
+    redisCommands: m.redisCommands,
     foreignPct: m.foreignPct,
     clientPct: m.clientPct,
   };

@@ -57,7 +57,8 @@ describe('benchmarks (toy sizes)', function () {
       'handshakes/s', 'fan-out deliveries/s', 'delivery latency p50', 'delivery latency p99',
       'acked inbound events/s', 'acked inbound events/s, listener on another process', 'heap per idle socket @30',
       'small rooms: messages/s', 'small rooms: delivery latency p50', 'small rooms: delivery latency p99',
-      'small rooms: server CPU per message', 'small rooms: Redis CPU per message',
+      'small rooms: server CPU per message', 'small rooms: Redis CPU per message', 'small rooms: Redis commands per message',
+      'Redis commands per handshake',
       'idle @50: heap per idle socket', 'idle @50: heap after GC, total', 'idle @50: RSS', 'idle @50: time to open all sockets',
       'idle @50: connect time p50', 'idle @50: connect time p99', 'idle @50: server CPU per connect', 'idle @50: sockets connected',
     ];
