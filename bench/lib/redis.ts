@@ -32,18 +32,16 @@ export async function openBenchRedis(tag: string) {
   const api = {
     prefix,
     client,
-    /** Redis server CPU seconds (user+sys, main thread and children). */
-    async cpuSeconds(): Promise<number> {
-      const info = await client.info('cpu');
-      const get = (k: string) => Number(new RegExp(`^${k}:([\\d.]+)`, 'm').exec(info)?.[1] ?? 0);
-      return get('used_cpu_user') + get('used_cpu_sys');
-    },
-    /** Redis CPU seconds and commands run so far (every client's; INFO itself not counted), as a window's two ends. */
+    /**
+     * Redis CPU seconds (user+sys, main thread and children) and commands run so far
+     * (every client's; INFO itself not counted), as a window's two ends.
+     */
     async reading(): Promise<RedisReading> {
-      const [cpu, stats] = await Promise.all([api.cpuSeconds(), client.info('commandstats')]);
+      const [cpu, stats] = await Promise.all([client.info('cpu'), client.info('commandstats')]);
+      const get = (k: string) => Number(new RegExp(`^${k}:([\\d.]+)`, 'm').exec(cpu)?.[1] ?? 0);
       let commands = 0;
       for (const m of stats.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) if (m[1] !== 'info') commands += Number(m[2]);
-      return { cpuSeconds: cpu, commands };
+      return { cpuSeconds: get('used_cpu_user') + get('used_cpu_sys'), commands };
     },
     async deleteKeys(): Promise<number> {
       let n = 0;
