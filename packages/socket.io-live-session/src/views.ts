@@ -162,7 +162,7 @@ export class LiveViews {
     let view = this.bySid.get(sid);
     if (!view) view = this.register(sid);
     const pending = this.refreshing.get(sid);
-    const current = pending ? await pending.done : view.loaded && !view.stale ? true : await this.refresh(sid);
+    const current = pending ? await pending.done : this.vouches(view) ? true : await this.refresh(sid);
     if (!current) {
       if (view.members.size === 0) this.forget(view);
       throw new Error('the session store did not answer');
@@ -177,8 +177,13 @@ export class LiveViews {
    */
   current(sid: string): LiveRecord | undefined {
     const view = this.bySid.get(sid);
-    if (!view?.live || view.stale || this.refreshing.has(sid) || view.meta!.exp <= Date.now()) return undefined;
+    if (!view?.live || !this.vouches(view) || this.refreshing.has(sid) || view.meta!.exp <= Date.now()) return undefined;
     return { data: structuredClone(view.data!), meta: view.meta! };
+  }
+
+  /** The view can stand in for a store read (no re-read in flight aside): read, and it cannot have missed a change since. */
+  private vouches(view: LiveView): boolean {
+    return view.loaded && !view.stale;
   }
 
   private register(sid: string): LiveView {
