@@ -10,6 +10,8 @@ type Publish = (message: Omit<Extract<ClusterMessage, { type: MessageType.BROADC
  */
 const MAY_BE_LOST: ReadonlySet<unknown> = new Set(['typing']);
 
+const DELIVERED: Promise<void> = Promise.resolve();
+
 /**
  * Socket.IO's ClusterAdapter delivers a broadcast to this process's own sockets
  * only once Redis has answered the publish, since it needs the answer as an
@@ -26,10 +28,12 @@ const MAY_BE_LOST: ReadonlySet<unknown> = new Set(['typing']);
  */
 export function deliverLocallyFirst(adapter: ClusterAdapter, peers?: RoomPeers): void {
   const publish = (adapter as unknown as { publish: Publish }).publish.bind(adapter);
-  adapter.broadcast = async (packet, opts) => {
+  // Nothing to wait for: one settled promise for every broadcast (Socket.IO ignores it), instead of an async function's own.
+  adapter.broadcast = (packet, opts) => {
     if (!opts.flags?.local && !(peers && opts.rooms.size === 1 && MAY_BE_LOST.has(packet.data?.[0]) && peers.alone(opts.rooms.values().next().value!))) {
       publish({ type: MessageType.BROADCAST, data: { packet, opts: { rooms: [...opts.rooms], except: [...(opts.except ?? [])], flags: opts.flags ?? {} } } });
     }
     Adapter.prototype.broadcast.call(adapter, packet, opts);
+    return DELIVERED;
   };
 }

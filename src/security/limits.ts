@@ -177,6 +177,18 @@ export function createLimits(stores: { limiter: LimiterFactory; quota: QuotaFact
         throw refuse(name, err.msBeforeNext);
       }
     },
+    /**
+     * Counts one against `key` without waiting, when this process's lease can decide (the
+     * limits of socket events): true when a point was spent, false when `consume` must ask
+     * the store. Throws LimitExceeded when the store said the window has nothing left.
+     * `consume`'s common case without a promise, for a handler that has nothing else to wait for.
+     */
+    spendNow(name: LimitName, key: string): boolean {
+      if (!LEASED.has(name)) return false;
+      const spent = leasedLimit(name).spend(key);
+      if (spent > 0) throw refuse(name, spent);
+      return spent === 0;
+    },
     /** Gives one back (an attempt that turned out not to count; not for the leased limits of socket events). */
     async reward(name: LimitName, key: string): Promise<void> {
       await limiter(name).reward(key);

@@ -124,6 +124,35 @@ function suite(make: () => Backend) {
     expect(second.ok).to.equal(4);
   });
 
+  it('spends a point without waiting while the process holds one, and counts it as consume does (spendNow)', async () => {
+    const { factory, calls } = counted(b.quota());
+    const limits = processOf(limitsWith({ points: 10, durationSeconds: 30 }), factory);
+    // Nothing held yet: the store must be asked, and nothing was counted.
+    expect(limits.spendNow('typing', 'gail')).to.equal(false);
+    expect(calls).to.have.length(0);
+    await limits.consume('typing', 'gail'); // reserves 5, spends 1
+    let now = 0;
+    while (limits.spendNow('typing', 'gail')) now++;
+    expect(now).to.equal(4); // the rest of what this process holds, then the store again
+    let ok = 1 + now;
+    for (let i = 0; i < 10; i++) {
+      try {
+        if (limits.spendNow('typing', 'gail')) ok++;
+        else await limits.consume('typing', 'gail').then(() => ok++);
+      } catch (err) {
+        expect(err).to.be.instanceOf(LimitExceeded);
+        expect((err as LimitExceeded).retryAfterSeconds).to.be.within(1, 30);
+      }
+    }
+    expect(ok).to.equal(10);
+    // Once the store said nothing is left, refusals come at once, without a store request.
+    const asked = calls.length;
+    expect(() => limits.spendNow('typing', 'gail')).to.throw(LimitExceeded);
+    expect(calls).to.have.length(asked);
+    // Limits that are not leased always go to the store.
+    expect(limits.spendNow('room_create', 'gail')).to.equal(false);
+  });
+
   it('is an error, not a verdict, when the store fails: nothing is admitted', async () => {
     const failing: QuotaFactory = () => ({ take: async () => Promise.reject(new Error('store down')) });
     const limits = processOf(limitsWith({ points: 50, durationSeconds: 30 }), failing);

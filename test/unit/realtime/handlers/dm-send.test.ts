@@ -44,7 +44,7 @@ describe('handlers/dm-send', () => {
 
   it('stores and sends nothing for a session that ended while the event waited (unauthorized)', async () => {
     const w = await world();
-    await expectAppError(dmSend.handle({ to: 'bob', text: 'late' }, endedCtx(w)), 'unauthorized');
+    await expectAppError(() => dmSend.handle({ to: 'bob', text: 'late' }, endedCtx(w)), 'unauthorized');
     expect([await dmMessages(w, w.alice, w.bob), w.sent]).to.deep.equal([[], []]);
   });
 });

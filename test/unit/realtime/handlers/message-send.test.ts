@@ -48,7 +48,7 @@ describe('handlers/message-send', () => {
     w.rooms().add('room:general');
     const ctx = w.ctx();
     w.sessions.set(w.alice.id, null);
-    await expectAppError(messageSend.handle({ roomId: 'general', text: 'late' }, ctx), 'unauthorized');
+    await expectAppError(() => messageSend.handle({ roomId: 'general', text: 'late' }, ctx), 'unauthorized');
     expect(await w.chat.page(roomConversation('general'), { limit: 10 })).to.deep.equal([]);
     expect(w.sent).to.deep.equal([]);
   });

@@ -52,7 +52,7 @@ describe('handlers/reaction-toggle', () => {
 
   it('changes nothing for a session that ended while the event waited (unauthorized)', async () => {
     const { w, input, stored } = await posted();
-    await expectAppError(reactionToggle.handle(input, endedCtx(w)), 'unauthorized');
+    await expectAppError(() => reactionToggle.handle(input, endedCtx(w)), 'unauthorized');
     expect([await stored(), w.sent]).to.deep.equal([undefined, []]);
   });
 });

@@ -65,8 +65,8 @@ describe('handlers/room-join', () => {
     const w = await world();
     await createRoom(w.chat, w.bob, { id: 'secret', private: true });
     const { ctx, joined } = tracked(w);
-    await expectAppError(roomJoin.handle({ roomId: 'secret' }, ctx), 'forbidden');
-    await expectAppError(roomJoin.handle({ roomId: 'nowhere' }, ctx), 'not_found');
+    await expectAppError(() => roomJoin.handle({ roomId: 'secret' }, ctx), 'forbidden');
+    await expectAppError(() => roomJoin.handle({ roomId: 'nowhere' }, ctx), 'not_found');
     expect(joined, 'never joined, not even for a moment').to.deep.equal([]);
     expect([w.caughtUp, w.writes]).to.deep.equal([[], 0]);
     await w.run(roomJoin, { roomId: 'secret' }, w.bob);
@@ -78,7 +78,7 @@ describe('handlers/room-join', () => {
     await createRoom(w.chat, w.bob, { id: 'secret', private: true });
     await w.chat.addMember('secret', 'alice');
     const { ctx, joined } = tracked(w, () => w.chat.removeMember('secret', 'alice'));
-    await expectAppError(roomJoin.handle({ roomId: 'secret' }, ctx), 'forbidden');
+    await expectAppError(() => roomJoin.handle({ roomId: 'secret' }, ctx), 'forbidden');
     expect([joined, w.rooms().has('room:secret')]).to.deep.equal([['room:secret'], false]);
     expect(w.caughtUp).to.deep.equal([]);
   });

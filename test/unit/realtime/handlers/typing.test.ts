@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { AppError } from '../../../../src/errors.js';
 import { typing } from '../../../../src/realtime/handlers/typing.js';
 import { expectAppError } from '../../helpers/errors.js';
 import { endedCtx, schemaCheck, world } from './context.js';
@@ -24,6 +25,25 @@ describe('handlers/typing', () => {
     ]);
   });
 
+  it('answers at once, without a promise, while the process holds a point of the limit; waits only to renew it', async () => {
+    const w = await world({ limits: { typing: { points: 4, durationSeconds: 60 } } });
+    w.rooms().add('room:general');
+    const first = typing.handle({ roomId: 'general', typing: true }, w.ctx());
+    expect(first).to.be.instanceOf(Promise); // nothing held yet: the store is asked (2 points reserved)
+    expect(w.sent).to.have.length(0);
+    expect(await first).to.deep.equal({});
+    expect(typing.handle({ roomId: 'general', typing: false }, w.ctx())).to.deep.equal({});
+    expect(w.sent).to.have.length(2); // told before it returned
+    const renewed = typing.handle({ roomId: 'general', typing: true }, w.ctx());
+    expect(renewed).to.be.instanceOf(Promise);
+    await renewed;
+    expect(await typing.handle({ roomId: 'general', typing: false }, w.ctx())).to.deep.equal({}); // the last point, asked for
+    await expectAppError(() => typing.handle({ roomId: 'general', typing: true }, w.ctx()), 'rate_limited'); // the store has none left
+    // Known now: refused at once, without asking again; nothing sent.
+    expect(() => typing.handle({ roomId: 'general', typing: true }, w.ctx())).to.throw(AppError).with.property('code', 'rate_limited');
+    expect(w.sent).to.have.length(4);
+  });
+
   it('refuses a room the socket has not joined (forbidden), sending nothing', async () => {
     const w = await world();
     w.rooms().add('room:books');
@@ -43,7 +63,7 @@ describe('handlers/typing', () => {
   it('sends nothing for a session that ended while the event waited (unauthorized)', async () => {
     const w = await world();
     w.rooms().add('room:general');
-    await expectAppError(typing.handle({ roomId: 'general', typing: true }, endedCtx(w)), 'unauthorized');
+    await expectAppError(() => typing.handle({ roomId: 'general', typing: true }, endedCtx(w)), 'unauthorized');
     expect(w.sent).to.deep.equal([]);
   });
 });
