@@ -160,13 +160,25 @@ export function createLimits(stores: { limiter: LimiterFactory; quota: QuotaFact
     return new LimitExceeded(name, `too many ${COUNTS[name]}: at most ${points} per ${durationSeconds} s`, Math.max(1, Math.ceil(msBeforeNext / 1000)));
   };
 
+  /**
+   * Counts one against `key` without waiting, when this process's lease can decide (the
+   * limits of socket events): true when a point was spent, false when `consume` must ask
+   * the store. Throws LimitExceeded when the store said the window has nothing left.
+   * `consume`'s common case without a promise, for a handler that has nothing else to wait for.
+   */
+  const spendNow = (name: LimitName, key: string): boolean => {
+    if (!LEASED.has(name)) return false;
+    const spent = leasedLimit(name).spend(key);
+    if (spent > 0) throw refuse(name, spent);
+    return spent === 0;
+  };
+
   return {
     /** Counts one against `key`; throws LimitExceeded (`rate_limited`, with Retry-After) when that goes over the limit. */
     async consume(name: LimitName, key: string): Promise<void> {
       if (LEASED.has(name)) {
-        const leased = leasedLimit(name);
-        const spent = leased.spend(key);
-        const wait = spent >= 0 ? spent : await leased.take(key);
+        if (spendNow(name, key)) return;
+        const wait = await leasedLimit(name).take(key);
         if (wait > 0) throw refuse(name, wait);
         return;
       }
@@ -177,18 +189,7 @@ export function createLimits(stores: { limiter: LimiterFactory; quota: QuotaFact
         throw refuse(name, err.msBeforeNext);
       }
     },
-    /**
-     * Counts one against `key` without waiting, when this process's lease can decide (the
-     * limits of socket events): true when a point was spent, false when `consume` must ask
-     * the store. Throws LimitExceeded when the store said the window has nothing left.
-     * `consume`'s common case without a promise, for a handler that has nothing else to wait for.
-     */
-    spendNow(name: LimitName, key: string): boolean {
-      if (!LEASED.has(name)) return false;
-      const spent = leasedLimit(name).spend(key);
-      if (spent > 0) throw refuse(name, spent);
-      return spent === 0;
-    },
+    spendNow,
     /** Gives one back (an attempt that turned out not to count; not for the leased limits of socket events). */
     async reward(name: LimitName, key: string): Promise<void> {
       await limiter(name).reward(key);
