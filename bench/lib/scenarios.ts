@@ -303,7 +303,7 @@ export async function fanoutRound(servers: Servers, redisCpu: RedisCpu, groups: 
   if (!incomplete) done();
   let t0 = 0;
   try {
-    const m = await measureCpu(servers, redisCpu, async () => {
+    const { value: _, ...cpu } = await measureCpu(servers, redisCpu, async () => {
       t0 = now();
       const sender = ({ socket: s, roomId }: (typeof members)[number]) =>
         new Promise<void>((resolve) => {
@@ -342,11 +342,7 @@ export async function fanoutRound(servers: Servers, redisCpu: RedisCpu, groups: 
       p99: pct(99),
       ackErrors,
       ...(firstAckError && { firstAckError }),
-      serverUs: m.serverUs,
-      redisUs: m.redisUs,
-      redisCommands: m.redisCommands,
-      foreignPct: m.foreignPct,
-      clientPct: m.clientPct,
+      ...cpu,
     };
   } finally {
     for (const off of listeners) off();
@@ -399,7 +395,7 @@ export async function closedLoopRound(
   let acked = 0;
   let failed = 0;
   let firstFailure: string | undefined;
-  const m = await measureCpu(server, redisCpu, async () => {
+  const { value: _, ...cpu } = await measureCpu(server, redisCpu, async () => {
     const t0 = now();
     const end = t0 + seconds * 1000;
     // Plain acks (no per-emit client timer, to keep the load generator light);
@@ -431,7 +427,7 @@ export async function closedLoopRound(
     await Promise.race([loops, bound]);
     clearTimeout(timer);
   });
-  return { perSecond: acked / seconds, acked, failed, ...(firstFailure && { firstFailure }), serverUs: m.serverUs, redisUs: m.redisUs, redisCommands: m.redisCommands, foreignPct: m.foreignPct, clientPct: m.clientPct };
+  return { perSecond: acked / seconds, acked, failed, ...(firstFailure && { firstFailure }), ...cpu };
 }
 
 // ---- heap per idle socket -------------------------------------------------------
@@ -676,7 +672,7 @@ export async function stormRound(o: {
   const r = { exited: NaN, listening: NaN, lastDown: NaN, allBack: NaN, settled: NaN, oldExitCode: null as number | null, listWrong: undefined as string | undefined };
   /** `presence` events counted up to the settling (or to the end of the bound). */
   let presenceEvents = NaN;
-  const m = await measureCpu([old, next], o.redisCpu, async () => {
+  const { value: _, ...cpu } = await measureCpu([old, next], o.redisCpu, async () => {
     const t0 = now();
     const deadline = t0 + o.timeoutMs;
     r.oldExitCode = await old.stop(15_000);
@@ -729,11 +725,7 @@ export async function stormRound(o: {
     refused: refusals.reduce((n, [, k]) => n + k, 0),
     ...(refusals.length && { firstRefusal: refusals[0]![0] }),
     viewWrong,
-    serverUs: m.serverUs,
-    redisUs: m.redisUs,
-    redisCommands: m.redisCommands,
-    foreignPct: m.foreignPct,
-    clientPct: m.clientPct,
+    ...cpu,
   };
 }
 
