@@ -126,6 +126,7 @@ export function createApp(config: Config, { stores, log, metrics = noMetrics }: 
     roomChannels: stores.roomChannels,
     roomPeers: stores.roomPeers,
     subscriptions: stores.subscriptions,
+    roomLapses: stores.roomLapses,
     live,
     limits,
     presenceGraceMs: config.presenceGraceMs,

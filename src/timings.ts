@@ -18,6 +18,13 @@ export const PRESENCE_DEAD_AFTER_MS = 3 * PRESENCE_HEARTBEAT_MS;
 export const PRESENCE_SWEEP_EVERY_MS = 10_000;
 
 /**
+ * How long a process counts as serving a chat room (sockets in it) after it last said
+ * so; it says so again every third of it (store/redis/room-servers.ts). A process that
+ * died is still counted this long: posts to its rooms are published meanwhile.
+ */
+export const ROOM_SERVER_LEASE_MS = 30_000;
+
+/**
  * A session write waits at most this long for the session's write lock on Redis
  * (another process's write of the same session), then fails with "busy".
  */

@@ -1,4 +1,4 @@
-import type { ChatStore } from './ports.js';
+import type { ChatStore, Posted } from './ports.js';
 import { roomConversation } from './conversations.js';
 import { page, type Page, type PageRequest } from './pages.js';
 import { requireRoomAccess, roomRefusal } from './rooms.js';
@@ -12,11 +12,12 @@ export interface SendMessageInput {
 }
 
 /**
- * Stores a room message as `user` (the session's user, never the payload's) and returns it with id and ts.
+ * Stores a room message as `user` (the session's user, never the payload's) and returns it with id and ts,
+ * and whether another process may serve the room (ChatStore.postToRoom).
  * The room's existence and the user's access are checked in the same store step as the write
  * (one round trip, and no window in which a removed member could still post).
  */
-export async function sendMessage(chat: ChatStore, user: User, input: SendMessageInput): Promise<Message> {
+export async function sendMessage(chat: ChatStore, user: User, input: SendMessageInput): Promise<Posted> {
   const message: Omit<Message, 'id' | 'ts'> = { roomId: input.roomId, user: publicUser(user), text: input.text };
   if (input.clientMsgId !== undefined) message.clientMsgId = input.clientMsgId;
   const posted = await chat.postToRoom(input.roomId, message);

@@ -35,6 +35,12 @@ export interface UserStore {
 export type ConversationId = string;
 
 /** Why a reaction toggle changed nothing: no such message, or no room for another distinct emoji. */
+/** A stored room message, and whether another process may serve its room (see ChatStore.postToRoom). */
+export interface Posted {
+  message: Message;
+  servedElsewhere: boolean;
+}
+
 export type ReactionRefusal = 'missing' | 'full';
 
 export interface ChatStore {
@@ -49,9 +55,11 @@ export interface ChatStore {
    * Stores a room message, in one atomic step with the check that the room exists
    * (else `missing`) and that its poster (`message.user.username`) may post there
    * (else `forbidden`): a public room, or a private one they own or belong to (the
-   * rule of canAccess in rooms.ts). Otherwise as `append`.
+   * rule of canAccess in rooms.ts). Otherwise as `append`. It also answers whether
+   * another process may serve the room (has sockets in it), as of the same step: when
+   * not, a broadcast of the message need not leave this process.
    */
-  postToRoom(roomId: string, message: Omit<Message, 'id' | 'ts'>): Promise<Message | 'missing' | 'forbidden'>;
+  postToRoom(roomId: string, message: Omit<Message, 'id' | 'ts'>): Promise<Posted | 'missing' | 'forbidden'>;
   /** Stores the message, assigning a time-ordered id and `ts`; trims history to the configured bound. */
   append(conversation: ConversationId, message: Omit<Message, 'id' | 'ts'>): Promise<Message>;
   /** Oldest first. `before` and `after` are exclusive message ids. */

@@ -10,7 +10,7 @@ import type { ChatServices } from './handler.js';
 import { handlers } from './handlers/index.js';
 import { HandshakeRefusal, type Undo } from './io.js';
 import { deliverLocallyFirst } from './local-first.js';
-import type { ConnectionHealth, PresenceUpkeep, Release, RoomChannels, RoomPeers } from './ports.js';
+import type { ConnectionHealth, PresenceUpkeep, Release, RoomChannels, RoomLapses, RoomPeers } from './ports.js';
 import { createPresence } from './presence.js';
 import { createRecovery, type Recovery } from './recovery.js';
 import { socketRooms } from './rooms.js';
@@ -26,6 +26,8 @@ export interface ChatRealtimeDeps {
   roomPeers: RoomPeers | undefined;
   /** The subscriber connection's health, where broadcasts cross processes (see recovery.ts). */
   subscriptions: ConnectionHealth | undefined;
+  /** Rooms to catch up because this process's registration as their server lapsed. */
+  roomLapses?: RoomLapses | undefined;
   live: LiveSession;
   limits: RateLimits;
   /** PRESENCE_GRACE_MS and MAX_SOCKETS_PER_USER. */
@@ -143,6 +145,7 @@ export function createChatRealtime(deps: ChatRealtimeDeps) {
       if (deps.subscriptions) {
         recovery = createRecovery({ io: server, chat: deps.chat, subscriptions: deps.subscriptions, log });
         recovery.watch(adapter);
+        deps.roomLapses?.onLapse((room) => void recovery?.missed(room));
       }
     }
     presence.attach(server);

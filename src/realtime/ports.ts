@@ -38,6 +38,15 @@ export interface RoomPeers {
   alone(room: string): boolean;
 }
 
+/**
+ * Rooms this process served while other processes could not count it as a server
+ * (its registration lapsed: see store/redis/room-servers.ts): a message stored
+ * meanwhile may not have been published to it, so the room is caught up from the store.
+ */
+export interface RoomLapses {
+  onLapse(listener: (room: string) => void): void;
+}
+
 /** What a process recorded: its sockets, and the users whose grace period it is to settle. */
 export interface RecordedPresence {
   sockets: Array<[userId: string, socketId: string]>;

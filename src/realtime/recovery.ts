@@ -93,6 +93,13 @@ export function createRecovery(deps: { io: AppServer; chat: ChatStore; subscript
     }
   }
 
+  /** Catches one room up from what it was last delivered (its registration as a server of it lapsed, see ports.ts). */
+  async function missed(room: string) {
+    for (const [conversation, id] of seen.get(room) ?? []) {
+      await catchUp(room, conversation, id).catch((err: unknown) => log.warn({ err: String(err), room }, 'catching up a room after its lease lapsed failed'));
+    }
+  }
+
   async function recover() {
     const from = frozen ?? seen;
     frozen = undefined;
@@ -115,7 +122,7 @@ export function createRecovery(deps: { io: AppServer; chat: ChatStore; subscript
   // Restored: the room channels' subscriptions are in place again (on a cluster, moved to the new masters).
   deps.subscriptions.on('restored', () => void recover());
 
-  return { watch, joined };
+  return { watch, joined, missed };
 }
 
 export type Recovery = ReturnType<typeof createRecovery>;

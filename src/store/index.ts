@@ -15,10 +15,11 @@ import { createRedisChatStore } from './redis/chat.js';
 import { createRedisClient, healthOf, isRedisUnavailable, pingAll, type RedisClient } from './redis/client.js';
 import { createRedisQuota } from './redis/quota.js';
 import { createRedisRoomChannels } from './redis/room-channels.js';
+import { createRoomServers } from './redis/room-servers.js';
 import { socketRooms } from '../realtime/rooms.js';
 import { createRoomAdapter } from './redis/room-adapter.js';
 import { migrateKeyLayout } from './redis/layout.js';
-import { SESSION_LOCK_WAIT_MS } from '../timings.js';
+import { ROOM_SERVER_LEASE_MS, SESSION_LOCK_WAIT_MS } from '../timings.js';
 import { createRedisPresenceStore } from './redis/presence.js';
 import { createRedisUserStore } from './redis/users.js';
 import type { Stores } from './types.js';
@@ -69,7 +70,9 @@ async function createRedisStores(config: Config & { redis: RedisTarget }, log: L
   // The live session's bus, write lock and session index: its keys live under the same prefix.
   const bus = redisBus({ client, subscriber, prefix: keys.prefix, log, lockWaitMs: SESSION_LOCK_WAIT_MS });
   await bus.ready;
-  const presence = createRedisPresenceStore(client, keys, { processId });
+  /** Whether every live process registers the rooms it serves (room-servers.ts): told by each heartbeat. */
+  let everyoneRegisters = false;
+  const presence = createRedisPresenceStore(client, keys, { processId, onHeartbeat: (everyone) => (everyoneRegisters = everyone) });
   const subscriptions = healthOf(subscriber);
   // A user's own room lingers as long as their presence does (PRESENCE_GRACE_MS): a reconnect or a page load reuses it.
   const rooms = createRoomAdapter({
@@ -81,6 +84,16 @@ async function createRedisStores(config: Config & { redis: RedisTarget }, log: L
     tracked: socketRooms.isRoom,
     linger: (room) => (socketRooms.isUser(room) ? config.presenceGraceMs : 0),
   });
+  const roomServers = createRoomServers({
+    client,
+    keys,
+    processId,
+    health: subscriptions,
+    log,
+    leaseMs: ROOM_SERVER_LEASE_MS,
+    serving: (room) => rooms.hasSockets(room) || roomChannels.holding(room),
+  });
+  const roomChannels = createRedisRoomChannels(subscriber, keys, { registers: socketRooms.isRoom, enter: roomServers.enter });
 
   return {
     kind: 'redis',
@@ -95,10 +108,11 @@ async function createRedisStores(config: Config & { redis: RedisTarget }, log: L
     }),
     bus,
     subscriptions,
-    chat: createRedisChatStore(client, keys, { historyLimit: config.messageHistoryLimit }),
+    chat: createRedisChatStore(client, keys, { historyLimit: config.messageHistoryLimit, processId, everyoneRegisters: () => everyoneRegisters }),
     presence,
     presenceUpkeep: presence,
-    roomChannels: createRedisRoomChannels(subscriber, keys),
+    roomChannels,
+    roomLapses: roomServers,
     limiter: ({ name, points, durationSeconds }) =>
       new RateLimiterRedis({
         storeClient: client,
@@ -116,6 +130,7 @@ async function createRedisStores(config: Config & { redis: RedisTarget }, log: L
     isUnavailable: isRedisUnavailable,
     ping: () => pingAll(client),
     close: async () => {
+      roomServers.close();
       await Promise.allSettled([subscriber.close(), client.close()]);
     },
   };

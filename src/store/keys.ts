@@ -23,6 +23,8 @@ export function redisKeys(prefix: string) {
     roomIndex: `${prefix}rooms`,
     room: (roomId: string) => `${conversation(`room:${roomId}`)}:room`,
     roomMembers: (roomId: string) => `${conversation(`room:${roomId}`)}:members`,
+    /** Hash processId → lease deadline (ms, Redis clock) of the processes serving the room (redis/room-servers.ts). */
+    roomServers: (roomId: string) => `${conversation(`room:${roomId}`)}:servers`,
     /** Stream of a conversation's messages; the entry id is the message id. */
     stream: (conversationId: string) => `${conversation(conversationId)}:stream`,
     /** Reactions of every message of a conversation: hash messageId → JSON map (one key, so trimming can clean it up). */
@@ -39,6 +41,8 @@ export function redisKeys(prefix: string) {
     presenceUser: (userId: string) => `${prefix}{presence}:user:${userId}`,
     /** A user's grace period after their last socket left: JSON [processId, socketId] of the process that settles it and that socket. */
     presenceGrace: (userId: string) => `${prefix}{presence}:grace:${userId}`,
+    /** Set of the processIds that register the rooms they serve (store/redis/room-servers.ts); one of an older release does not. */
+    presenceRegistering: `${prefix}{presence}:registering`,
     /** Set of the JSON entries a process recorded (sockets [userId, socketId], grace periods [userId]), so a dead process can be swept. */
     presenceProcess: (processId: string) => `${prefix}{presence}:proc:${processId}`,
     /** Prefix of the Socket.IO adapter's sharded channels (one per room with sockets). */

@@ -3,7 +3,7 @@ import type { Namespace } from 'socket.io';
 import type { Adapter } from 'socket.io-adapter';
 import type { LiveBus } from 'socket.io-live-session';
 import type { ChatStore, PresenceStore, UserStore } from '../chat/ports.js';
-import type { ConnectionHealth, PresenceUpkeep, RoomChannels, RoomPeers } from '../realtime/ports.js';
+import type { ConnectionHealth, PresenceUpkeep, RoomChannels, RoomLapses, RoomPeers } from '../realtime/ports.js';
 import type { LimiterFactory, QuotaFactory } from '../security/limits.js';
 
 /** Everything the backing services give the app (store/index.ts makes it, app.ts hands out the parts). */
@@ -32,6 +32,8 @@ export interface Stores {
   socketAdapter?: (nsp: Namespace) => Adapter;
   /** Which rooms have sockets on other processes, as far as this one knows (with socketAdapter). */
   roomPeers?: RoomPeers;
+  /** Rooms to catch up because this process's registration as their server lapsed (with socketAdapter). */
+  roomLapses?: RoomLapses;
   /** Whether an error means "a backing service is unreachable right now" (errors.ts maps it to `unavailable`). */
   isUnavailable(err: unknown): boolean;
   /** Resolves when every backing service answers; rejects otherwise. */

@@ -5,7 +5,7 @@ import request from 'supertest';
 import type { Socket } from 'socket.io-client';
 import type { Message } from '../../src/chat/types.js';
 import type { SessionView } from '../../src/realtime/events.js';
-import { arrivesWithin, disconnected, emitAck, nextEvent, socketFor, TestClient, uniqueName, viewWhere } from '../helpers/client.js';
+import { arrivesWithin, disconnected, emitAck, eventWhere, nextEvent, socketFor, TestClient, uniqueName, viewWhere } from '../helpers/client.js';
 import { waitFor } from '../helpers/chat.js';
 import { startCluster, startOwnCluster, startProcess, type ServerProcess } from '../helpers/processes.js';
 import { REDIS_URL } from '../unit/helpers/redis.js';
@@ -173,6 +173,67 @@ for (const target of REDIS_TARGETS) describe(`several processes on ${target.name
       }
       expect(left, 'B still subscribed after its last socket left the room').to.equal(true);
     }
+  });
+
+  it('publishes a room message only when another process serves the room (as of the step that stores it)', async () => {
+    const { sa, sb, id } = await aliceOnAbobOnB();
+    // A listener on the room's channel that is no server (it registers nothing): it sees what is published.
+    const channel = `${cluster.prefix}socket.io#/#room:${id}#`;
+    const heard: string[] = [];
+    const listener =
+      redis.nodes.length > 1 ? await createCluster({ rootNodes: redis.nodes.map((url) => ({ url })) }).connect() : await createClient({ url: redis.nodes[0] }).connect();
+    await listener.sSubscribe(channel, (raw: string) => void heard.push(raw));
+    try {
+      const own = nextEvent<Message>(sa, 'message:new');
+      const alone = await emitAck<{ ok: true; message: Message }>(sa, 'message:send', { roomId: id, text: 'only A serves it' });
+      expect((await own).id, 'delivered to the sender\'s own socket').to.equal(alone.message.id);
+
+      expect((await emitAck(sb, 'room:join', { roomId: id })).ok).to.equal(true);
+      const got = nextEvent<Message>(sb, 'message:new');
+      const both = await emitAck<{ ok: true; message: Message }>(sa, 'message:send', { roomId: id, text: 'B serves it too' });
+      expect((await got).id).to.equal(both.message.id);
+      await waitFor(() => heard.some((raw) => raw.includes(both.message.id)), 'the second message published');
+      expect(heard.filter((raw) => raw.includes('message:new')).map((raw) => raw.includes(both.message.id)), 'only the second was published').to.deep.equal([true]);
+    } finally {
+      await listener.close();
+    }
+  });
+
+  it('misses no message for a socket joining on another process while the room is being posted to', async () => {
+    const { sa, sb, id } = await aliceOnAbobOnB();
+    const live = new Set<string>();
+    sb.on('message:new', (m: Message) => void live.add(m.id));
+    const sent: string[] = [];
+    let joined: Promise<{ ok: boolean; history?: Message[] }> | undefined;
+    // Under the per-user send limit; B's join is asked for in the middle of the sends, not awaited between them.
+    for (let i = 0; i < 24; i++) {
+      if (i === 4) joined = emitAck(sb, 'room:join', { roomId: id });
+      sent.push((await emitAck<{ ok: true; message: Message }>(sa, 'message:send', { roomId: id, text: `m${i}` })).message.id);
+    }
+    const join = await joined!;
+    expect(join.ok).to.equal(true);
+    const history = new Set(join.history!.map((m) => m.id));
+    await waitFor(() => sent.every((mid) => history.has(mid) || live.has(mid)), 'every message in the join\'s history or live', 3000).catch(() => undefined);
+    expect(sent.filter((mid) => !history.has(mid) && !live.has(mid)), 'neither in the history B read nor delivered live').to.deep.equal([]);
+  });
+
+  it('catches a room up when a process finds its registration as the room\'s server lost (within a renewal, 10 s)', async function () {
+    this.timeout(40_000);
+    const { sa, sb, id } = await aliceOnAbobOnB();
+    expect((await emitAck(sb, 'room:join', { roomId: id })).ok).to.equal(true);
+    // As a failover that lost the last writes would: nobody counts as serving the room any more.
+    const key = `${cluster.prefix}{room:${id}}:servers`;
+    const admin =
+      redis.nodes.length > 1 ? await createCluster({ rootNodes: redis.nodes.map((url) => ({ url })) }).connect() : await createClient({ url: redis.nodes[0] }).connect();
+    try {
+      expect(await admin.del(key)).to.equal(1);
+    } finally {
+      await admin.close();
+    }
+    const lost = await emitAck<{ ok: true; message: Message }>(sa, 'message:send', { roomId: id, text: 'sent while B was not counted' });
+    const caughtUp = await eventWhere<Message>(sb, 'message:new', (m) => m.id === lost.message.id, 15_000);
+    expect(caughtUp.text).to.equal('sent while B was not counted');
+    await waitFor(() => B.output().includes('lease on a room ran out'), 'the lapse logged', 2000);
   });
 
   it('delivers DMs to every socket of both people, on any process', async () => {

@@ -204,7 +204,7 @@ for (const backend of BACKENDS) {
         chat.postToRoom = async (...args: Parameters<ChatStore['postToRoom']>) => {
           await gate;
           const posted = await original.apply(chat, args);
-          if (typeof posted !== 'string') stored = posted;
+          if (typeof posted !== 'string') stored = posted.message;
           return posted;
         };
         try {

@@ -8,12 +8,15 @@ import { listOnline } from '../../src/chat/presence.js';
 import { normalizeReactions } from '../../src/chat/reaction-map.js';
 import { toggleReaction } from '../../src/chat/reactions.js';
 import { addMember, canAccess, createRoom, joinRoom, listRoomsFor, removeMember, requireRoomAccess } from '../../src/chat/rooms.js';
-import type { User } from '../../src/chat/types.js';
+import type { Message, User } from '../../src/chat/types.js';
 import { createMemoryChatStore } from '../../src/store/memory/chat.js';
 import { createMemoryPresenceStore } from '../../src/store/memory/presence.js';
 import type { ChatStore, StoredUser } from '../../src/chat/ports.js';
 import { ownReactionPairs } from '../helpers/reactions.js';
 import { expectAppError } from './helpers/errors.js';
+
+/** Sends as the chat domain does and answers the stored message. */
+const post = async (...args: Parameters<typeof sendMessage>): Promise<Message> => (await sendMessage(...args)).message;
 
 const user = (username: string): StoredUser => ({
   id: `id-${username}`,
@@ -47,7 +50,7 @@ async function withPrivateRoom(chat: ChatStore) {
 
 async function sendN(chat: ChatStore, sender: User, roomId: string, n: number) {
   const out = [];
-  for (let i = 0; i < n; i++) out.push(await sendMessage(chat, sender, { roomId, text: `m${i}` }));
+  for (let i = 0; i < n; i++) out.push(await post(chat, sender, { roomId, text: `m${i}` }));
   return out;
 }
 
@@ -161,12 +164,12 @@ describe('chat domain', () => {
     it('stores the acting user as a public snapshot, verbatim text and clientMsgId', async () => {
       const chat = fixture();
       const text = '  spaced <script>x</script>  ';
-      const m = await sendMessage(chat, alice, { roomId: 'general', text, clientMsgId: 'abc' });
+      const m = await post(chat, alice, { roomId: 'general', text, clientMsgId: 'abc' });
       expect(m).to.include({ roomId: 'general', text, clientMsgId: 'abc' });
       expect(m.user).to.deep.equal({ id: 'id-alice', username: 'alice', displayName: 'ALICE' }); // no password hash
       expect(JSON.stringify(await history(chat, bob, 'general'))).to.not.include('secret-hash');
       const renamed = { ...alice, displayName: 'Queen Alice' };
-      await sendMessage(chat, renamed, { roomId: 'general', text: 'again' });
+      await post(chat, renamed, { roomId: 'general', text: 'again' });
       const [first, second] = (await history(chat, bob, 'general')).messages;
       expect(first?.user.displayName).to.equal('ALICE'); // the name at send time stays with the message
       expect(second?.user.displayName).to.equal('Queen Alice');
@@ -176,10 +179,10 @@ describe('chat domain', () => {
     it('refuses to send to unknown rooms and private rooms of others', async () => {
       const chat = fixture();
       await withPrivateRoom(chat);
-      await expectAppError(sendMessage(chat, alice, { roomId: 'missing', text: 'x' }), 'not_found');
-      await expectAppError(sendMessage(chat, carol, { roomId: 'secret', text: 'x' }), 'forbidden');
+      await expectAppError(post(chat, alice, { roomId: 'missing', text: 'x' }), 'not_found');
+      await expectAppError(post(chat, carol, { roomId: 'secret', text: 'x' }), 'forbidden');
       expect(await chat.page(roomConversation('secret'), { limit: 10 })).to.deep.equal([]);
-      expect((await sendMessage(chat, bob, { roomId: 'secret', text: 'ok' })).roomId).to.equal('secret');
+      expect((await post(chat, bob, { roomId: 'secret', text: 'ok' })).roomId).to.equal('secret');
     });
 
     it('pages history back with before/limit, 50 by default and at most 100, saying whether older ones remain', async () => {
@@ -211,7 +214,7 @@ describe('chat domain', () => {
     it('refuses history of private rooms to outsiders, and after removal', async () => {
       const chat = fixture();
       await withPrivateRoom(chat);
-      await sendMessage(chat, bob, { roomId: 'secret', text: 'inside' });
+      await post(chat, bob, { roomId: 'secret', text: 'inside' });
       await expectAppError(history(chat, carol, 'secret'), 'forbidden');
       await expectAppError(history(chat, carol, 'missing'), 'not_found');
       expect((await history(chat, bob, 'secret')).messages.map((m) => m.text)).to.deep.equal(['inside']);
@@ -322,7 +325,7 @@ describe('chat domain', () => {
   describe('reactions', () => {
     it('toggles on a room message and answers the whole map', async () => {
       const chat = fixture();
-      const m = await sendMessage(chat, alice, { roomId: 'general', text: 'react to me' });
+      const m = await post(chat, alice, { roomId: 'general', text: 'react to me' });
       expect(await toggleReaction(chat, bob, { roomId: 'general', messageId: m.id, emoji: '👍' })).to.deep.equal({ '👍': ['bob'] });
       expect(await toggleReaction(chat, alice, { roomId: 'general', messageId: m.id, emoji: '👍' })).to.deep.equal({
         '👍': ['alice', 'bob'],
@@ -333,8 +336,8 @@ describe('chat domain', () => {
     it('refuses outsiders of private rooms, unknown rooms and unknown messages', async () => {
       const chat = fixture();
       await withPrivateRoom(chat);
-      const m = await sendMessage(chat, bob, { roomId: 'secret', text: 'x' });
-      const general = await sendMessage(chat, bob, { roomId: 'general', text: 'y' });
+      const m = await post(chat, bob, { roomId: 'secret', text: 'x' });
+      const general = await post(chat, bob, { roomId: 'general', text: 'y' });
       await expectAppError(toggleReaction(chat, carol, { roomId: 'secret', messageId: m.id, emoji: '👍' }), 'forbidden');
       await expectAppError(toggleReaction(chat, carol, { roomId: 'missing', messageId: m.id, emoji: '👍' }), 'not_found');
       await expectAppError(toggleReaction(chat, bob, { roomId: 'secret', messageId: '1-0', emoji: '👍' }), 'not_found');
@@ -366,7 +369,7 @@ describe('chat domain', () => {
 
     it(`caps a message at ${MAX_REACTION_EMOJIS} distinct emojis with bad_request`, async () => {
       const chat = fixture();
-      const m = await sendMessage(chat, alice, { roomId: 'general', text: 'x' });
+      const m = await post(chat, alice, { roomId: 'general', text: 'x' });
       const toggle = (emoji: string) => toggleReaction(chat, bob, { roomId: 'general', messageId: m.id, emoji });
       for (let i = 0; i < MAX_REACTION_EMOJIS; i++) await toggle(`e${i}`);
       await expectAppError(toggle('one-too-many'), 'bad_request');

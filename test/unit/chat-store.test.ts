@@ -8,7 +8,7 @@ import { createMemoryPresenceStore } from '../../src/store/memory/presence.js';
 import { createRedisChatStore } from '../../src/store/redis/chat.js';
 import type { TestRedisClient as RedisClient } from './helpers/redis.js';
 import { createRedisPresenceStore } from '../../src/store/redis/presence.js';
-import type { ChatStore, PresenceStore } from '../../src/chat/ports.js';
+import type { ChatStore, Posted, PresenceStore } from '../../src/chat/ports.js';
 import { ownReactionPairs, PROTOTYPE_NAMES, togglePairs } from '../helpers/reactions.js';
 import { connectTestClient, deleteKeys, uniquePrefix } from './helpers/redis.js';
 import { needs } from '../support/services.js';
@@ -209,10 +209,11 @@ function chatContract(backend: Backend) {
         const inGeneral = await post(chat, 'general', 'carol');
         for (const posted of [byOwner, byMember, byAnyone, inGeneral]) {
           expect(posted).to.be.an('object');
-          expect((posted as Message).ts).to.equal(messageIdToIso((posted as Message).id));
+          const { message } = posted as Posted;
+          expect(message.ts).to.equal(messageIdToIso(message.id));
         }
         expect(texts(await twin.page(roomConversation('closed'), { limit: 10 }))).to.deep.equal(['alice in closed', 'bob in closed']);
-        expect(await twin.page(roomConversation('open'), { limit: 10 })).to.deep.equal([byAnyone]);
+        expect(await twin.page(roomConversation('open'), { limit: 10 })).to.deep.equal([(byAnyone as Posted).message]);
         // Removed: refused from then on, and nothing was stored for the refusals.
         await twin.removeMember('closed', 'bob');
         expect(await post(chat, 'closed', 'bob')).to.equal('forbidden');
@@ -668,7 +669,7 @@ describe('Redis-only behaviour', () => {
       const written: string[] = [];
       for await (const batch of client.scanIterator({ MATCH: `${keys.prefix}*`, COUNT: 100 })) written.push(...batch);
       expect(written.sort()).to.deep.equal(
-        [keys.presence, keys.presenceProcesses, keys.presenceUser('u1'), keys.presenceGrace('u2'), keys.presenceProcess('proc-a'), keys.presenceProcess('proc-b')].sort(),
+        [keys.presence, keys.presenceProcesses, keys.presenceRegistering, keys.presenceUser('u1'), keys.presenceGrace('u2'), keys.presenceProcess('proc-a'), keys.presenceProcess('proc-b')].sort(),
       );
       for (const key of written) expect(key.startsWith(`${keys.prefix}{presence}:`), key).to.equal(true);
     });

@@ -12,9 +12,10 @@ export const messageSend = defineHandler({
     requireJoined(ctx, input.roomId);
     await ctx.limits.consume('send', ctx.user.id);
     requireLive(ctx);
-    const message = await sendMessage(ctx.chat, ctx.user, input);
-    // Every member's socket, the sender's included ("room members", unlike typing's "other room members").
-    ctx.io.to(socketRooms.room(input.roomId)).emit('message:new', message);
+    const { message, servedElsewhere } = await sendMessage(ctx.chat, ctx.user, input);
+    // Every member's socket, the sender's included ("room members", unlike typing's "other room members"):
+    // only this process's when the store found no other process serving the room in the step that stored it.
+    (servedElsewhere ? ctx.io : ctx.io.local).to(socketRooms.room(input.roomId)).emit('message:new', message);
     return { message };
   },
 });

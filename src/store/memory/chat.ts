@@ -91,7 +91,8 @@ export function createMemoryChatStore(opts: MemoryChatStoreOptions): ChatStore {
       // canAccess's rule (chat/rooms.ts): public, or a private room's owner or member.
       const poster = input.user.username;
       if (room.private && room.owner !== poster && !members.get(roomId)?.has(poster)) return 'forbidden';
-      return append(roomConversation(roomId), input);
+      // One process: nobody elsewhere.
+      return { message: await append(roomConversation(roomId), input), servedElsewhere: false };
     },
     append: async (conversation, input) => append(conversation, input),
     async page(conversation, { before, after, limit }) {

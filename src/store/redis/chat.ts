@@ -6,11 +6,18 @@ import type { Message, Reactions, Room } from '../../chat/types.js';
 import type { RedisKeys } from '../keys.js';
 import type { ChatStore, ConversationId } from '../../chat/ports.js';
 import type { RedisClient } from './client.js';
-import { luaScript, runLua } from './lua.js';
+import { luaScript, NOW_MS, runLua } from './lua.js';
 
 export interface RedisChatStoreOptions {
   historyLimit: number;
   maxReactionEmojis?: number;
+  /** This process, as room-servers.ts registers it: a post learns whether any other process serves the room. */
+  processId?: string;
+  /**
+   * Whether every live process registers the rooms it serves (presence.ts's heartbeat):
+   * only then can a post know it reaches nobody elsewhere. Default: never (always published).
+   */
+  everyoneRegisters?: () => boolean;
 }
 
 /*
@@ -18,6 +25,7 @@ export interface RedisChatStoreOptions {
  *   rooms                         set of every room id (listing)
  *   {room:<id>}:room              JSON Room (SET NX makes creation atomic)
  *   {room:<id>}:members           set of usernames
+ *   {room:<id>}:servers           hash processId → lease deadline: the processes serving the room (room-servers.ts)
  *   {<conversation>}:stream       stream of a room's or DM pair's messages; the entry id is the message id
  *   {<conversation>}:react        hash messageId → JSON {emoji: [usernames]}
  */
@@ -58,9 +66,11 @@ return id
  * APPEND for a room, once the room exists (else {'missing'}) and the poster may
  * post there (else {'forbidden'}): public, or a private room they own or belong
  * to (canAccess's rule, chat/rooms.ts). The room's keys share its hash tag, so
- * this is one step on one node of a cluster too.
- * KEYS: room, members, stream, reactions. ARGV: poster, limit, field, value, ...
- * Returns {'missing'} | {'forbidden'} | {'ok', id}.
+ * this is one step on one node of a cluster too. In the same step it answers
+ * whether a process other than the poster's serves the room (a lease in the
+ * room's servers hash still running, see room-servers.ts): 1 or 0.
+ * KEYS: room, members, stream, reactions, servers. ARGV: poster, processId, limit, field, value, ...
+ * Returns {'missing'} | {'forbidden'} | {'ok', id, elsewhere}.
  */
 const POST_TO_ROOM = luaScript(`
 local raw = redis.call('GET', KEYS[1])
@@ -70,8 +80,14 @@ if string.find(raw, '"private":true', 1, true) then
   local room = cjson.decode(raw)
   if room.owner ~= ARGV[1] and redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 0 then return {'forbidden'} end
 end
-${appendLua(3, 4, 2)}
-return {'ok', id}
+${appendLua(3, 4, 3)}
+local servers = redis.call('HGETALL', KEYS[5])
+if #servers == 0 then return {'ok', id, 0} end
+${NOW_MS}
+for i = 1, #servers, 2 do
+  if servers[i] ~= ARGV[2] and tonumber(servers[i + 1]) > now then return {'ok', id, 1} end
+end
+return {'ok', id, 0}
 `);
 
 /**
@@ -217,17 +233,18 @@ export function createRedisChatStore(client: RedisClient, keys: RedisKeys, opts:
       await ensureGeneral();
       const conversation = roomConversation(roomId);
       const fields = toFields(input);
-      const args = [input.user.username, String(opts.historyLimit)];
+      const args = [input.user.username, opts.processId ?? '', String(opts.historyLimit)];
       for (const name in fields) args.push(name, fields[name]!);
       const reply = (await runLua(
         client,
         POST_TO_ROOM,
         // The conversation is made from a room id here: nothing to parse (streamKey's check is for ids from outside).
-        [keys.room(roomId), keys.roomMembers(roomId), keys.stream(conversation), keys.reactions(conversation)],
+        [keys.room(roomId), keys.roomMembers(roomId), keys.stream(conversation), keys.reactions(conversation), keys.roomServers(roomId)],
         args,
-      )) as [string, string?];
+      )) as [string, string?, number?];
       if (reply[0] !== 'ok') return reply[0] as 'missing' | 'forbidden';
-      return fromEntry(reply[1]!, fields);
+      // Until every live process registers the rooms it serves (none of an older release), anyone may be listening.
+      return { message: fromEntry(reply[1]!, fields), servedElsewhere: reply[2] === 1 || !(opts.everyoneRegisters?.() ?? false) };
     },
     async append(conversation, input) {
       const fields = toFields(input);

@@ -6,6 +6,10 @@ export interface LuaScript {
   sha: string;
 }
 
+/** Lua: `now`, the Redis clock in ms (one clock for every process, whatever their hosts' clocks say). */
+export const NOW_MS = `local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`;
+
 export function luaScript(source: string): LuaScript {
   return { source, sha: createHash('sha1').update(source).digest('hex') };
 }

@@ -4,16 +4,19 @@ import type { PresenceUpkeep, RecordedPresence } from '../../realtime/ports.js';
 
 export type RedisPresenceStore = PresenceStore & PresenceUpkeep;
 import type { RedisClient } from './client.js';
-import { luaScript, runLua } from './lua.js';
+import { luaScript, NOW_MS, runLua } from './lua.js';
 import { PRESENCE_DEAD_AFTER_MS } from '../../timings.js';
 
 export interface RedisPresenceOptions {
   processId: string;
   /** A process whose last heartbeat is older than this is presumed dead (default: timings.ts). */
   sweepAfterMs?: number;
+  /**
+   * Told at each heartbeat whether every live process registers the rooms it serves
+   * (room-servers.ts; a process of an older release does not): this process does.
+   */
+  onHeartbeat?: (everyoneRegisters: boolean) => void;
 }
-
-
 
 /*
  * Layout (every key from keys.ts, all under the Redis Cluster hash tag {presence}):
@@ -23,6 +26,7 @@ export interface RedisPresenceOptions {
  *                               the grace period (never both this and a socket: a socket that comes back deletes it)
  *   {presence}:proc:<pid>       set of what a process recorded: JSON [userId, socketId] per socket, [userId] per grace period
  *   {presence}:procs            sorted set processId → last heartbeat, in ms of the Redis clock
+ *   {presence}:registering      set of the processIds that register the rooms they serve (room-servers.ts)
  * The scripts keep these consistent in one step each, so two processes racing on the
  * same user still see exactly one "first" and one "offline". Online and offline are
  * the answers of SADD and SREM on the online set, so for each user they alternate.
@@ -31,8 +35,6 @@ export interface RedisPresenceOptions {
  * drops it. Times come from Redis TIME so that clock skew between app hosts cannot cause a sweep.
  */
 
-const NOW_MS = `local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`;
 
 /**
  * KEYS: user, proc, online, procs, grace. ARGV: userId, socketId, processId, maxSockets (0: no cap).
@@ -89,10 +91,17 @@ redis.call('ZADD', KEYS[1], now - tonumber(ARGV[2]) + tonumber(ARGV[3]), ARGV[1]
 return now
 `);
 
-/** KEYS: procs. ARGV: processId. */
+/**
+ * KEYS: procs, registering. ARGV: processId, sweepAfterMs. Returns 1 when every live
+ * process (a heartbeat within sweepAfterMs) registers the rooms it serves, else 0.
+ */
 const HEARTBEAT = luaScript(`${NOW_MS}
 redis.call('ZADD', KEYS[1], now, ARGV[1])
-return now
+redis.call('SADD', KEYS[2], ARGV[1])
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], now - tonumber(ARGV[2]), '+inf')) do
+  if redis.call('SISMEMBER', KEYS[2], id) == 0 then return 0 end
+end
+return 1
 `);
 
 /** KEYS: procs. ARGV: sweepAfterMs. Returns the processIds whose heartbeat is too old. */
@@ -103,13 +112,14 @@ return redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. (now - tonumber(ARGV[
 /**
  * Drops a swept process from the registry, unless it heartbeated meanwhile
  * (then it is alive after all and keeps its place).
- * KEYS: procs, proc. ARGV: processId, sweepAfterMs.
+ * KEYS: procs, proc, registering. ARGV: processId, sweepAfterMs.
  */
 const FORGET_PROCESS = luaScript(`${NOW_MS}
 local seen = redis.call('ZSCORE', KEYS[1], ARGV[1])
 if seen and tonumber(seen) >= now - tonumber(ARGV[2]) then return 0 end
 redis.call('ZREM', KEYS[1], ARGV[1])
 redis.call('DEL', KEYS[2])
+redis.call('SREM', KEYS[3], ARGV[1])
 return 1
 `);
 
@@ -159,7 +169,7 @@ export function createRedisPresenceStore(client: RedisClient, keys: RedisKeys, o
       const gone = socketId === undefined ? await settleOf(deadId, userId, '') : (await disconnectFrom(deadId, userId, socketId, false)) === 'offline';
       if (gone) offline.push(userId);
     }
-    await runLua(client, FORGET_PROCESS, [keys.presenceProcesses, keys.presenceProcess(deadId)], [deadId, String(sweepAfterMs)]);
+    await runLua(client, FORGET_PROCESS, [keys.presenceProcesses, keys.presenceProcess(deadId), keys.presenceRegistering], [deadId, String(sweepAfterMs)]);
     return offline;
   }
 
@@ -183,7 +193,8 @@ export function createRedisPresenceStore(client: RedisClient, keys: RedisKeys, o
       return client.sMembers(keys.presence);
     },
     async heartbeat() {
-      await runLua(client, HEARTBEAT, [keys.presenceProcesses], [processId]);
+      const everyone = await runLua(client, HEARTBEAT, [keys.presenceProcesses, keys.presenceRegistering], [processId, String(sweepAfterMs)]);
+      opts.onHeartbeat?.(everyone === 1);
     },
     async handOver(afterMs) {
       await runLua(client, HAND_OVER, [keys.presenceProcesses], [processId, String(sweepAfterMs), String(afterMs)]);

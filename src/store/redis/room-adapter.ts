@@ -235,5 +235,8 @@ export function createRoomAdapter(o: RoomAdapterOptions) {
     },
   };
 
-  return { adapter, peers: roomPeers };
+  /** Whether the main namespace has sockets in `room` on this process. */
+  const hasSockets = (room: string) => main?.rooms.has(room) ?? false;
+
+  return { adapter, peers: roomPeers, hasSockets };
 }

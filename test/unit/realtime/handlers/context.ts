@@ -25,7 +25,10 @@ import { createMemoryPresenceStore } from '../../../../src/store/memory/presence
 import { memoryQuota } from '../../../../src/store/memory/quota.js';
 import { createMemoryUserStore } from '../../../../src/store/memory/users.js';
 
-/** One emit: to whom (`io:<room>` from the server, `socket:<room>` from the socket, i.e. all but the sender), what, with what. */
+/**
+ * One emit: to whom (`io:<room>` from the server, `local:<room>` from the server to this process's sockets only,
+ * `socket:<room>` from the socket, i.e. all but the sender), what, with what.
+ */
 export type Sent = { to: string; event: string; payload: unknown };
 
 export interface World {
@@ -83,6 +86,8 @@ export async function world(opts: { limits?: Partial<Limits> } = {}): Promise<Wo
   };
   const io = {
     to: (room: string) => ({ emit: (event: string, payload: unknown) => void sent.push({ to: `io:${room}`, event, payload }) }),
+    // io.local: this process's sockets only (nothing published to other processes).
+    local: { to: (room: string) => ({ emit: (event: string, payload: unknown) => void sent.push({ to: `local:${room}`, event, payload }) }) },
   } as unknown as AppServer;
   const userOfSocket = (socket: AppSocket) => socket.data.user.id;
   const live = {
@@ -154,7 +159,7 @@ export function endedCtx(w: World, user: User = w.alice): EventContext {
 
 /** Stores a room message as `user` (bob by default), the way message:send does, without going through a handler. */
 export const post = (w: World, roomId: string, text: string, user: User = w.bob): Promise<Message> =>
-  sendMessage(w.chat, user, { roomId, text });
+  sendMessage(w.chat, user, { roomId, text }).then((posted) => posted.message);
 
 /** Stores a direct message from `from` to `to`, without going through a handler. */
 export const dm = (w: World, from: User, to: User, text: string): Promise<Message> => sendDm(w.chat, from, { to: to.username, text }, async () => to);

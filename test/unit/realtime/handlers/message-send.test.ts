@@ -24,6 +24,19 @@ describe('handlers/message-send', () => {
     expect(message).to.include({ roomId: 'general', text: 'hi', clientMsgId: 'c1' });
     expect(message.user).to.deep.equal(w.alice);
     expect(await w.chat.page(roomConversation('general'), { limit: 10 })).to.deep.equal([message]);
+    // The store found no other process serving the room (one process here): not published.
+    expect(w.sent).to.deep.equal([{ to: 'local:room:general', event: 'message:new', payload: message }]);
+  });
+
+  it('sends through every process when the store says another one serves the room', async () => {
+    const w = await world();
+    w.rooms().add('room:general');
+    const post = w.chat.postToRoom.bind(w.chat);
+    w.chat.postToRoom = async (...args) => {
+      const posted = await post(...args);
+      return typeof posted === 'string' ? posted : { ...posted, servedElsewhere: true };
+    };
+    const { message } = await w.run(messageSend, { roomId: 'general', text: 'hi' });
     expect(w.sent).to.deep.equal([{ to: 'io:room:general', event: 'message:new', payload: message }]);
   });
 
