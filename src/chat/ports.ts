@@ -34,13 +34,13 @@ export interface UserStore {
 /** A conversation is a room (`room:<id>`) or a direct-message pair (`dm:<a>:<b>`). */
 export type ConversationId = string;
 
-/** Why a reaction toggle changed nothing: no such message, or no room for another distinct emoji. */
 /** A stored room message, and whether another process may serve its room (see ChatStore.postToRoom). */
 export interface Posted {
   message: Message;
   servedElsewhere: boolean;
 }
 
+/** Why a reaction toggle changed nothing: no such message, or no room for another distinct emoji. */
 export type ReactionRefusal = 'missing' | 'full';
 
 export interface ChatStore {

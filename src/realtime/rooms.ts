@@ -6,6 +6,8 @@ export const socketRooms = {
   room: (roomId: string) => `room:${roomId}`,
   /** Whether a Socket.IO room name is a chat room's (not a user's or a socket's own). */
   isRoom: (name: string) => name.startsWith('room:'),
+  /** The chat room id of a chat room's Socket.IO room name. */
+  roomId: (name: string) => name.slice('room:'.length),
   user: (userId: string) => `user:${userId}`,
   /** Whether a Socket.IO room name is a user's own room. */
   isUser: (name: string) => name.startsWith('user:'),

@@ -1,5 +1,6 @@
 import type { Logger } from '../../logger.js';
 import type { ConnectionHealth, RoomLapses } from '../../realtime/ports.js';
+import { socketRooms } from '../../realtime/rooms.js';
 import type { RedisKeys } from '../keys.js';
 import type { RedisClient } from './client.js';
 import { luaScript, NOW_MS, runLua } from './lua.js';
@@ -59,7 +60,6 @@ export function createRoomServers(o: RoomServersOptions): RoomServers {
   const renewEveryMs = Math.floor(leaseMs / 3);
   const entries = new Map<string, Entry>();
   const lapseListeners: Array<(room: string) => void> = [];
-  const roomIdOf = (room: string) => room.slice('room:'.length);
 
   const lapsed = (room: string) => {
     log.warn({ room }, 'this process\'s lease on a room ran out while it served it; catching the room up from the store');
@@ -70,7 +70,7 @@ export function createRoomServers(o: RoomServersOptions): RoomServers {
   function renew(room: string, entry: Entry, known: boolean): Promise<void> {
     if (entry.pending) return entry.pending;
     const sentAt = Date.now();
-    const pending = runLua(client, ENTER, [keys.roomServers(roomIdOf(room))], [processId, String(leaseMs)]).then(
+    const pending = runLua(client, ENTER, [keys.roomServers(socketRooms.roomId(room))], [processId, String(leaseMs)]).then(
       (running) => {
         entry.sentAt = sentAt;
         if (known && running !== 1) lapsed(room);
@@ -90,7 +90,7 @@ export function createRoomServers(o: RoomServersOptions): RoomServers {
       if (!o.serving(room)) {
         entries.delete(room);
         // Commands on one connection (one node, for one key) run in order: a later enter re-adds it.
-        client.hDel(keys.roomServers(roomIdOf(room)), processId).catch(() => undefined);
+        client.hDel(keys.roomServers(socketRooms.roomId(room)), processId).catch(() => undefined);
         continue;
       }
       renewals.push(renew(room, entry, entry.sentAt > 0));
