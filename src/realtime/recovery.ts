@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { MessageType, type ClusterAdapter, type ClusterMessage } from 'socket.io-adapter';
 import { compareMessageIds } from '../chat/message-ids.js';
 import { page } from '../chat/pages.js';
@@ -17,6 +18,13 @@ import type { AppServer } from './events.js';
 const REORDER_MARGIN_MS = 5_000;
 /** At most this many pages per conversation and outage: a bound, not a target. */
 const MAX_PAGES = 10;
+/**
+ * A catch-up whose store read failed (the command connection reconnects on its own
+ * schedule, and may be back a moment after the subscriber that asked for the catch-up)
+ * is tried again this often, at most this many rounds.
+ */
+const RETRY_MS = 500;
+const RETRY_ROUNDS = 20;
 
 type Delivered = 'message:new' | 'dm:new';
 const DELIVERED = new Set<string>(['message:new', 'dm:new']);
@@ -93,26 +101,46 @@ export function createRecovery(deps: { io: AppServer; chat: ChatStore; subscript
     }
   }
 
+  /**
+   * Catches each (room, conversation) up from its id; those whose read failed are tried
+   * again every RETRY_MS, while their room still has sockets here. False when some never succeeded.
+   */
+  async function catchUpAll(todo: Array<[room: string, conversation: string, from: string]>, why: string): Promise<boolean> {
+    for (let round = 1; ; round++) {
+      const failed: typeof todo = [];
+      let error: unknown;
+      for (const item of todo) {
+        if (!seen.has(item[0])) continue; // no socket here in that room any more
+        await catchUp(...item).catch((err: unknown) => {
+          failed.push(item);
+          error = err;
+        });
+      }
+      if (failed.length === 0) return true;
+      if (round === RETRY_ROUNDS) {
+        log.warn({ err: String(error), rooms: new Set(failed.map(([room]) => room)).size }, `catching up rooms ${why} failed; their sockets see the gap when they join again`);
+        return false;
+      }
+      todo = failed;
+      await sleep(RETRY_MS);
+    }
+  }
+
   /** Catches one room up from what it was last delivered (its registration as a server of it lapsed, see ports.ts). */
   async function missed(room: string) {
-    for (const [conversation, id] of seen.get(room) ?? []) {
-      await catchUp(room, conversation, id).catch((err: unknown) => log.warn({ err: String(err), room }, 'catching up a room after its lease lapsed failed'));
-    }
+    await catchUpAll([...(seen.get(room) ?? [])].map(([conversation, id]) => [room, conversation, id]), 'after a lapsed lease');
   }
 
   async function recover() {
     const from = frozen ?? seen;
     frozen = undefined;
-    let conversations = 0;
+    const todo: Array<[string, string, string]> = [];
     for (const [room, convs] of seen) {
-      for (const [conversation, id] of convs) {
-        conversations++;
-        await catchUp(room, conversation, from.get(room)?.get(conversation) ?? id).catch((err: unknown) =>
-          log.warn({ err: String(err), room }, 'catching up a room after a Redis outage failed'),
-        );
-      }
+      for (const [conversation, id] of convs) todo.push([room, conversation, from.get(room)?.get(conversation) ?? id]);
     }
-    log.info({ rooms: seen.size, conversations }, 'caught up the rooms with sockets here after the subscriber was cut off');
+    if (await catchUpAll(todo, 'after a Redis outage')) {
+      log.info({ rooms: seen.size, conversations: todo.length }, 'caught up the rooms with sockets here after the subscriber was cut off');
+    }
   }
 
   deps.subscriptions.on('cut-off', () => {
