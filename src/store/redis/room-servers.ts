@@ -19,7 +19,11 @@ return 0
 `);
 
 interface Entry {
-  /** When the last renewal was sent (local clock); its lease runs from a moment later (Redis clock). */
+  /**
+   * When the last renewal that Redis answered was sent (local clock); its lease runs from a
+   * moment later (Redis clock). 0: never answered yet. 1 after a cut-off: held, but not to
+   * be trusted until renewed.
+   */
   sentAt: number;
   /** The renewal in flight, if any. */
   pending?: Promise<void>;
