@@ -63,6 +63,11 @@ describe('surviving a Redis outage without a restart', function () {
     const received = new Set<string>();
     sb.on('message:new', (m: Message) => received.add(m.id));
     const acked: string[] = [];
+    /** A timeout that says which acknowledged messages B lacks, and how B's log ends (its catch-up lines). */
+    const missingOnB = (err: Error): never => {
+      const missing = acked.filter((id) => !received.has(id));
+      throw new Error(`${err.message}: B lacks ${missing.length} of ${acked.length} (${missing.join(', ')}); B's log ends:\n${B.output().slice(-3000)}`);
+    };
     const send = async (text: string) => {
       const ack = await emitAck<{ ok: boolean; message?: Message }>(sa, 'message:send', { roomId, text });
       if (ack.ok) acked.push(ack.message!.id);
@@ -80,7 +85,7 @@ describe('surviving a Redis outage without a restart', function () {
       expect(await send(`in the gap ${i}`)).to.equal(true);
     }
     await admin.close();
-    await waitFor('B catching up after the blip', async () => acked.every((id) => received.has(id)));
+    await waitFor('B catching up after the blip', async () => acked.every((id) => received.has(id))).catch(missingOnB);
     expect(B.output()).to.include('caught up the rooms with sockets here');
 
     // Dave will close his only tab while Redis is away.
@@ -142,7 +147,7 @@ describe('surviving a Redis outage without a restart', function () {
     acked.push(sent.message.id);
 
     // Bob, on the other process all along, got every message acknowledged before, during and after.
-    await waitFor('every acknowledged message on B', async () => acked.every((id) => received.has(id)));
+    await waitFor('every acknowledged message on B', async () => acked.every((id) => received.has(id))).catch(missingOnB);
 
     // The room's channel is subscribed again on both processes: typing crosses too.
     const typing = nextEvent<{ typing: boolean }>(sa, 'typing');
