@@ -45,6 +45,10 @@ const REDIS_TARGETS = [
   },
 ];
 
+/** A connected client of the target's Redis: a cluster client when it has several nodes. */
+const connectRedis = (nodes: string[]) =>
+  nodes.length > 1 ? createCluster({ rootNodes: nodes.map((url) => ({ url })) }).connect() : createClient({ url: nodes[0] }).connect();
+
 /** How many connections subscribe to a sharded channel (asked of the node that owns its slot). */
 async function shardSubscribers(nodes: string[], channel: string): Promise<number> {
   const command = ['PUBSUB', 'SHARDNUMSUB', channel];
@@ -180,8 +184,7 @@ for (const target of REDIS_TARGETS) describe(`several processes on ${target.name
     // A listener on the room's channel that is no server (it registers nothing): it sees what is published.
     const channel = `${cluster.prefix}socket.io#/#room:${id}#`;
     const heard: string[] = [];
-    const listener =
-      redis.nodes.length > 1 ? await createCluster({ rootNodes: redis.nodes.map((url) => ({ url })) }).connect() : await createClient({ url: redis.nodes[0] }).connect();
+    const listener = await connectRedis(redis.nodes);
     await listener.sSubscribe(channel, (raw: string) => void heard.push(raw));
     try {
       const own = nextEvent<Message>(sa, 'message:new');
@@ -223,8 +226,7 @@ for (const target of REDIS_TARGETS) describe(`several processes on ${target.name
     expect((await emitAck(sb, 'room:join', { roomId: id })).ok).to.equal(true);
     // As a failover that lost the last writes would: nobody counts as serving the room any more.
     const key = `${cluster.prefix}{room:${id}}:servers`;
-    const admin =
-      redis.nodes.length > 1 ? await createCluster({ rootNodes: redis.nodes.map((url) => ({ url })) }).connect() : await createClient({ url: redis.nodes[0] }).connect();
+    const admin = await connectRedis(redis.nodes);
     try {
       expect(await admin.del(key)).to.equal(1);
     } finally {

@@ -116,14 +116,14 @@ describe('room servers: a post knows whether another process serves the room (re
   it('keeps the lease of a room it serves without asking Redis at each join, renews it, and drops it once the room is not served here', async () => {
     const chatB = chatOf('B');
     await chatB.createRoom({ id: 'r3', name: 'R3', private: false, owner: 'alice' });
-    const a = process('A', { leaseMs: 600, serving: new Set(['room:r3']) });
+    const a = process('A', { leaseMs: 1500, serving: new Set(['room:r3']) });
     await a.servers.enter('room:r3');
     const after = a.scripts();
     await a.servers.enter('room:r3');
     await a.servers.enter('room:r3');
     expect(a.scripts(), 'joins of a room whose lease is fresh').to.equal(after);
     // Renewed every lease / 3: still counted well after the first lease would have run out.
-    await sleep(900);
+    await sleep(2000); // a lapse would need the loop stalled for a whole lease (1.5 s), not a slow renewal
     expect((await post(chatB, 'r3')).servedElsewhere).to.equal(true);
     expect(a.lapses).to.deep.equal([]);
     // The room's last socket here left: the next renewal round drops the entry.
