@@ -124,7 +124,8 @@ export function shutdownAll(): Promise<void> {
 }
 
 export async function spawnServer(o: SpawnOptions): Promise<ServerChild> {
-  const nodeArgs = ['--expose-gc', ...(o.nodeFlags ?? [])];
+  // BENCH_NODE_FLAGS (environment only): more node flags for every server, bare and project alike (e.g. --trace-gc).
+  const nodeArgs = ['--expose-gc', ...(process.env.BENCH_NODE_FLAGS?.split(' ').filter(Boolean) ?? []), ...(o.nodeFlags ?? [])];
   nodeArgs.push('--import', 'tsx', 'bench/heap-probe.ts', o.entry);
   const heldPort = o.holdListen ? Number(o.env.PORT) : 0;
   if (o.holdListen && !(Number.isInteger(heldPort) && heldPort > 0)) throw new Error(`${o.name}: holdListen needs a fixed env.PORT`);
