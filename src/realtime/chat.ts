@@ -9,7 +9,7 @@ import type { AppServer, AppSocket } from './events.js';
 import type { ChatServices } from './handler.js';
 import { handlers } from './handlers/index.js';
 import { HandshakeRefusal, type Undo } from './io.js';
-import { deliverLocallyFirst } from './local-first.js';
+import { deliverLocallyFirst, encodeOnlyForRecipients } from './local-first.js';
 import type { ConnectionHealth, PresenceUpkeep, Release, RoomChannels, RoomLapses, RoomPeers } from './ports.js';
 import { createPresence } from './presence.js';
 import { createRecovery, type Recovery } from './recovery.js';
@@ -147,6 +147,8 @@ export function createChatRealtime(deps: ChatRealtimeDeps) {
         recovery.watch(adapter);
         deps.roomLapses?.onLapse((room) => void recovery?.missed(room));
       }
+    } else {
+      encodeOnlyForRecipients(adapter);
     }
     presence.attach(server);
   }

@@ -1,4 +1,4 @@
-import { Adapter, MessageType, type ClusterAdapter, type ClusterMessage } from 'socket.io-adapter';
+import { Adapter, MessageType, type BroadcastOptions, type ClusterAdapter, type ClusterMessage } from 'socket.io-adapter';
 import type { RoomPeers } from './ports.js';
 
 type Publish = (message: Omit<Extract<ClusterMessage, { type: MessageType.BROADCAST }>, 'nsp' | 'uid'>) => void;
@@ -11,6 +11,26 @@ type Publish = (message: Omit<Extract<ClusterMessage, { type: MessageType.BROADC
 const MAY_BE_LOST: ReadonlySet<unknown> = new Set(['typing']);
 
 const DELIVERED: Promise<void> = Promise.resolve();
+
+/**
+ * Whether a broadcast to one room has a recipient on this process: a member of the room
+ * that no `except` room holds. Socket.IO's adapter encodes a packet before it looks for
+ * recipients, so a typing event to a room whose other members are all elsewhere (or
+ * offline) was encoded for nobody; this answers after a member or two in a large room.
+ * Several rooms, or none (every socket), are left to the adapter.
+ */
+function reachesHere(adapter: Adapter, opts: BroadcastOptions): boolean {
+  if (opts.rooms.size !== 1) return true;
+  const members = adapter.rooms.get(opts.rooms.values().next().value!);
+  if (!members) return false;
+  const except = opts.except;
+  if (!except?.size) return members.size > 0;
+  members: for (const sid of members) {
+    for (const room of except) if (adapter.rooms.get(room)?.has(sid)) continue members;
+    return true;
+  }
+  return false;
+}
 
 /**
  * Socket.IO's ClusterAdapter delivers a broadcast to this process's own sockets
@@ -33,7 +53,18 @@ export function deliverLocallyFirst(adapter: ClusterAdapter, peers?: RoomPeers):
     if (!opts.flags?.local && !(peers && opts.rooms.size === 1 && MAY_BE_LOST.has(packet.data?.[0]) && peers.alone(opts.rooms.values().next().value!))) {
       publish({ type: MessageType.BROADCAST, data: { packet, opts: { rooms: [...opts.rooms], except: [...(opts.except ?? [])], flags: opts.flags ?? {} } } });
     }
-    Adapter.prototype.broadcast.call(adapter, packet, opts);
+    if (reachesHere(adapter, opts)) Adapter.prototype.broadcast.call(adapter, packet, opts);
     return DELIVERED;
+  };
+}
+
+/**
+ * The in-memory adapter (one process, no Redis): a broadcast nobody here can receive is
+ * not encoded either (see reachesHere).
+ */
+export function encodeOnlyForRecipients(adapter: Adapter): void {
+  const broadcast = adapter.broadcast.bind(adapter);
+  adapter.broadcast = (packet, opts) => {
+    if (reachesHere(adapter, opts)) broadcast(packet, opts);
   };
 }
