@@ -1,0 +1,82 @@
+import { expect } from 'chai';
+import type { Socket as NetSocket } from 'node:net';
+import type { Socket } from 'socket.io-client';
+import { batchWrites } from '../../src/realtime/write-batching.js';
+import { emitAck } from '../helpers/client.js';
+import { BACKENDS } from '../helpers/server.js';
+import { ChatHarness, ok, type MessageAck } from '../helpers/chat.js';
+import type { Message } from '../../src/chat/types.js';
+
+/*
+ * Everything sent to a connection in one tick leaves in one TCP write
+ * (src/realtime/write-batching.ts): a room message to its sender and the ack that
+ * follows it are one write, not two, and arrive in order.
+ */
+
+/** The server side of a client's WebSocket: its TCP socket, with a count of the writes made on it. */
+function serverWrites(h: ChatHarness, client: Socket): { count: () => number } {
+  const { clients } = h.server.app.io.engine as unknown as { clients: Record<string, unknown> };
+  const conn = clients[client.io.engine.id] as { transport: { socket: { _socket: NetSocket } } };
+  const raw = conn.transport.socket._socket as NetSocket & { _write: (...a: unknown[]) => void; _writev: (...a: unknown[]) => void };
+  let writes = 0;
+  for (const name of ['_write', '_writev'] as const) {
+    const original = raw[name].bind(raw);
+    raw[name] = (...args: unknown[]) => {
+      writes += 1;
+      original(...args);
+    };
+  }
+  return { count: () => writes };
+}
+
+for (const backend of BACKENDS) {
+  describe(`write batching (${backend})`, function () {
+    this.timeout(20_000);
+    const h = new ChatHarness(backend);
+    before(() => h.start());
+    after(() => h.stop());
+
+    it("a room message's ack and its copy for the sender leave in one write, the copy first", async () => {
+      const alice = await h.user();
+      const room = await h.room(alice);
+      const socket = await h.openIn(alice, room.id);
+      const seen: string[] = [];
+      socket.on('message:new', (m: Message) => seen.push(`new:${m.text}`));
+      const writes = serverWrites(h, socket);
+      const ack = await emitAck<MessageAck>(socket, 'message:send', { roomId: room.id, text: 'one write' });
+      seen.push('ack');
+      expect(ok(ack).message.text).to.equal('one write');
+      expect(seen).to.deep.equal(['new:one write', 'ack']);
+      expect(writes.count()).to.equal(1);
+    });
+  });
+}
+
+describe('write batching: batchWrites', () => {
+  it('flushes once at the end of the tick, corked, however often a tick asks', async () => {
+    const calls: string[] = [];
+    const raw = { cork: () => calls.push('cork'), uncork: () => calls.push('uncork') };
+    const conn = { flush: () => void calls.push('flush'), transport: { name: 'websocket', socket: { _socket: raw as unknown as NetSocket } } };
+    batchWrites(conn);
+    conn.flush();
+    conn.flush();
+    conn.flush();
+    expect(calls).to.deep.equal([]);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(calls).to.deep.equal(['cork', 'flush', 'uncork']);
+    conn.flush(); // a later tick flushes again
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(calls).to.deep.equal(['cork', 'flush', 'uncork', 'cork', 'flush', 'uncork']);
+  });
+
+  it('flushes a long-polling connection the same way, without corking', async () => {
+    const calls: string[] = [];
+    const polled = { flush: () => void calls.push('flush'), transport: { name: 'polling' } };
+    batchWrites(polled);
+    polled.flush();
+    polled.flush();
+    expect(calls).to.deep.equal([]);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(calls).to.deep.equal(['flush']);
+  });
+});
