@@ -9,7 +9,7 @@ import type { Metrics } from '../ops/metrics.js';
 import type { AppServer, AppSocket } from './events.js';
 import { createDispatcher, type ChatServices, type HandlerTable } from './handler.js';
 import { tolerantParser } from './parser.js';
-import { batchWrites } from './write-batching.js';
+import { batchWrites, holdHandshakeResponse } from './write-batching.js';
 
 /** Why a socket is refused at CONNECT: the `connect_error` message its client sees. */
 export type RefusalCode = 'unauthorized' | 'too_many_connections' | 'unavailable' | 'closed';
@@ -70,7 +70,8 @@ export function createRealtime(deps: RealtimeDeps): AppServer {
   });
 
   live.attach(io, deps.sessionMiddleware);
-  // Everything sent to a connection in one tick leaves in one write (write-batching.ts).
+  // Everything sent to a connection in one tick leaves in one write, the handshake's response and open packet too (write-batching.ts).
+  io.engine.on('initial_headers', holdHandshakeResponse);
   io.engine.on('connection', batchWrites);
   metrics.gauges({ sockets: () => io.of('/').sockets.size, sessions: () => live.size });
   live.on('end', (_socket, reason) => metrics.sessionEnded(reason));

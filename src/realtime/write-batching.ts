@@ -1,9 +1,33 @@
+import type { IncomingMessage } from 'node:http';
 import type { Socket as NetSocket } from 'node:net';
 
 /** The parts of an Engine.IO connection (engine.io's Socket) that batching touches. */
 interface EngineConnection {
   flush(): void;
   transport: { name: string; socket?: { _socket?: NetSocket } };
+  request?: { socket?: NetSocket } | null;
+}
+
+/** TCP sockets corked by holdHandshakeResponse and not yet released. */
+const held = new WeakSet<NetSocket>();
+
+function release(raw: NetSocket) {
+  if (held.delete(raw)) raw.uncork();
+}
+
+/**
+ * Engine.IO's `initial_headers` (a new connection's handshake response is about to be
+ * written): holds the response in its TCP socket until the connection has sent its open
+ * packet (batchWrites releases it at Engine.IO's `connection`), so that the WebSocket's
+ * 101 and the open packet are one write, not two. A handshake that fails in between is
+ * released when the event loop turns.
+ */
+export function holdHandshakeResponse(_headers: unknown, req: IncomingMessage): void {
+  const raw = req.socket;
+  if (held.has(raw)) return;
+  raw.cork();
+  held.add(raw);
+  setImmediate(release, raw);
 }
 
 /**
@@ -20,6 +44,7 @@ interface EngineConnection {
  * A long-polling connection is flushed the same way (one response either way).
  */
 export function batchWrites(conn: EngineConnection): void {
+  if (conn.request?.socket) release(conn.request.socket);
   const flush = conn.flush.bind(conn);
   let scheduled = false;
   const run = () => {
