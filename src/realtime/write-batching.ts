@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Socket as NetSocket } from 'node:net';
 
-/** The parts of an Engine.IO connection (engine.io's Socket) that batching touches. */
+/** The parts of an Engine.IO connection (engine.io's Socket) that batching touches; its own flush is on its prototype. */
 interface EngineConnection {
   flush(): void;
   transport: { name: string; socket?: { _socket?: NetSocket } };
@@ -30,6 +30,41 @@ export function holdHandshakeResponse(_headers: unknown, req: IncomingMessage): 
   setImmediate(release, raw);
 }
 
+/** The connections that asked to flush in this tick, in the order they asked. */
+const due = new Set<EngineConnection>();
+let scheduled = false;
+
+function schedule() {
+  if (scheduled) return;
+  scheduled = true;
+  process.nextTick(flushDue);
+}
+
+/** Flushes every connection that asked in this tick, each with its WebSocket's TCP socket corked around it. */
+function flushDue() {
+  scheduled = false;
+  try {
+    for (const conn of due) {
+      due.delete(conn); // a connection that asks again while it flushes is flushed again, later in this loop
+      const raw = conn.transport.name === 'websocket' ? conn.transport.socket?._socket : undefined;
+      raw?.cork();
+      try {
+        (Object.getPrototypeOf(conn) as EngineConnection).flush.call(conn);
+      } finally {
+        raw?.uncork();
+      }
+    }
+  } finally {
+    if (due.size) schedule(); // one flush threw: the others still go, in the next tick
+  }
+}
+
+/** What a batched connection's `flush` does instead: joins this tick's flush. */
+function flushAtEndOfTick(this: EngineConnection) {
+  due.add(this);
+  schedule();
+}
+
 /**
  * Engine.IO writes a connection's packets as soon as each is sent: one TCP write (a
  * syscall, and a segment the client must read) per packet, and while that write is
@@ -40,26 +75,12 @@ export function holdHandshakeResponse(_headers: unknown, req: IncomingMessage): 
  * This defers a connection's flush to the end of the current tick (process.nextTick:
  * after the microtasks that run with it, before any I/O), so everything sent to it in
  * that tick leaves together, the WebSocket frames corked into one write. Nothing waits
- * for a timer or for other connections, and the order of packets is Engine.IO's own.
- * A long-polling connection is flushed the same way (one response either way).
+ * for a timer, and the order of a connection's packets is Engine.IO's own. One flush at
+ * the end of the tick serves every connection (a broadcast to a room schedules it once),
+ * and a connection holds nothing more than its own `flush`. A long-polling connection is
+ * flushed the same way (one response either way).
  */
 export function batchWrites(conn: EngineConnection): void {
   if (conn.request?.socket) release(conn.request.socket);
-  const flush = conn.flush.bind(conn);
-  let scheduled = false;
-  const run = () => {
-    scheduled = false;
-    const raw = conn.transport.name === 'websocket' ? conn.transport.socket?._socket : undefined;
-    raw?.cork();
-    try {
-      flush();
-    } finally {
-      raw?.uncork();
-    }
-  };
-  conn.flush = () => {
-    if (scheduled) return;
-    scheduled = true;
-    process.nextTick(run);
-  };
+  conn.flush = flushAtEndOfTick;
 }
