@@ -6,7 +6,7 @@ type Callback = (err?: unknown, value?: unknown) => void;
 /** What a request or socket loaded: the version it is based on and each key's JSON then. */
 interface Basis {
   meta: LiveMeta;
-  snapshot: Map<string, string>;
+  snapshot: ReadonlyMap<string, string>;
 }
 
 export interface LiveStoreOptions {
@@ -24,7 +24,16 @@ export interface LiveStoreOptions {
 
 const BOOKKEEPING = new Set(['cookie', '_live']);
 
-function snapshotOf(data: object): Map<string, string> {
+/**
+ * A record a handshake's `get` is answered with without a read: a copy of its own (express-session
+ * changes what it is given), and its snapshot, which is never changed once made and so may be shared.
+ */
+export interface KnownRecord extends LiveRecord {
+  snapshot: ReadonlyMap<string, string>;
+}
+
+/** Each top-level key's JSON (the bookkeeping keys aside): what a writer's changes are measured against. */
+export function snapshotOf(data: object): Map<string, string> {
   const snap = new Map<string, string>();
   for (const [k, v] of Object.entries(data)) if (!BOOKKEEPING.has(k)) snap.set(k, JSON.stringify(v));
   return snap;
@@ -41,7 +50,7 @@ function plain(sess: object): SessionFields {
  * writers to different keys never lose each other's changes. A key both
  * changed goes to the later writer.
  */
-export function mergeChanges(current: SessionFields, basis: Map<string, string>, next: SessionFields): SessionFields {
+export function mergeChanges(current: SessionFields, basis: ReadonlyMap<string, string>, next: SessionFields): SessionFields {
   const result: Record<string, unknown> = { ...(current as unknown as Record<string, unknown>) };
   const keys = new Set([...basis.keys(), ...Object.keys(next)]);
   for (const key of keys) {
@@ -71,7 +80,7 @@ export function mergeChanges(current: SessionFields, basis: Map<string, string>,
 export class LiveStore extends session.Store {
   private readonly bases = new WeakMap<object, Basis>();
   /** While a handshake's middleware runs: where a `get` finds a record it need not read (see duringHandshake). */
-  private known: ((sid: string) => LiveRecord | undefined) | undefined;
+  private known: ((sid: string) => KnownRecord | undefined) | undefined;
 
   constructor(private readonly o: LiveStoreOptions) {
     super();
@@ -116,9 +125,9 @@ export class LiveStore extends session.Store {
   }
 
   override get(sid: string, cb: (err: unknown, session?: session.SessionData | null) => void): void {
-    const answer = (loaded: LiveRecord | null) => {
+    const answer = (loaded: KnownRecord | LiveRecord | null) => {
       if (!loaded) return cb(null, null);
-      this.bases.set(loaded.data, { meta: loaded.meta, snapshot: snapshotOf(loaded.data) });
+      this.bases.set(loaded.data, { meta: loaded.meta, snapshot: 'snapshot' in loaded ? loaded.snapshot : snapshotOf(loaded.data) });
       cb(null, loaded.data);
     };
     const known = this.known?.(sid);
@@ -132,7 +141,7 @@ export class LiveStore extends session.Store {
    * session whose sockets here the bus keeps current, which the CONNECT would trust too.
    * Any other `get`, an HTTP request's above all, reads the store.
    */
-  duringHandshake<T>(known: (sid: string) => LiveRecord | undefined, fn: () => T): T {
+  duringHandshake<T>(known: (sid: string) => KnownRecord | undefined, fn: () => T): T {
     const outer = this.known;
     this.known = known;
     try {

@@ -1,4 +1,4 @@
-import type { LiveStore } from './store.js';
+import { snapshotOf, type KnownRecord, type LiveStore } from './store.js';
 import type { BusMessage, EndReason, LiveBus, LiveMeta, LiveRecord, Log, SessionFields, SessionSnapshot } from './types.js';
 
 /** The part of a Socket.IO socket a view needs. */
@@ -53,6 +53,8 @@ export class LiveView {
   data: SessionFields | undefined;
   meta: LiveMeta | undefined;
   private cached: SessionSnapshot | undefined;
+  /** The data as JSON, and the snapshot of it, for the copies handshakes get (see copy): made once per change. */
+  private serialized: { json: string; snapshot: ReadonlyMap<string, string> } | undefined;
 
   constructor(readonly sid: string) {}
 
@@ -74,10 +76,24 @@ export class LiveView {
     return this.cached;
   }
 
+  /**
+   * A copy of the record that is the caller's own, as a store read would give it: session
+   * data is JSON in every store, so one parse of JSON made once per change (about 1 µs,
+   * where a structured clone of the object is nearer 3), and its snapshot, shared.
+   */
+  copy(): KnownRecord {
+    if (!this.serialized) {
+      const json = JSON.stringify(this.data);
+      this.serialized = { json, snapshot: snapshotOf(JSON.parse(json) as object) };
+    }
+    return { data: JSON.parse(this.serialized.json) as SessionFields, meta: this.meta!, snapshot: this.serialized.snapshot };
+  }
+
   update(record: LiveRecord) {
     this.data = record.data;
     this.meta = record.meta;
     this.cached = undefined;
+    this.serialized = undefined;
   }
 }
 
@@ -175,10 +191,10 @@ export class LiveViews {
    * live, not stale, no re-read in flight, before its deadline), as a copy of its own; a
    * handshake of another socket of the session then need not read the store either.
    */
-  current(sid: string): LiveRecord | undefined {
+  current(sid: string): KnownRecord | undefined {
     const view = this.bySid.get(sid);
     if (!view?.live || !this.vouches(view) || this.refreshing.has(sid) || view.meta!.exp <= Date.now()) return undefined;
-    return { data: structuredClone(view.data!), meta: view.meta! };
+    return view.copy();
   }
 
   /** The view can stand in for a store read (no re-read in flight aside): read, and it cannot have missed a change since. */
