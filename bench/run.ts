@@ -1,5 +1,5 @@
 /**
- * `npm run bench`: the project (Redis mode, `src/server.ts` unchanged) against a
+ * `npm run bench`: the project (Redis mode, its build as `npm start` runs it) against a
  * bare Socket.IO server with the same chat events (bench/bare-server.ts), both
  * as child processes, driven by the same socket.io-client load from this process
  * in interleaved rounds. Every figure is a ratio against the bare server measured
@@ -15,7 +15,8 @@
  *                    --cpu-prof=/tmp/prof (V8 CPU profiles of the timed rounds of handshake, fanout and
  *                    inbound, both servers: <server>-<phase>-<n>.cpuprofile)  --json=/tmp/bench.json
  *                    --heap-snapshots=/tmp/snaps (heap snapshots without and with N idle sockets, first round)
- *                    --project-entry=bench/app-server.ts (the same wiring, with the App in reach)
+ *                    --project-entry=bench/app-server.ts (the same wiring, with the App in reach; default
+ *                    dist/src/server.js, what npm start runs; src/server.ts runs the source under tsx)
  *                    --memory (the project on its in-memory stores: one process, no Redis round trips,
  *                    to separate the framework's own cost from Redis's)
  *                    --metrics (the project with METRICS_PORT set: counts every metric, serves /metrics
@@ -35,7 +36,7 @@ import { availableParallelism, loadavg } from 'node:os';
 import { installCleanup, repoRoot, runMain } from './lib/children.js';
 import { closeIdleHttp, runId } from './lib/http.js';
 import type { Side } from './lib/phase.js';
-import { BENCH_LIMITS, modeEnv, registerUsers, SEND_LIMIT, startBare, startProject } from './lib/project.js';
+import { BENCH_LIMITS, checkBuilt, modeEnv, PROJECT_ENTRY, registerUsers, SEND_LIMIT, startBare, startProject } from './lib/project.js';
 import { openBenchRedis, REDIS_URL } from './lib/redis.js';
 import { renderRounds, renderTable, Results, toJson } from './lib/report.js';
 import {
@@ -88,7 +89,7 @@ async function main() {
     json: opts.str('json'),
     waitQuiet: opts.int('wait-quiet', 0, 0, 3600),
     heapSnapshots: opts.str('heap-snapshots'),
-    projectEntry: opts.str('project-entry', 'src/server.ts'),
+    projectEntry: opts.str('project-entry', PROJECT_ENTRY),
     memory: opts.flag('memory', false),
     metrics: opts.flag('metrics', false),
     smallRooms: opts.int('small-rooms', quick ? 10 : 25, 1, 1000),
@@ -174,6 +175,7 @@ async function main() {
   const roundsWithWarmup = [...(cfg.warmup ? [-1] : []), ...Array.from({ length: cfg.rounds }, (_, i) => i)];
   const run = runId();
   const entry = cfg.projectEntry;
+  checkBuilt(entry);
   const redis = benchOnly.length ? await openBenchRedis('run') : undefined;
   if (redis) progress(`Redis ${REDIS_URL} (prefix ${redis.prefix}: this run's keys, deleted at the end)`);
   const redisCpu: RedisCpu = () => (redis ? redis.reading() : noRedis());
@@ -193,7 +195,7 @@ async function main() {
     ]);
     results.note(settingsNote);
     results.note(cfg.metrics ? 'project with METRICS_PORT set: every metric counted' : 'project without METRICS_PORT: no metrics counted');
-    if (entry !== 'src/server.ts') results.note(`project started from ${entry}`);
+    results.note(entry === PROJECT_ENTRY ? `project started from ${entry}, as npm start runs it` : `project started from ${entry}`);
     progress(`bare ${bare.url}, project ${project.url} (prefix ${redis.prefix})`);
 
     // Users: one per fan-out socket (the send limit is per user), one for staleness, one for logout.

@@ -95,6 +95,11 @@ export function wasInterrupted() {
  * nothing): stops every child and runs cleanups first, whether it finished,
  * failed (exit 1, with the stack) or was interrupted (exit 130).
  */
+/** A mistake in how the benchmark was started (not a failure of it): reported in one line, without a stack. */
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
 export function runMain(name: string, main: () => Promise<number | void>) {
   main()
     .then(async (code) => {
@@ -104,7 +109,8 @@ export function runMain(name: string, main: () => Promise<number | void>) {
     })
     .catch(async (err: unknown) => {
       progressDone();
-      if (!wasInterrupted()) console.error(`${name} failed: ${err instanceof Error ? err.stack : String(err)}`);
+      if (err instanceof UsageError) console.error(`${name}: ${err.message}`);
+      else if (!wasInterrupted()) console.error(`${name} failed: ${err instanceof Error ? err.stack : String(err)}`);
       await shutdownAll();
       process.exit(wasInterrupted() ? 130 : 1);
     });

@@ -1,5 +1,7 @@
 /** Starting the project and making its users, shared by the benchmarks. */
-import { spawnServer, type ServerChild } from './children.js';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { repoRoot, spawnServer, UsageError, type ServerChild } from './children.js';
 import { benchUsername, HttpUser } from './http.js';
 import { REDIS_URL } from './redis.js';
 import { pool, progress } from './util.js';
@@ -33,15 +35,47 @@ export const SEND_LIMIT = 30;
 export const SEND_WINDOW_MS = 11_000;
 
 /**
- * The project in Redis mode, under the probe. `entry` is src/server.ts (the real
- * entry, as `npm start` runs it) or bench/app-server.ts (same wiring, App in reach).
+ * What `npm start` runs: the build of src/server.ts (tsc's output, node without a loader).
+ * Measured rather than src/server.ts under tsx, whose esbuild output differs (a `__name`
+ * call per closure made, for one); `npm run bench` builds it first.
+ */
+export const PROJECT_ENTRY = 'dist/src/server.js';
+
+/** The newest modification time of the .ts files under a folder, in ms. */
+function newestTs(dir: string): number {
+  let newest = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) newest = Math.max(newest, newestTs(path));
+    else if (entry.name.endsWith('.ts')) newest = Math.max(newest, statSync(path).mtimeMs);
+  }
+  return newest;
+}
+
+/**
+ * Refuses to measure a build older than the source (a change not built yet would be
+ * measured as the code before it): throws, saying how to build.
+ */
+export function checkBuilt(entry: string): void {
+  if (entry !== PROJECT_ENTRY) return;
+  const built = join(repoRoot, PROJECT_ENTRY);
+  const source = Math.max(newestTs(join(repoRoot, 'src')), newestTs(join(repoRoot, 'packages', 'socket.io-live-session', 'src')));
+  const lib = join(repoRoot, 'packages', 'socket.io-live-session', 'dist', 'index.js');
+  if (!existsSync(built) || !existsSync(lib) || Math.min(statSync(built).mtimeMs, statSync(lib).mtimeMs) < source) {
+    throw new UsageError(`${PROJECT_ENTRY} is missing or older than src/: run \`npm run build\` first (\`npm run bench\` does), or pass --project-entry=src/server.ts to run the source under tsx`);
+  }
+}
+
+/**
+ * The project in Redis mode, under the probe. `entry` is PROJECT_ENTRY (what `npm start`
+ * runs), src/server.ts (the source, under tsx) or bench/app-server.ts (same wiring, App in reach).
  */
 export function startProject(o: { name?: string; entry?: string; prefix: string; env?: Record<string, string>; nodeFlags?: string[]; holdListen?: boolean }): Promise<ServerChild> {
   return spawnServer({
     ...(o.nodeFlags && { nodeFlags: o.nodeFlags }),
     ...(o.holdListen && { holdListen: true }),
     name: o.name ?? 'project',
-    entry: o.entry ?? 'src/server.ts',
+    entry: o.entry ?? PROJECT_ENTRY,
     env: {
       REDIS_URL,
       REDIS_PREFIX: o.prefix,
