@@ -82,11 +82,12 @@ export class LiveView {
    * where a structured clone of the object is nearer 3), and its snapshot, shared.
    */
   copy(): KnownRecord {
-    if (!this.serialized) {
-      const json = JSON.stringify(this.data);
-      this.serialized = { json, snapshot: snapshotOf(JSON.parse(json) as object) };
-    }
-    return { data: JSON.parse(this.serialized.json) as SessionFields, meta: this.meta!, snapshot: this.serialized.snapshot };
+    if (this.serialized) return { data: JSON.parse(this.serialized.json) as SessionFields, meta: this.meta!, snapshot: this.serialized.snapshot };
+    // The first copy after a change is the one its snapshot is made from (snapshotOf only reads it).
+    const json = JSON.stringify(this.data);
+    const data = JSON.parse(json) as SessionFields;
+    this.serialized = { json, snapshot: snapshotOf(data) };
+    return { data, meta: this.meta!, snapshot: this.serialized.snapshot };
   }
 
   update(record: LiveRecord) {
