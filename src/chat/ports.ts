@@ -100,6 +100,8 @@ export interface PresenceStore {
   /**
    * Records a socket, unless the user already has `maxSockets` sockets
    * (across every process; a grace period is no socket): counting and recording are one atomic step.
+   * Across processes (Redis) the count is of the slots each process leased, never more
+   * than `maxSockets`; spare slots leased by another process may refuse a socket early.
    */
   connect(userId: string, socketId: string, maxSockets?: number): Promise<PresenceConnect>;
   /**

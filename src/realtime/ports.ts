@@ -2,6 +2,7 @@
  * The ports of the realtime layer: what it needs from the backing services
  * beyond the chat's own stores (chat/ports.ts), implemented by src/store.
  */
+import type { PresenceDisconnect } from '../chat/ports.js';
 
 /**
  * Connection health, for what subscribes: `cut-off` when a connection (any node of
@@ -49,7 +50,18 @@ export interface RoomLapses {
 
 /** What a process recorded: its sockets, and the users whose grace period it is to settle. */
 export interface RecordedPresence {
+  /** The users this process holds slots for ([userId, "@<processId>"]; an older release recorded each socket). */
   sockets: Array<[userId: string, socketId: string]>;
+  graces: string[];
+}
+
+/** What a resync changed, for presence to announce and settle. */
+export interface PresenceResync {
+  /** Users with sockets here whom Redis had lost: online again, to be announced. */
+  online: string[];
+  /** Users recorded here with no socket here any more, now forgotten: their grace period began, they went offline, or neither. */
+  left: Array<{ userId: string; answer: PresenceDisconnect }>;
+  /** Grace periods recorded by this process, to settle unless a timer here still will. */
   graces: string[];
 }
 
@@ -58,15 +70,25 @@ export interface RecordedPresence {
  * what dead processes left. A store with one process (memory) has none.
  */
 export interface PresenceUpkeep {
-  /** Marks this process alive now. Call it well within `sweepAfterMs`. */
-  heartbeat(): Promise<void>;
+  /**
+   * Marks this process alive now. Call it well within `sweepAfterMs`. False when what
+   * this process recorded is gone from Redis (another process swept it as dead after a
+   * long stall, or Redis lost its data): then `resync` puts it back.
+   */
+  heartbeat(): Promise<boolean>;
   /**
    * Forgets the sockets and grace periods of dead processes; answers the userIds that
    * thereby went offline (a grace period of a dead process is over: it ended long before the sweep).
    */
   sweep(): Promise<string[]>;
-  /** What this process has recorded (to resync after an outage). */
+  /** What this process has recorded. */
   mine(): Promise<RecordedPresence>;
+  /**
+   * After an outage (writes may have been lost): makes what Redis has of this process
+   * match its sockets, as the store counts them. `grace`: a user recorded here with no
+   * socket left begins their grace period (which the caller settles, socket id '').
+   */
+  resync(grace: boolean): Promise<PresenceResync>;
   /**
    * For a process that is stopping: from `afterMs` on it counts as dead, so the next
    * sweep of another process settles what it leaves (the grace periods it can no longer settle itself).

@@ -64,8 +64,6 @@ export function createPresence(deps: PresenceDeps) {
     return p;
   };
 
-  /** This process's sockets, to put presence right after writes were lost to an outage. */
-  const local = new Map<string, AppSocket>();
   /** Set when a presence write failed: the next good heartbeat resyncs this process's entries. */
   let dirty = false;
   const failed = (what: string, username?: string) => (err: unknown) => {
@@ -131,29 +129,34 @@ export function createPresence(deps: PresenceDeps) {
 
   /**
    * After Redis was away, connects, disconnects and settles may not have been recorded:
-   * make this process's entries match its sockets, announcing what changed. A socket
-   * that left meanwhile leaves now (into its user's grace period, as any); a grace period
-   * this process no longer has a timer for (its settle failed) is over, and settled now.
+   * the store makes this process's entries match its sockets (as it counts them), and
+   * what changed is announced. A user recorded here with no socket left leaves now (into
+   * their grace period, as any); a grace period this process no longer has a timer for
+   * (its settle failed) is over, and settled now; a user whom Redis had lost is online again.
    */
   async function resync(kept: PresenceUpkeep) {
-    const recorded = await kept.mine();
-    const recordedIds = new Set(recorded.sockets.map(([, socketId]) => socketId));
-    for (const [userId, socketId] of recorded.sockets) {
-      if (!local.has(socketId)) await leave(userId, socketId);
+    const changed = await kept.resync(graceMs > 0);
+    for (const { userId, answer } of changed.left) {
+      if (answer === 'grace') settleLater(userId, '');
+      else if (answer === 'offline') await announceOffline(userId);
     }
-    for (const userId of recorded.graces) {
+    for (const userId of changed.graces) {
       if (!settling.has(userId)) await settle(userId);
     }
-    for (const [socketId, socket] of local) {
-      if (!recordedIds.has(socketId) && (await presence.connect(socket.data.user.id, socketId)) === 'first') announce(socket.data.user, true);
+    for (const userId of changed.online) {
+      const user = await findUser.byId(userId);
+      if (user) announce(user, true);
     }
-    log.info({ sockets: local.size }, 'presence resynced');
+    log.info({ online: changed.online.length, left: changed.left.length }, 'presence resynced');
   }
 
   function startUpkeep(kept: PresenceUpkeep) {
     const beat = async () => {
       try {
-        await kept.heartbeat();
+        if (!(await kept.heartbeat()) && !dirty) {
+          log.warn('presence records of this process were gone from Redis (swept as dead after a stall, or Redis lost its data): resyncing');
+          dirty = true;
+        }
         if (dirty) {
           dirty = false;
           await resync(kept);
@@ -201,10 +204,8 @@ export function createPresence(deps: PresenceDeps) {
     /** An admitted socket is connected: announced if it is its user's first, and forgotten when it goes. */
     connected(socket: AppSocket) {
       const user = socket.data.user;
-      local.set(socket.id, socket);
       if (firstSockets.has(socket)) announce(user, true);
       socket.on('disconnect', () => {
-        local.delete(socket.id);
         void track(leave(user.id, socket.id, socket.data.user).catch(failed('presence disconnect failed', user.username)));
       });
     },

@@ -7,7 +7,7 @@ import { createMemoryChatStore } from '../../src/store/memory/chat.js';
 import { createMemoryPresenceStore } from '../../src/store/memory/presence.js';
 import { createRedisChatStore } from '../../src/store/redis/chat.js';
 import type { TestRedisClient as RedisClient } from './helpers/redis.js';
-import { createRedisPresenceStore } from '../../src/store/redis/presence.js';
+import { createRedisPresenceStore, SPARE_MAX } from '../../src/store/redis/presence.js';
 import type { ChatStore, Posted, PresenceStore } from '../../src/chat/ports.js';
 import { ownReactionPairs, PROTOTYPE_NAMES, togglePairs } from '../helpers/reactions.js';
 import { connectTestClient, deleteKeys, uniquePrefix } from './helpers/redis.js';
@@ -697,6 +697,135 @@ describe('Redis-only behaviour', () => {
       const [fromB, fromC] = await Promise.all([b.sweep(), c.sweep()]);
       expect([...fromB, ...fromC].sort()).to.deep.equal(Array.from({ length: 20 }, (_, i) => `user${i}`).sort());
       expect(await b.online()).to.deep.equal([]);
+    });
+  });
+
+  describe('presence slot leases', () => {
+    /** The client, counting the scripts run through it (each one a round trip). */
+    function counting(client: RedisClient) {
+      let calls = 0;
+      const proxy = new Proxy(client, {
+        get(target, key) {
+          const value: unknown = Reflect.get(target, key, target);
+          if (typeof value !== 'function') return value;
+          if (key === 'evalSha' || key === 'eval') return (...args: unknown[]) => (calls++, (value as (...a: unknown[]) => unknown).apply(target, args));
+          return (value as (...a: unknown[]) => unknown).bind(target);
+        },
+      });
+      return { client: proxy, calls: () => calls };
+    }
+    function twoProcesses() {
+      const keys = backend.freshKeys();
+      const [ca, cb] = backend.clients();
+      const counted = counting(ca);
+      return {
+        keys,
+        calls: counted.calls,
+        a: createRedisPresenceStore(counted.client, keys, { processId: 'proc-a' }),
+        b: createRedisPresenceStore(cb, keys, { processId: 'proc-b' }),
+      };
+    }
+    const slots = async (keys: ReturnType<typeof redisKeys>, userId: string) => {
+      const [client] = backend.clients();
+      const hash = await client.hGetAll(keys.presenceUser(userId));
+      return Object.fromEntries(Object.entries(hash).map(([k, v]) => [k, Number(v)]));
+    };
+
+    it("records a user once per process: the next sockets there spend leased slots, with no round trip, and the last one's leaving ends the lease", async () => {
+      const { keys, calls, a } = twoProcesses();
+      expect(await a.connect('u', 's0')).to.equal('first');
+      for (let i = 1; i < 20; i++) expect(await a.connect('u', `s${i}`), `socket ${i}`).to.equal('more');
+      // Leases double with the sockets here (2, 3, 6, 12 slots): 4 round trips for 20 sockets.
+      expect(calls()).to.equal(4);
+      const leased = await slots(keys, 'u');
+      expect(Object.keys(leased), 'one field per process, none per socket').to.deep.equal(['@proc-a']);
+      expect(leased['@proc-a']).to.be.within(20, 20 + SPARE_MAX);
+      for (let i = 19; i > 0; i--) expect(await a.disconnect('u', `s${i}`), `socket ${i}`).to.equal('none');
+      // What sockets leave is given back, keeping as much spare as there are sockets (1).
+      expect(await slots(keys, 'u')).to.deep.equal({ '@proc-a': 2 });
+      expect(await a.online()).to.deep.equal(['u']);
+      expect(await a.disconnect('u', 's0')).to.equal('offline');
+      expect(await slots(keys, 'u')).to.deep.equal({});
+    });
+
+    it('never exceeds the cap across processes, and refuses early by at most the spare another process holds', async () => {
+      const { keys, a, b } = twoProcesses();
+      const cap = 40; // spare at most cap / 8 = 5 a process, and only while the user is within half the cap
+      for (let i = 0; i < 10; i++) expect(await a.connect('u', `a${i}`, cap)).to.not.equal('full');
+      const spareOnA = (await slots(keys, 'u'))['@proc-a']! - 10;
+      expect(spareOnA).to.be.within(0, cap / 8);
+      const onB = await Promise.all(Array.from({ length: 40 }, (_, i) => b.connect('u', `b${i}`, cap)));
+      const admittedOnB = onB.filter((x) => x !== 'full').length;
+      expect(10 + admittedOnB).to.be.within(cap - spareOnA, cap);
+      const leased = await slots(keys, 'u');
+      expect(leased['@proc-a']! + leased['@proc-b']!, 'slots counted').to.be.at.most(cap);
+      // Above half the cap nothing is leased ahead: a freed slot on b is given back at once, and a takes it.
+      const admitted = onB.flatMap((x, i) => (x === 'full' ? [] : [`b${i}`]));
+      await b.disconnect('u', admitted[0]!);
+      const more = await Promise.all([a.connect('u', 'a-more-1', cap), a.connect('u', 'a-more-2', cap)]);
+      expect(more.filter((x) => x === 'more').length, 'the freed slot, and the spare a held').to.be.within(1, 1 + spareOnA);
+      const after = await slots(keys, 'u');
+      expect(after['@proc-a']! + after['@proc-b']!).to.be.at.most(cap);
+    });
+
+    it('counts an older release\'s socket fields as one slot each', async () => {
+      const { keys, a } = twoProcesses();
+      const [client] = backend.clients();
+      await client.hSet(keys.presenceUser('u'), 'old-socket', 'proc-old');
+      await client.sAdd(keys.presence, 'u');
+      expect(await a.connect('u', 's1', 2)).to.equal('more');
+      expect(await a.connect('u', 's2', 2)).to.equal('full');
+      expect(await a.disconnect('u', 's1')).to.equal('none'); // the old socket still holds the user online
+      expect(await a.online()).to.deep.equal(['u']);
+    });
+
+    it('tells a process swept as dead after a stall, at its next heartbeat; its resync puts its users back', async () => {
+      const keys = backend.freshKeys();
+      const [ca, cb] = backend.clients();
+      const a = createRedisPresenceStore(ca, keys, { processId: 'proc-a', sweepAfterMs: 100 });
+      const b = createRedisPresenceStore(cb, keys, { processId: 'proc-b', sweepAfterMs: 100 });
+      expect(await a.heartbeat(), 'nothing here, nothing recorded').to.equal(true);
+      await a.connect('u', 's1');
+      await a.connect('u', 's2');
+      expect(await a.heartbeat()).to.equal(true);
+      await sleep(250); // a stalls
+      await b.heartbeat();
+      expect(await b.sweep()).to.deep.equal(['u']);
+      expect(await a.heartbeat(), 'its records are gone').to.equal(false);
+      expect(await a.resync(true)).to.deep.equal({ online: ['u'], left: [], graces: [] });
+      expect(await b.online()).to.deep.equal(['u']);
+      expect(await a.heartbeat()).to.equal(true);
+      expect(await a.disconnect('u', 's1')).to.equal('none');
+      expect(await a.disconnect('u', 's2')).to.equal('offline');
+    });
+
+    it('resyncs after lost writes: puts back the leases of the sockets a process has, ends those it has not', async () => {
+      const { keys, a } = twoProcesses();
+      const [client] = backend.clients();
+      await a.connect('here', 'h1');
+      await a.connect('here', 'h2');
+      await a.connect('gone', 'g1');
+      const leasedHere = (await slots(keys, 'here'))['@proc-a'];
+      // Redis lost what it knew of `here`: the lease, and the user's place in the online set.
+      await client.del(keys.presenceUser('here'));
+      await client.sRem(keys.presence, 'here');
+      // A process that restarted with the same id has no socket of `gone`: its lease is stale.
+      const restarted = createRedisPresenceStore(client, keys, { processId: 'proc-a' });
+      const stale = await restarted.resync(true);
+      expect(stale.left.map((l) => l.userId).sort()).to.deep.equal(['gone', 'here']);
+      expect(stale.left.find((l) => l.userId === 'gone')!.answer).to.equal('grace');
+      expect(await restarted.settle('gone', '')).to.equal(true);
+      // The process that does have those sockets puts both leases back (the stale one's
+      // resync, above, ended them too): both users are online again, to be announced.
+      const fixed = await a.resync(true);
+      expect(fixed.online.sort()).to.deep.equal(['gone', 'here']);
+      expect(fixed.left).to.deep.equal([]);
+      expect(await slots(keys, 'here')).to.deep.equal({ '@proc-a': leasedHere });
+      expect((await a.online()).sort()).to.deep.equal(['gone', 'here']);
+      expect(await a.resync(true), 'nothing left to put right').to.deep.equal({ online: [], left: [], graces: [] });
+      expect(await a.disconnect('here', 'h1')).to.equal('none');
+      expect(await a.disconnect('here', 'h2')).to.equal('offline');
+      expect(await a.disconnect('gone', 'g1')).to.equal('offline');
     });
   });
 

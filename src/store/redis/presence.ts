@@ -1,11 +1,14 @@
 import type { RedisKeys } from '../keys.js';
 import type { PresenceDisconnect, PresenceStore } from '../../chat/ports.js';
-import type { PresenceUpkeep, RecordedPresence } from '../../realtime/ports.js';
-
-export type RedisPresenceStore = PresenceStore & PresenceUpkeep;
+import type { PresenceResync, PresenceUpkeep, RecordedPresence } from '../../realtime/ports.js';
 import type { RedisClient } from './client.js';
 import { luaScript, NOW_MS, runLua } from './lua.js';
 import { PRESENCE_DEAD_AFTER_MS } from '../../timings.js';
+
+export type RedisPresenceStore = PresenceStore & PresenceUpkeep;
+
+/** The most spare slots a process leases for one user at a time (see "Slot leases" below). */
+export const SPARE_MAX = 16;
 
 export interface RedisPresenceOptions {
   processId: string;
@@ -21,10 +24,12 @@ export interface RedisPresenceOptions {
 /*
  * Layout (every key from keys.ts, all under the Redis Cluster hash tag {presence}):
  *   {presence}:online           set of online userIds (⇔ their socket hash is non-empty, or they have a grace key)
- *   {presence}:user:<uid>       hash socketId → processId
+ *   {presence}:user:<uid>       hash of the socket slots a user holds: `@<processId>` → how many slots that process
+ *                               leased (see below); a release before 2026-12 wrote socketId → processId, one per socket
  *   {presence}:grace:<uid>      JSON [processId, socketId]: the user's last socket left that process; it settles
  *                               the grace period (never both this and a socket: a socket that comes back deletes it)
- *   {presence}:proc:<pid>       set of what a process recorded: JSON [userId, socketId] per socket, [userId] per grace period
+ *   {presence}:proc:<pid>       set of what a process recorded: JSON [userId, "@<pid>"] per user with slots there
+ *                               ([userId, socketId] per socket in an older release), [userId] per grace period
  *   {presence}:procs            sorted set processId → last heartbeat, in ms of the Redis clock
  *   {presence}:registering      set of the processIds that register the rooms they serve (room-servers.ts)
  * The scripts keep these consistent in one step each, so two processes racing on the
@@ -33,35 +38,87 @@ export interface RedisPresenceOptions {
  * A process's set may keep a stale [userId] after another process ended that grace
  * period (a script cannot name another process's key); the owner's settle or the sweep
  * drops it. Times come from Redis TIME so that clock skew between app hosts cannot cause a sweep.
+ *
+ * Slot leases. A process records a user once, at the user's first socket there, and
+ * takes a few spare slots with it; the user's next sockets there spend those without a
+ * round trip, and Redis hears of the user again when the spare is spent (a bigger lease
+ * then, up to SPARE_MAX), when sockets leave more spare than is kept (given back), and
+ * at the last socket there (the field is deleted, which may start the grace period).
+ * The cap counts slots, so it is never exceeded. Spare slots are taken only while the
+ * user stays within half the cap and are at most a 1/8 of it per process (none under a
+ * cap of 8): above half, each socket is counted as it comes and each one that leaves is
+ * given back at once. What that costs: a user above half the cap, with sockets on
+ * several processes, may be refused up to the spare other processes hold for them
+ * before reaching the cap.
+ * Within an older release's hash, one of its socket fields counts as one slot.
  */
 
-
 /**
- * KEYS: user, proc, online, procs, grace. ARGV: userId, socketId, processId, maxSockets (0: no cap).
- * Returns 1 when the user was offline, 0 when not (another socket, or back within the
- * grace period, which this ends), -1 (recording nothing) when the user already has maxSockets.
+ * Leases slots. KEYS: user, proc, online, procs, grace. ARGV: userId, field (`@<processId>`),
+ * processId, maxSockets (0: no cap), want (the slots asked for: one for the socket, the rest spare).
+ * Returns {online, granted}: online 1 when the user was offline, 0 when not (another socket,
+ * or back within the grace period, which this ends); {-1, 0} (recording nothing) when the
+ * user's slots are all taken. Granted: want, or 1 where spare would take the user past half the cap.
  */
 const CONNECT = luaScript(`
 local max = tonumber(ARGV[4])
-if max > 0 and redis.call('HLEN', KEYS[1]) >= max and redis.call('HEXISTS', KEYS[1], ARGV[2]) == 0 then return -1 end
+local grant = tonumber(ARGV[5])
+if max > 0 then
+  local held = 0
+  local kv = redis.call('HGETALL', KEYS[1])
+  for i = 1, #kv, 2 do
+    if string.byte(kv[i], 1) == 64 then held = held + tonumber(kv[i + 1]) else held = held + 1 end
+  end
+  if held >= max then return {-1, 0} end
+  if held + grant > math.floor(max / 2) then grant = 1 end
+end
 ${NOW_MS}
 redis.call('ZADD', KEYS[4], now, ARGV[3])
-redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
+redis.call('HINCRBY', KEYS[1], ARGV[2], grant)
+redis.call('SADD', KEYS[2], cjson.encode({ARGV[1], ARGV[2]}))
+redis.call('DEL', KEYS[5])
+return {redis.call('SADD', KEYS[3], ARGV[1]), grant}
+`);
+
+/**
+ * Gives spare slots back, keeping at least one. KEYS: user. ARGV: field, how many.
+ * Returns how many were given back (0 when the field is gone: a sweep took it).
+ */
+const RELEASE = luaScript(`
+local held = tonumber(redis.call('HGET', KEYS[1], ARGV[1]))
+if not held then return 0 end
+local back = math.min(tonumber(ARGV[2]), held - 1)
+if back <= 0 then return 0 end
+redis.call('HINCRBY', KEYS[1], ARGV[1], -back)
+return back
+`);
+
+/**
+ * Puts a process's lease back as it is (after an outage, when writes may have been lost):
+ * KEYS: user, proc, online, procs, grace. ARGV: userId, field, processId, slots.
+ * Returns 1 when the user was offline (then announced online again), else 0.
+ */
+const RESTORE = luaScript(`
+${NOW_MS}
+redis.call('ZADD', KEYS[4], now, ARGV[3])
+redis.call('HSET', KEYS[1], ARGV[2], ARGV[4])
 redis.call('SADD', KEYS[2], cjson.encode({ARGV[1], ARGV[2]}))
 redis.call('DEL', KEYS[5])
 return redis.call('SADD', KEYS[3], ARGV[1])
 `);
 
 /**
- * KEYS: user, proc (of the process that recorded the socket), online, grace. ARGV: userId, socketId, processId, grace (1 or 0).
- * Returns 0 when it was not the user's last socket (or unknown), 1 when the grace period began, 2 when the user went offline.
+ * Removes a field of the user's hash: a process's lease (its last socket there left) or, in an
+ * older release's layout, one socket. KEYS: user, proc (of the process that recorded it), online, grace.
+ * ARGV: userId, field, processId, grace (1 or 0), socketId (the socket whose leaving starts the grace period).
+ * Returns 0 when the user still has slots (or the field was unknown), 1 when the grace period began, 2 when the user went offline.
  */
 const DISCONNECT = luaScript(`
 local removed = redis.call('HDEL', KEYS[1], ARGV[2])
 redis.call('SREM', KEYS[2], cjson.encode({ARGV[1], ARGV[2]}))
 if removed == 0 or redis.call('HLEN', KEYS[1]) > 0 then return 0 end
 if ARGV[4] == '1' then
-  redis.call('SET', KEYS[4], cjson.encode({ARGV[3], ARGV[2]}))
+  redis.call('SET', KEYS[4], cjson.encode({ARGV[3], ARGV[5]}))
   redis.call('SADD', KEYS[2], cjson.encode({ARGV[1]}))
   return 1
 end
@@ -92,16 +149,19 @@ return now
 `);
 
 /**
- * KEYS: procs, registering. ARGV: processId, sweepAfterMs. Returns 1 when every live
- * process (a heartbeat within sweepAfterMs) registers the rooms it serves, else 0.
+ * KEYS: procs, registering, proc. ARGV: processId, sweepAfterMs. Returns {everyone, recorded}:
+ * everyone 1 when every live process (a heartbeat within sweepAfterMs) registers the rooms it
+ * serves, else 0; recorded 1 when this process's set exists (a sweep that took the process for
+ * dead, or a Redis that lost its data, deletes it).
  */
 const HEARTBEAT = luaScript(`${NOW_MS}
 redis.call('ZADD', KEYS[1], now, ARGV[1])
 redis.call('SADD', KEYS[2], ARGV[1])
+local recorded = redis.call('EXISTS', KEYS[3])
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], now - tonumber(ARGV[2]), '+inf')) do
-  if redis.call('SISMEMBER', KEYS[2], id) == 0 then return 0 end
+  if redis.call('SISMEMBER', KEYS[2], id) == 0 then return {0, recorded} end
 end
-return 1
+return {1, recorded}
 `);
 
 /** KEYS: procs. ARGV: sweepAfterMs. Returns the processIds whose heartbeat is too old. */
@@ -125,7 +185,7 @@ return 1
 
 type Entry = { userId: string; socketId: string } | { userId: string; socketId?: undefined };
 
-/** A member of a process's set: a socket ([userId, socketId]) or a grace period ([userId]). */
+/** A member of a process's set: a user's lease or (older release) socket ([userId, field]), or a grace period ([userId]). */
 function parseEntry(raw: string): Entry | null {
   try {
     const value: unknown = JSON.parse(raw);
@@ -139,16 +199,61 @@ function parseEntry(raw: string): Entry | null {
   return null;
 }
 
+/** This process's slots of one user: how many it leased, and the sockets spending them. */
+interface Lease {
+  granted: number;
+  sockets: Set<string>;
+  /** The cap the last connect counted against (0: none). */
+  max: number;
+  /** The last of this user's Redis calls, in order (a lease, a give-back, the release, a restore). */
+  tail: Promise<void> | undefined;
+}
+
+/**
+ * Spare slots to lease, or to keep when sockets leave: as many as the user has sockets
+ * here (so a lease doubles as sockets keep coming), at most SPARE_MAX, at most an eighth
+ * of the cap (none under a cap of 8, where every socket is counted exactly).
+ */
+function spareFor(lease: Lease): number {
+  const spare = Math.min(SPARE_MAX, Math.max(1, lease.sockets.size));
+  return lease.max > 0 ? Math.min(spare, Math.floor(lease.max / 8)) : spare;
+}
+
 export function createRedisPresenceStore(client: RedisClient, keys: RedisKeys, opts: RedisPresenceOptions): RedisPresenceStore {
   const { processId } = opts;
   const sweepAfterMs = opts.sweepAfterMs ?? PRESENCE_DEAD_AFTER_MS;
+  /** This process's field in each user's hash. */
+  const field = `@${processId}`;
+  const leases = new Map<string, Lease>();
 
-  async function disconnectFrom(owner: string, userId: string, socketId: string, grace: boolean): Promise<PresenceDisconnect> {
+  /**
+   * Runs a Redis call of a user's lease after the ones before it, so that a lease, its
+   * give-backs and its release reach Redis in the order this process decided them. An
+   * idle lease with no slot is forgotten.
+   */
+  function serial<T>(userId: string, lease: Lease, fn: () => Promise<T>): Promise<T> {
+    const run = (lease.tail ?? Promise.resolve()).then(fn);
+    const tail = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    lease.tail = tail;
+    void tail.then(() => {
+      if (lease.tail !== tail) return;
+      lease.tail = undefined;
+      if (lease.granted === 0 && lease.sockets.size === 0 && leases.get(userId) === lease) leases.delete(userId);
+    });
+    return run;
+  }
+
+  const userKeys = (userId: string, owner: string) => [keys.presenceUser(userId), keys.presenceProcess(owner), keys.presence, keys.presenceProcesses, keys.presenceGrace(userId)];
+
+  async function disconnectFrom(owner: string, userId: string, name: string, socketId: string, grace: boolean): Promise<PresenceDisconnect> {
     const answer = await runLua(
       client,
       DISCONNECT,
       [keys.presenceUser(userId), keys.presenceProcess(owner), keys.presence, keys.presenceGrace(userId)],
-      [userId, socketId, owner, grace ? '1' : '0'],
+      [userId, name, owner, grace ? '1' : '0', socketId],
     );
     return answer === 1 ? 'grace' : answer === 2 ? 'offline' : 'none';
   }
@@ -162,29 +267,68 @@ export function createRedisPresenceStore(client: RedisClient, keys: RedisKeys, o
     return (await client.sMembers(keys.presenceProcess(pid))).map(parseEntry).filter((e): e is Entry => e !== null);
   }
 
-  /** Forgets every socket and grace period a dead process recorded; answers who went offline. */
+  /** Forgets every lease, socket and grace period a dead process recorded; answers who went offline. */
   async function sweepProcess(deadId: string): Promise<string[]> {
     const offline: string[] = [];
     for (const { userId, socketId } of await recorded(deadId)) {
-      const gone = socketId === undefined ? await settleOf(deadId, userId, '') : (await disconnectFrom(deadId, userId, socketId, false)) === 'offline';
+      const gone = socketId === undefined ? await settleOf(deadId, userId, '') : (await disconnectFrom(deadId, userId, socketId, socketId, false)) === 'offline';
       if (gone) offline.push(userId);
     }
     await runLua(client, FORGET_PROCESS, [keys.presenceProcesses, keys.presenceProcess(deadId), keys.presenceRegistering], [deadId, String(sweepAfterMs)]);
     return offline;
   }
 
+  /** Leases slots for a socket that found no spare here: its user's first socket here, or the spare is spent. */
+  async function lease(userId: string, lease: Lease, socketId: string, maxSockets: number) {
+    if (lease.sockets.has(socketId)) return 'more';
+    if (lease.sockets.size < lease.granted) {
+      lease.sockets.add(socketId); // slots leased while this call waited its turn
+      return 'more';
+    }
+    const [online, granted] = (await runLua(client, CONNECT, userKeys(userId, processId), [userId, field, processId, String(maxSockets), String(1 + spareFor(lease))])) as [number, number];
+    if (online === -1) return 'full';
+    lease.granted += granted;
+    lease.sockets.add(socketId);
+    return online === 1 ? 'first' : 'more';
+  }
+
+  /** Gives back the spare beyond what is kept; the lease keeps one slot per socket. */
+  async function giveBack(userId: string, lease: Lease) {
+    const extra = lease.granted - lease.sockets.size - spareFor(lease);
+    if (extra <= 0 || lease.sockets.size === 0) return;
+    const back = Number(await runLua(client, RELEASE, [keys.presenceUser(userId)], [field, String(extra)]));
+    lease.granted -= back;
+  }
+
+  /** The last socket of the user here left: the lease ends (unless a socket came meanwhile). */
+  async function release(userId: string, lease: Lease, socketId: string, grace: boolean): Promise<PresenceDisconnect> {
+    if (lease.sockets.size > 0) return 'none';
+    lease.granted = 0;
+    return disconnectFrom(processId, userId, field, socketId, grace);
+  }
+
   return {
-    async connect(userId, socketId, maxSockets = 0) {
-      const answer = await runLua(
-        client,
-        CONNECT,
-        [keys.presenceUser(userId), keys.presenceProcess(processId), keys.presence, keys.presenceProcesses, keys.presenceGrace(userId)],
-        [userId, socketId, processId, String(maxSockets)],
-      );
-      return answer === 1 ? 'first' : answer === 0 ? 'more' : 'full';
+    connect(userId, socketId, maxSockets = 0) {
+      let held = leases.get(userId);
+      if (!held) leases.set(userId, (held = { granted: 0, sockets: new Set(), max: maxSockets, tail: undefined }));
+      held.max = maxSockets;
+      if (held.sockets.has(socketId)) return Promise.resolve('more');
+      if (!held.tail && held.sockets.size < held.granted) {
+        held.sockets.add(socketId); // spare slot: the user is online and counted, nothing to ask Redis
+        return Promise.resolve('more');
+      }
+      const own = held;
+      return serial(userId, own, () => lease(userId, own, socketId, maxSockets));
     },
     disconnect(userId, socketId, o = {}) {
-      return disconnectFrom(processId, userId, socketId, o.grace === true);
+      const held = leases.get(userId);
+      if (!held?.sockets.delete(socketId)) return Promise.resolve('none');
+      if (held.sockets.size === 0) return serial(userId, held, () => release(userId, held, socketId, o.grace === true));
+      if (held.granted - held.sockets.size <= spareFor(held)) return Promise.resolve('none');
+      return serial(userId, held, async () => {
+        await giveBack(userId, held);
+        return 'none' as const;
+      });
     },
     settle(userId, socketId) {
       return settleOf(processId, userId, socketId ?? '');
@@ -193,8 +337,10 @@ export function createRedisPresenceStore(client: RedisClient, keys: RedisKeys, o
       return client.sMembers(keys.presence);
     },
     async heartbeat() {
-      const everyone = await runLua(client, HEARTBEAT, [keys.presenceProcesses, keys.presenceRegistering], [processId, String(sweepAfterMs)]);
+      const [everyone, recorded] = (await runLua(client, HEARTBEAT, [keys.presenceProcesses, keys.presenceRegistering, keys.presenceProcess(processId)], [processId, String(sweepAfterMs)])) as [number, number];
       opts.onHeartbeat?.(everyone === 1);
+      // Sockets here, and no record of them: swept as dead (a stall longer than sweepAfterMs), or Redis lost its data.
+      return recorded === 1 || ![...leases.values()].some((held) => held.sockets.size > 0);
     },
     async handOver(afterMs) {
       await runLua(client, HAND_OVER, [keys.presenceProcesses], [processId, String(sweepAfterMs), String(afterMs)]);
@@ -204,6 +350,32 @@ export function createRedisPresenceStore(client: RedisClient, keys: RedisKeys, o
       for (const e of await recorded(processId)) {
         if (e.socketId === undefined) out.graces.push(e.userId);
         else out.sockets.push([e.userId, e.socketId]);
+      }
+      return out;
+    },
+    async resync(grace) {
+      const out: PresenceResync = { online: [], left: [], graces: [] };
+      const recordedUsers = new Set<string>();
+      for (const e of await recorded(processId)) {
+        if (e.socketId === undefined) out.graces.push(e.userId);
+        else if (e.socketId === field) recordedUsers.add(e.userId);
+        else out.left.push({ userId: e.userId, answer: await disconnectFrom(processId, e.userId, e.socketId, e.socketId, grace) });
+      }
+      // Leases of users with no socket here any more: their release was lost.
+      for (const userId of recordedUsers) {
+        if (leases.get(userId)?.sockets.size) continue;
+        out.left.push({ userId, answer: await disconnectFrom(processId, userId, field, '', grace) });
+      }
+      // Leases as this process counts them, written whole (whatever of them Redis lost).
+      for (const [userId, held] of leases) {
+        if (held.sockets.size === 0) continue;
+        const restore = async () => {
+          if (held.sockets.size === 0) return;
+          held.granted = Math.max(held.granted, held.sockets.size);
+          const args = [userId, field, processId, String(held.granted)];
+          if ((await runLua(client, RESTORE, userKeys(userId, processId), args)) === 1) out.online.push(userId);
+        };
+        await serial(userId, held, restore);
       }
       return out;
     },
