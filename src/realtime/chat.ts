@@ -11,6 +11,7 @@ import { handlers } from './handlers/index.js';
 import { HandshakeRefusal, type Undo } from './io.js';
 import { deliverLocallyFirst, encodeOnlyForRecipients } from './local-first.js';
 import type { ConnectionHealth, PresenceUpkeep, Release, RoomChannels, RoomLapses, RoomPeers } from './ports.js';
+import { knownUsers } from './known-users.js';
 import { createPresence } from './presence.js';
 import { createRecovery, type Recovery } from './recovery.js';
 import { socketRooms } from './rooms.js';
@@ -45,6 +46,8 @@ export interface ChatRealtimeDeps {
 export function createChatRealtime(deps: ChatRealtimeDeps) {
   const { live, log } = deps;
   const findUser = publicUserFinder(deps.users);
+  /** The records of users with a socket here: their next socket's CONNECT reads none. */
+  const known = knownUsers(deps.users, live.bus);
   const presence = createPresence({
     presence: deps.presence,
     upkeep: deps.presenceUpkeep,
@@ -98,30 +101,38 @@ export function createChatRealtime(deps: ChatRealtimeDeps) {
    *
    * The user read and the presence record need only the user id, which the session gives:
    * they run together (one round trip on one connection), and so does the hold of the user
-   * room's channel when no socket of the user here is in it yet. A socket refused after all
-   * (the user gone, its login stale, Redis failing) has its presence record undone, which
-   * announces nothing for it, and its hold released.
+   * room's channel when no socket of the user here is in it yet. When one is, neither needs
+   * Redis as a rule: the user's record is the one kept since (known-users.ts) and presence
+   * spends a slot this process leased already (store/redis/presence.ts). A socket refused
+   * after all (the user gone, its login stale, Redis failing) has its presence record
+   * undone, which announces nothing for it, and its hold released.
    */
   async function admit(socket: AppSocket): Promise<Undo> {
     const session = live.session(socket);
     const userId = session?.passport?.user;
     if (!session || !userId) throw new HandshakeRefusal('unauthorized');
     const room = socketRooms.user(userId);
-    const held = socket.nsp.adapter.rooms.get(room)?.size ? undefined : deps.roomChannels.hold(room);
+    const here = !!socket.nsp.adapter.rooms.get(room)?.size;
+    const held = here ? undefined : deps.roomChannels.hold(room);
     held?.catch(() => undefined); // awaited below, or released; never an unhandled rejection meanwhile
-    const [read, recorded] = await Promise.allSettled([deps.users.findById(userId), presence.admit(socket, userId)]);
+    const [read, recorded] = await Promise.allSettled([known.find(userId, here), presence.admit(socket, userId)]);
     const stored = read.status === 'fulfilled' ? read.value : null;
     const user = stored && credentialsCurrent(session, stored) ? publicUser(stored) : undefined;
     if (user) socket.data.user = user; // named in the audit line of a refusal (too_many_connections) too
     if (read.status === 'rejected' || !user || recorded.status === 'rejected') {
       if (recorded.status === 'fulfilled') recorded.value(user ?? (stored ? publicUser(stored) : undefined));
       held?.then((release) => release(), () => undefined);
+      if (!socket.nsp.adapter.rooms.get(room)?.size) known.forget(userId);
       if (read.status === 'rejected') throw read.reason;
       if (!user) throw new HandshakeRefusal('unauthorized');
       throw (recorded as PromiseRejectedResult).reason;
     }
     socket.data.inFlight = 0;
-    const undo = () => recorded.value(user);
+    const undo = () => {
+      recorded.value(user);
+      const others = socket.nsp.adapter.rooms.get(room);
+      if (!others?.size || (others.size === 1 && others.has(socket.id))) known.forget(userId);
+    };
     try {
       await joinUserRoom(socket, room, held);
     } catch (err) {
@@ -134,6 +145,11 @@ export function createChatRealtime(deps: ChatRealtimeDeps) {
   function onConnect(socket: AppSocket) {
     views?.send(socket);
     presence.connected(socket);
+    // Its rooms are left before `disconnect`: the last socket of the user here forgets their record.
+    socket.on('disconnect', () => {
+      const userId = socket.data.user.id;
+      if (!socket.nsp.adapter.rooms.get(socketRooms.user(userId))?.size) known.forget(userId);
+    });
   }
 
   /** Wires the server in, and starts what runs on its own (presence upkeep, catch-up). */

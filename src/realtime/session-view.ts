@@ -1,7 +1,7 @@
 import type { LiveSession } from 'socket.io-live-session';
 import { publicUser } from '../chat/users.js';
 import type { Logger } from '../logger.js';
-import { credentialsCurrent, type UserChanged } from '../session/types.js';
+import { credentialsCurrent, isUserChanged } from '../session/types.js';
 import type { UserStore } from '../chat/ports.js';
 import type { AppServer, AppSocket, SessionView } from './events.js';
 import { socketRooms } from './rooms.js';
@@ -13,8 +13,6 @@ function sessionView(live: LiveSession, socket: AppSocket): SessionView | null {
   if (!session || !expiresAt) return null;
   return { user: socket.data.user, prefs: session.prefs ?? {}, lastRoomId: session.lastRoomId ?? null, expiresAt: expiresAt.toISOString() };
 }
-
-const isUserChanged = (m: { t: string }): m is UserChanged => m.t === 'user' && typeof (m as UserChanged).uid === 'string';
 
 /**
  * Keeps every socket told about its session: `session` after every change the

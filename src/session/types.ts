@@ -35,3 +35,5 @@ export interface UserChanged {
   uid: string;
   [field: string]: unknown;
 }
+
+export const isUserChanged = (m: { t: string }): m is UserChanged => m.t === 'user' && typeof (m as UserChanged).uid === 'string';

@@ -1,8 +1,11 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { expect } from 'chai';
+import request from 'supertest';
 import type { Socket } from 'socket.io-client';
 import { connectSocket, emitAck, nextEvent, PASSWORD, socketFor, TestClient, uniqueName } from '../helpers/client.js';
 import { startCluster, type ServerProcess } from '../helpers/processes.js';
+import type { SessionView } from '../../src/realtime/events.js';
+import { connectTestClient, type TestRedisClient } from '../unit/helpers/redis.js';
 import { needs } from '../support/services.js';
 
 /*
@@ -135,3 +138,77 @@ describe('limits and revocation across processes', function () {
     expect(raced, 'logins that verified the old password').to.be.greaterThan(0);
   });
 });
+
+/*
+ * The CONNECT of a user's next socket on a process needs no Redis (issue 16): presence
+ * spends a slot the process leased with the user's first socket there, and the user's
+ * record is the one kept since (realtime/known-users.ts). What must hold all the same:
+ * the cap is never exceeded across processes, the leases end with the sockets, and a
+ * change of the user reaches the next socket's admission.
+ */
+describe('the next sockets of a user on a process, across processes', function () {
+  needs('redis');
+  this.timeout(60_000);
+  const CAP = 40; // a process leases at most CAP / 8 = 5 spare slots of a user, and only within half the cap
+  let cluster: Awaited<ReturnType<typeof startCluster>>;
+  let A: ServerProcess, B: ServerProcess;
+  let redis: TestRedisClient;
+  const sockets: Socket[] = [];
+  const track = (s: Socket) => (sockets.push(s), s);
+  const slotsOf = async (userId: string) => Object.values(await redis.hGetAll(`${cluster.prefix}{presence}:user:${userId}`)).map(Number);
+
+  before(async () => {
+    cluster = await startCluster(2, { MAX_SOCKETS_PER_USER: String(CAP) });
+    [A, B] = cluster.nodes as [ServerProcess, ServerProcess];
+    redis = await connectTestClient();
+  });
+  afterEach(() => {
+    for (const s of sockets.splice(0)) s.close();
+  });
+  after(async () => {
+    await redis?.close();
+    await cluster.close();
+  });
+
+  it('leases slots per process, never lets the user past the cap, and ends the leases with the sockets', async () => {
+    const c = new TestClient(A.url);
+    const user = await c.register();
+    for (let i = 0; i < 10; i++) track((await connectTo(c, A)) as Socket);
+    const onA = await slotsOf(user.id);
+    expect(onA, 'one lease of A, not one entry per socket').to.have.length(1);
+    expect(onA[0]).to.be.within(10, 10 + CAP / 8);
+    const results = await Promise.all(Array.from({ length: CAP }, () => connectTo(c, B)));
+    const admitted = results.filter((r): r is Socket => typeof r !== 'string');
+    admitted.forEach(track);
+    expect(results.filter((r) => typeof r === 'string')).to.satisfy((refusals: unknown[]) => refusals.every((r) => r === 'too_many_connections'));
+    expect(10 + admitted.length, 'sockets connected').to.be.within(CAP - (onA[0]! - 10), CAP);
+    const leases = await slotsOf(user.id);
+    expect(leases, 'a lease per process').to.have.length(2);
+    expect(leases.reduce((a, b) => a + b, 0), 'slots counted').to.be.at.most(CAP);
+    for (const s of sockets.splice(0)) s.close();
+    await waitUntil(async () => (await slotsOf(user.id)).length === 0, 'every lease given back');
+  });
+
+  it("answers a user's next socket with their record as changed meanwhile on another process", async () => {
+    const c = new TestClient(A.url);
+    await c.register(undefined, undefined, 'Before');
+    const first = track((await connectTo(c, A)) as Socket); // A keeps the user's record now
+    const renamed = nextEvent<SessionView>(first, 'session');
+    // The same browser renames itself through B.
+    await request(B.url).patch('/api/me').set('cookie', c.cookie).set('x-csrf-token', c.csrf).send({ displayName: 'After' }).expect(200);
+    // A has seen the change (the first socket is told): its record of the user is gone.
+    expect((await renamed).user.displayName).to.equal('After');
+    const next = socketFor(A.url, { headers: { cookie: c.cookie } });
+    track(next);
+    const view = await nextEvent<SessionView>(next, 'session');
+    expect(view.user.displayName).to.equal('After');
+  });
+});
+
+async function waitUntil(check: () => Promise<boolean>, what: string, ms = 10_000) {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting: ${what}`);
+    await sleep(50);
+  }
+}
