@@ -231,17 +231,17 @@ export function createRedisPresenceStore(client: RedisClient, keys: RedisKeys, o
    * give-backs and its release reach Redis in the order this process decided them. An
    * idle lease with no slot is forgotten.
    */
-  function serial<T>(userId: string, lease: Lease, fn: () => Promise<T>): Promise<T> {
-    const run = (lease.tail ?? Promise.resolve()).then(fn);
+  function serial<T>(userId: string, held: Lease, fn: () => Promise<T>): Promise<T> {
+    const run = (held.tail ?? Promise.resolve()).then(fn);
     const tail = run.then(
       () => undefined,
       () => undefined,
     );
-    lease.tail = tail;
+    held.tail = tail;
     void tail.then(() => {
-      if (lease.tail !== tail) return;
-      lease.tail = undefined;
-      if (lease.granted === 0 && lease.sockets.size === 0 && leases.get(userId) === lease) leases.delete(userId);
+      if (held.tail !== tail) return;
+      held.tail = undefined;
+      if (held.granted === 0 && held.sockets.size === 0 && leases.get(userId) === held) leases.delete(userId);
     });
     return run;
   }
@@ -279,31 +279,31 @@ export function createRedisPresenceStore(client: RedisClient, keys: RedisKeys, o
   }
 
   /** Leases slots for a socket that found no spare here: its user's first socket here, or the spare is spent. */
-  async function lease(userId: string, lease: Lease, socketId: string, maxSockets: number) {
-    if (lease.sockets.has(socketId)) return 'more';
-    if (lease.sockets.size < lease.granted) {
-      lease.sockets.add(socketId); // slots leased while this call waited its turn
+  async function take(userId: string, held: Lease, socketId: string, maxSockets: number) {
+    if (held.sockets.has(socketId)) return 'more';
+    if (held.sockets.size < held.granted) {
+      held.sockets.add(socketId); // slots leased while this call waited its turn
       return 'more';
     }
-    const [online, granted] = (await runLua(client, CONNECT, userKeys(userId, processId), [userId, field, processId, String(maxSockets), String(1 + spareFor(lease))])) as [number, number];
+    const [online, granted] = (await runLua(client, CONNECT, userKeys(userId, processId), [userId, field, processId, String(maxSockets), String(1 + spareFor(held))])) as [number, number];
     if (online === -1) return 'full';
-    lease.granted += granted;
-    lease.sockets.add(socketId);
+    held.granted += granted;
+    held.sockets.add(socketId);
     return online === 1 ? 'first' : 'more';
   }
 
   /** Gives back the spare beyond what is kept; the lease keeps one slot per socket. */
-  async function giveBack(userId: string, lease: Lease) {
-    const extra = lease.granted - lease.sockets.size - spareFor(lease);
-    if (extra <= 0 || lease.sockets.size === 0) return;
+  async function giveBack(userId: string, held: Lease) {
+    const extra = held.granted - held.sockets.size - spareFor(held);
+    if (extra <= 0 || held.sockets.size === 0) return;
     const back = Number(await runLua(client, RELEASE, [keys.presenceUser(userId)], [field, String(extra)]));
-    lease.granted -= back;
+    held.granted -= back;
   }
 
   /** The last socket of the user here left: the lease ends (unless a socket came meanwhile). */
-  async function release(userId: string, lease: Lease, socketId: string, grace: boolean): Promise<PresenceDisconnect> {
-    if (lease.sockets.size > 0) return 'none';
-    lease.granted = 0;
+  async function release(userId: string, held: Lease, socketId: string, grace: boolean): Promise<PresenceDisconnect> {
+    if (held.sockets.size > 0) return 'none';
+    held.granted = 0;
     return disconnectFrom(processId, userId, field, socketId, grace);
   }
 
@@ -318,7 +318,7 @@ export function createRedisPresenceStore(client: RedisClient, keys: RedisKeys, o
         return Promise.resolve('more');
       }
       const own = held;
-      return serial(userId, own, () => lease(userId, own, socketId, maxSockets));
+      return serial(userId, own, () => take(userId, own, socketId, maxSockets));
     },
     disconnect(userId, socketId, o = {}) {
       const held = leases.get(userId);
