@@ -17,8 +17,11 @@ import { isUserChanged } from '../session/types.js';
  * change revokes the sessions it ends, and a login that raced it is ended when the change
  * arrives (session-view.ts), here as on every process.
  */
+/** What the admission needs of a user's record: not its password hash, which is not kept. */
+export type KnownUser = Pick<StoredUser, 'id' | 'username' | 'displayName' | 'credentialVersion'>;
+
 export function knownUsers(users: UserStore, bus: LiveBus) {
-  const records = new Map<string, StoredUser>();
+  const records = new Map<string, KnownUser>();
   /** Bumped by whatever may make a record stale: a read that began before a bump is not kept. */
   let generation = 0;
   let cutOff = false;
@@ -47,14 +50,16 @@ export function knownUsers(users: UserStore, bus: LiveBus) {
      * room), so a record kept since its admission may serve; otherwise it is read, and
      * kept for the next socket.
      */
-    async find(userId: string, withSocketsHere: boolean): Promise<StoredUser | null> {
+    async find(userId: string, withSocketsHere: boolean): Promise<KnownUser | null> {
       if (withSocketsHere) {
         const known = records.get(userId);
         if (known) return known;
       }
       const seen = generation;
-      const user = await users.findById(userId);
-      if (user && seen === generation && !cutOff) records.set(userId, user);
+      const stored = await users.findById(userId);
+      if (!stored) return null;
+      const user: KnownUser = { id: stored.id, username: stored.username, displayName: stored.displayName, credentialVersion: stored.credentialVersion };
+      if (seen === generation && !cutOff) records.set(userId, user);
       return user;
     },
     /** The user has no socket here any more. */

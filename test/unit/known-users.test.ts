@@ -74,6 +74,14 @@ describe('known users (the records kept for users with a socket here)', () => {
     expect(known.size, 'nothing kept for a user that does not exist').to.equal(1);
   });
 
+  it('keeps no password hash', async () => {
+    const u = oneUser();
+    const known = knownUsers(u.users, testBus().bus);
+    const found = await known.find('u1', false);
+    expect(found).to.deep.equal({ id: 'u1', username: 'ann', displayName: 'Ann', credentialVersion: 1 });
+    expect(await known.find('u1', true)).to.not.have.property('passwordHash');
+  });
+
   it('forgets a user whose record changed (UserChanged on the bus), and a user with no socket left', async () => {
     const u = oneUser();
     const t = testBus();
