@@ -11,7 +11,8 @@
  *                                         small-rooms (25 rooms of 4), idle-8k (8,000 idle sockets in one process),
  *                                         scale (1 project process against 3), storm (a deploy under 2,000 reconnecting sockets)
  *   npm run bench -- --sockets=100 --messages=5 --rounds=3 --idle=1000,5000 --handshakes=2000
- *                    --hs-concurrency=25 --inbound-seconds=3 --liveness=50 --idle-users=10
+ *                    --hs-concurrency=25 --hs-warmup=3 (handshake warm-up rounds) --inbound-seconds=3
+ *                    --liveness=50 --idle-users=10
  *                    --cpu-prof=/tmp/prof (V8 CPU profiles of the timed rounds of handshake, fanout and
  *                    inbound, both servers: <server>-<phase>-<n>.cpuprofile)  --json=/tmp/bench.json
  *                    --heap-snapshots=/tmp/snaps (heap snapshots without and with N idle sockets, first round)
@@ -79,6 +80,7 @@ async function main() {
     messages: opts.int('messages', 5, 1, SEND_LIMIT),
     handshakes: opts.int('handshakes', quick ? 200 : 2000, 1, 20_000),
     hsConcurrency: opts.int('hs-concurrency', 25, 1, 1000),
+    hsWarmup: opts.int('hs-warmup', quick ? 1 : 3, 1, 20),
     inboundSeconds: opts.int('inbound-seconds', quick ? 1 : 3, 0.2, 120),
     idle: opts.list('idle', quick ? ['200', '1000'] : ['1000', '5000']).map(Number),
     idleUsers: opts.int('idle-users', 10, 1, 1000),
@@ -151,6 +153,8 @@ async function main() {
   const stormResults = new Results();
   const order = (r: number): Side[] => (r % 2 ? ['project', 'bare'] : ['bare', 'project']);
   const label = (r: number) => (r < 0 ? 'warm-up' : `round ${r + 1}/${cfg.rounds}`);
+  /** Warm-up rounds (negative) then the timed ones, for a phase that warms up `warmups` rounds. */
+  const withWarmup = (warmups: number) => [...(cfg.warmup ? Array.from({ length: warmups }, (_, i) => i - warmups) : []), ...Array.from({ length: cfg.rounds }, (_, i) => i)];
   // --cpu-prof: one .cpuprofile per timed round and server, named <server>-<phase>-<n>.
   let profPhase = '';
   let profTimed = false;
@@ -172,7 +176,7 @@ async function main() {
     profPhase = phase;
     profTimed = r >= 0;
   };
-  const roundsWithWarmup = [...(cfg.warmup ? [-1] : []), ...Array.from({ length: cfg.rounds }, (_, i) => i)];
+  const roundsWithWarmup = withWarmup(1);
   const run = runId();
   const entry = cfg.projectEntry;
   checkBuilt(entry);
@@ -212,7 +216,9 @@ async function main() {
       results.metric('server CPU per handshake', 'µs', 'lower', { on: 'ratio', op: '<=', value: 1.3 });
       results.metric('Redis CPU per handshake', 'µs', 'lower');
       results.metric('Redis commands per handshake', 'count', 'lower');
-      for (const r of roundsWithWarmup) {
+      // A round is ~2,000 connects, a fraction of a second of server CPU: after one warm-up round V8
+      // is still compiling (on background threads, which the CPU counts), for both servers.
+      for (const r of withWarmup(cfg.hsWarmup)) {
         for (const side of order(r)) {
           progress(`handshakes ${label(r)}: ${side} (${cfg.handshakes} connects, ${cfg.hsConcurrency} at a time)`);
           profile('handshake', r);
