@@ -768,6 +768,43 @@ describe('Redis-only behaviour', () => {
       expect(after['@proc-a']! + after['@proc-b']!).to.be.at.most(cap);
     });
 
+    it('stays consistent under random interleavings of connects and disconnects on two processes', async () => {
+      const { keys, a, b } = twoProcesses();
+      const cap = 24; // spare up to 3 a process, and only within 12 slots
+      let seed = 7;
+      const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+      const open = new Map<string, PresenceStore>(); // socket → the process it is on
+      let next = 0;
+      for (let step = 0; step < 30; step++) {
+        // A burst of racing connects and disconnects, then the invariants.
+        const burst: Array<Promise<unknown>> = [];
+        for (let i = 0; i < 8; i++) {
+          const leave = open.size > 0 && random() < 0.45;
+          if (leave) {
+            const [socketId, store] = [...open][Math.floor(random() * open.size)]!;
+            open.delete(socketId);
+            burst.push(store.disconnect('u', socketId, { grace: random() < 0.5 }));
+          } else {
+            const store = random() < 0.5 ? a : b;
+            const socketId = `s${next++}`;
+            burst.push(store.connect('u', socketId, cap).then((answer) => answer !== 'full' && open.set(socketId, store)));
+          }
+        }
+        await Promise.all(burst);
+        const leased = await slots(keys, 'u');
+        const counted = Object.values(leased).reduce((x, y) => x + y, 0);
+        expect(open.size, `step ${step}: sockets within the cap`).to.be.at.most(cap);
+        expect(counted, `step ${step}: every socket has a slot`).to.be.at.least(open.size);
+        expect(counted, `step ${step}: slots within the cap`).to.be.at.most(cap);
+        for (const [name, n] of Object.entries(leased)) {
+          const here = [...open.values()].filter((store) => store === (name === '@proc-a' ? a : b)).length;
+          expect(n - here, `step ${step}: ${name} holds at most its spare`).to.be.within(0, cap / 8);
+        }
+      }
+      await Promise.all([...open].map(([socketId, store]) => store.disconnect('u', socketId)));
+      expect(await slots(keys, 'u'), 'every lease ended').to.deep.equal({});
+    });
+
     it('counts an older release\'s socket fields as one slot each', async () => {
       const { keys, a } = twoProcesses();
       const [client] = backend.clients();
