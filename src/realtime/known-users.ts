@@ -2,6 +2,9 @@ import type { LiveBus } from 'socket.io-live-session';
 import type { StoredUser, UserStore } from '../chat/ports.js';
 import { isUserChanged } from '../session/types.js';
 
+/** What the admission needs of a user's record: not its password hash, which is not kept. */
+export type KnownUser = Pick<StoredUser, 'id' | 'username' | 'displayName' | 'credentialVersion'>;
+
 /**
  * The user records of the users with a socket here, so that the CONNECT of a user's
  * next socket (another tab, a reconnect) needs no read: with presence's slot leases,
@@ -17,9 +20,6 @@ import { isUserChanged } from '../session/types.js';
  * change revokes the sessions it ends, and a login that raced it is ended when the change
  * arrives (session-view.ts), here as on every process.
  */
-/** What the admission needs of a user's record: not its password hash, which is not kept. */
-export type KnownUser = Pick<StoredUser, 'id' | 'username' | 'displayName' | 'credentialVersion'>;
-
 export function knownUsers(users: UserStore, bus: LiveBus) {
   const records = new Map<string, KnownUser>();
   /** Bumped by whatever may make a record stale: a read that began before a bump is not kept. */
@@ -72,5 +72,3 @@ export function knownUsers(users: UserStore, bus: LiveBus) {
     },
   };
 }
-
-export type KnownUsers = ReturnType<typeof knownUsers>;

@@ -49,12 +49,6 @@ export interface RoomLapses {
 }
 
 /** What a process recorded: its sockets, and the users whose grace period it is to settle. */
-export interface RecordedPresence {
-  /** The users this process holds slots for ([userId, "@<processId>"]; an older release recorded each socket). */
-  sockets: Array<[userId: string, socketId: string]>;
-  graces: string[];
-}
-
 /** What a resync changed, for presence to announce and settle. */
 export interface PresenceResync {
   /** Users with sockets here whom Redis had lost: online again, to be announced. */
@@ -81,8 +75,6 @@ export interface PresenceUpkeep {
    * thereby went offline (a grace period of a dead process is over: it ended long before the sweep).
    */
   sweep(): Promise<string[]>;
-  /** What this process has recorded. */
-  mine(): Promise<RecordedPresence>;
   /**
    * After an outage (writes may have been lost): makes what Redis has of this process
    * match its sockets, as the store counts them. `grace`: a user recorded here with no

@@ -1,11 +1,20 @@
 import type { RedisKeys } from '../keys.js';
 import type { PresenceDisconnect, PresenceStore } from '../../chat/ports.js';
-import type { PresenceResync, PresenceUpkeep, RecordedPresence } from '../../realtime/ports.js';
+import type { PresenceResync, PresenceUpkeep } from '../../realtime/ports.js';
 import type { RedisClient } from './client.js';
 import { luaScript, NOW_MS, runLua } from './lua.js';
 import { PRESENCE_DEAD_AFTER_MS } from '../../timings.js';
 
-export type RedisPresenceStore = PresenceStore & PresenceUpkeep;
+/** What a process has recorded: its users ([userId, "@<processId>"]; an older release recorded each socket) and grace periods. */
+export interface RecordedPresence {
+  sockets: Array<[userId: string, socketId: string]>;
+  graces: string[];
+}
+
+export interface RedisPresenceStore extends PresenceStore, PresenceUpkeep {
+  /** What this process has recorded (for inspection). */
+  mine(): Promise<RecordedPresence>;
+}
 
 /** The most spare slots a process leases for one user at a time (see "Slot leases" below). */
 export const SPARE_MAX = 16;
