@@ -385,6 +385,25 @@ for (const target of REDIS_TARGETS) describe(`several processes on ${target.name
     expect(await victim.listed()).to.equal(0);
   });
 
+  it('puts back the presence of a process that was only stalled past the sweep (SIGSTOP, then SIGCONT)', async function () {
+    this.timeout(60_000);
+    const stalled = await startProcess(cluster.env);
+    try {
+      const victim = await connectedOn(stalled);
+      stalled.child.kill('SIGSTOP');
+      await waitFor(() => victim.heard.length === 2, 'offline event from the sweep', 30_000);
+      stalled.child.kill('SIGCONT');
+      // Its next heartbeat finds its records gone: it puts them back, and the user is online again.
+      await waitFor(() => victim.heard.length === 3, 'online event after its resync', 15_000);
+      expect(victim.heard).to.deep.equal([true, false, true]);
+      expect(await victim.listed()).to.equal(1);
+      expect(victim.socket.connected, 'the socket lived through the stall').to.equal(true);
+    } finally {
+      stalled.child.kill('SIGCONT');
+      await stalled.stop('SIGTERM');
+    }
+  });
+
   it("announces a crashed process's users in their grace period offline in the sweep, and nothing for those back elsewhere", async function () {
     this.timeout(45_000);
     const doomed = await startProcess({ ...cluster.env, PRESENCE_GRACE_MS: '5000' });
