@@ -107,12 +107,18 @@ export function createChatRealtime(deps: ChatRealtimeDeps) {
    * after all (the user gone, its login stale, Redis failing) has its presence record
    * undone, which announces nothing for it, and its hold released.
    */
+  /** Whether another socket than this one is in the room here (the user's own room: another socket of the user). */
+  function othersIn(socket: AppSocket, room: string) {
+    const members = socket.nsp.adapter.rooms.get(room);
+    return !!members && members.size > (members.has(socket.id) ? 1 : 0);
+  }
+
   async function admit(socket: AppSocket): Promise<Undo> {
     const session = live.session(socket);
     const userId = session?.passport?.user;
     if (!session || !userId) throw new HandshakeRefusal('unauthorized');
     const room = socketRooms.user(userId);
-    const here = !!socket.nsp.adapter.rooms.get(room)?.size;
+    const here = othersIn(socket, room);
     const held = here ? undefined : deps.roomChannels.hold(room);
     held?.catch(() => undefined); // awaited below, or released; never an unhandled rejection meanwhile
     const [read, recorded] = await Promise.allSettled([known.find(userId, here), presence.admit(socket, userId)]);
@@ -122,7 +128,7 @@ export function createChatRealtime(deps: ChatRealtimeDeps) {
     if (read.status === 'rejected' || !user || recorded.status === 'rejected') {
       if (recorded.status === 'fulfilled') recorded.value(user ?? (stored ? publicUser(stored) : undefined));
       held?.then((release) => release(), () => undefined);
-      if (!socket.nsp.adapter.rooms.get(room)?.size) known.forget(userId);
+      if (!othersIn(socket, room)) known.forget(userId);
       if (read.status === 'rejected') throw read.reason;
       if (!user) throw new HandshakeRefusal('unauthorized');
       throw (recorded as PromiseRejectedResult).reason;
@@ -130,8 +136,7 @@ export function createChatRealtime(deps: ChatRealtimeDeps) {
     socket.data.inFlight = 0;
     const undo = () => {
       recorded.value(user);
-      const others = socket.nsp.adapter.rooms.get(room);
-      if (!others?.size || (others.size === 1 && others.has(socket.id))) known.forget(userId);
+      if (!othersIn(socket, room)) known.forget(userId);
     };
     try {
       await joinUserRoom(socket, room, held);
@@ -148,7 +153,7 @@ export function createChatRealtime(deps: ChatRealtimeDeps) {
     // Its rooms are left before `disconnect`: the last socket of the user here forgets their record.
     socket.on('disconnect', () => {
       const userId = socket.data.user.id;
-      if (!socket.nsp.adapter.rooms.get(socketRooms.user(userId))?.size) known.forget(userId);
+      if (!othersIn(socket, socketRooms.user(userId))) known.forget(userId);
     });
   }
 

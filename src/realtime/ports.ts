@@ -48,7 +48,6 @@ export interface RoomLapses {
   onLapse(listener: (room: string) => void): void;
 }
 
-/** What a process recorded: its sockets, and the users whose grace period it is to settle. */
 /** What a resync changed, for presence to announce and settle. */
 export interface PresenceResync {
   /** Users with sockets here whom Redis had lost: online again, to be announced. */

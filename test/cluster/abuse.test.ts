@@ -5,6 +5,7 @@ import type { Socket } from 'socket.io-client';
 import { connectSocket, emitAck, nextEvent, PASSWORD, socketFor, TestClient, uniqueName } from '../helpers/client.js';
 import { startCluster, type ServerProcess } from '../helpers/processes.js';
 import type { SessionView } from '../../src/realtime/events.js';
+import { waitFor } from '../helpers/chat.js';
 import { connectTestClient, type TestRedisClient } from '../unit/helpers/redis.js';
 import { needs } from '../support/services.js';
 
@@ -186,7 +187,7 @@ describe('the next sockets of a user on a process, across processes', function (
     expect(leases, 'a lease per process').to.have.length(2);
     expect(leases.reduce((a, b) => a + b, 0), 'slots counted').to.be.at.most(CAP);
     for (const s of sockets.splice(0)) s.close();
-    await waitUntil(async () => (await slotsOf(user.id)).length === 0, 'every lease given back');
+    await waitFor(async () => (await slotsOf(user.id)).length === 0, 'every lease given back', 10_000);
   });
 
   it("answers a user's next socket with their record as changed meanwhile on another process", async () => {
@@ -204,11 +205,3 @@ describe('the next sockets of a user on a process, across processes', function (
     expect(view.user.displayName).to.equal('After');
   });
 });
-
-async function waitUntil(check: () => Promise<boolean>, what: string, ms = 10_000) {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting: ${what}`);
-    await sleep(50);
-  }
-}

@@ -63,6 +63,18 @@ export interface RedisPresenceOptions {
  */
 
 /**
+ * Lua: records slots of the user for process ARGV[3] (`write` sets or increments its field ARGV[2]),
+ * as the sweep will find them, and ends a grace period; `online` is 1 when the user was offline.
+ * KEYS: user, proc, online, procs, grace.
+ */
+const recordSlots = (write: string) => `${NOW_MS}
+redis.call('ZADD', KEYS[4], now, ARGV[3])
+${write}
+redis.call('SADD', KEYS[2], cjson.encode({ARGV[1], ARGV[2]}))
+redis.call('DEL', KEYS[5])
+local online = redis.call('SADD', KEYS[3], ARGV[1])`;
+
+/**
  * Leases slots. KEYS: user, proc, online, procs, grace. ARGV: userId, field (`@<processId>`),
  * processId, maxSockets (0: no cap), want (the slots asked for: one for the socket, the rest spare).
  * Returns {online, granted}: online 1 when the user was offline, 0 when not (another socket,
@@ -81,12 +93,8 @@ if max > 0 then
   if held >= max then return {-1, 0} end
   if held + grant > math.floor(max / 2) then grant = 1 end
 end
-${NOW_MS}
-redis.call('ZADD', KEYS[4], now, ARGV[3])
-redis.call('HINCRBY', KEYS[1], ARGV[2], grant)
-redis.call('SADD', KEYS[2], cjson.encode({ARGV[1], ARGV[2]}))
-redis.call('DEL', KEYS[5])
-return {redis.call('SADD', KEYS[3], ARGV[1]), grant}
+${recordSlots(`redis.call('HINCRBY', KEYS[1], ARGV[2], grant)`)}
+return {online, grant}
 `);
 
 /**
@@ -108,12 +116,8 @@ return back
  * Returns 1 when the user was offline (then announced online again), else 0.
  */
 const RESTORE = luaScript(`
-${NOW_MS}
-redis.call('ZADD', KEYS[4], now, ARGV[3])
-redis.call('HSET', KEYS[1], ARGV[2], ARGV[4])
-redis.call('SADD', KEYS[2], cjson.encode({ARGV[1], ARGV[2]}))
-redis.call('DEL', KEYS[5])
-return redis.call('SADD', KEYS[3], ARGV[1])
+${recordSlots(`redis.call('HSET', KEYS[1], ARGV[2], ARGV[4])`)}
+return online
 `);
 
 /**
@@ -365,10 +369,10 @@ export function createRedisPresenceStore(client: RedisClient, keys: RedisKeys, o
     async resync(grace) {
       const out: PresenceResync = { online: [], left: [], graces: [] };
       const recordedUsers = new Set<string>();
+      // (A process id is new at each start: only this release's entries are under it.)
       for (const e of await recorded(processId)) {
         if (e.socketId === undefined) out.graces.push(e.userId);
-        else if (e.socketId === field) recordedUsers.add(e.userId);
-        else out.left.push({ userId: e.userId, answer: await disconnectFrom(processId, e.userId, e.socketId, e.socketId, grace) });
+        else recordedUsers.add(e.userId);
       }
       // Leases of users with no socket here any more: their release was lost.
       for (const userId of recordedUsers) {
