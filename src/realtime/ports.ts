@@ -37,6 +37,14 @@ export interface RoomChannels {
  */
 export interface RoomPeers {
   alone(room: string): boolean;
+  /**
+   * Publishes such a broadcast to the other processes with sockets in `room`, its packet
+   * already in Socket.IO's wire format (`encoded`, as this process's sockets get it):
+   * they write it to their sockets as it is, with no decoding or encoding of their own.
+   * `except`: the rooms whose members do not get it (the sender's socket id). A process
+   * of an older release ignores it, which a broadcast that may be lost can afford.
+   */
+  relay(room: string, except: readonly string[], encoded: string): void;
 }
 
 /**

@@ -100,4 +100,40 @@ describe('local delivery: a broadcast nobody here receives is not encoded', () =
     expect(adapter.published).to.have.length(2);
     h.io.close();
   });
+
+  it('cluster adapter with peers: typing is encoded once, relayed as it is and written here, never published as an adapter message', async () => {
+    const h = harness(RecordingAdapter);
+    const adapter = h.adapter as RecordingAdapter;
+    const relayed: Array<[string, readonly string[], string]> = [];
+    let alone = false;
+    deliverLocallyFirst(adapter, { alone: () => alone, relay: (room, except, encoded) => relayed.push([room, except, encoded]) });
+    await h.socket('a', 'room:r');
+    await h.socket('b', 'room:r');
+    h.io.to('room:r').except('a').emit('typing', typing);
+    const wire = `2["typing",${JSON.stringify(typing)}]`;
+    expect(h.encodes()).to.equal(1);
+    expect(relayed).to.deep.equal([['room:r', ['a'], wire]]);
+    expect(h.received).to.deep.equal([{ sid: 'b', encoded: [wire] }]);
+    expect(adapter.published).to.deep.equal([]);
+
+    // Nobody else anywhere: neither relayed nor encoded.
+    alone = true;
+    h.io.to('room:r').except(['a', 'b']).emit('typing', typing);
+    expect([h.encodes(), relayed.length, h.received.length]).to.deep.equal([1, 1, 1]);
+    // Alone, with a recipient here: written here only.
+    h.io.to('room:r').except('a').emit('typing', typing);
+    expect([h.encodes(), relayed.length, h.received.length]).to.deep.equal([2, 1, 2]);
+
+    // Anything that is not to be lost takes the adapter's way (published as an adapter message), as does typing with binary data.
+    alone = false;
+    h.io.to('room:r').emit('message:new', { text: 'x' });
+    h.io.to('room:r').except('a').emit('typing', { ...typing, blob: Buffer.from('x') });
+    expect(adapter.published.map((m) => ((m as { data: { packet: { data: unknown[] } } }).data.packet.data[0]))).to.deep.equal(['message:new', 'typing']);
+    expect(relayed).to.have.length(1);
+    // And a flag that changes how it travels (volatile) too.
+    h.io.to('room:r').except('a').volatile.emit('typing', typing);
+    expect(adapter.published).to.have.length(3);
+    expect(relayed).to.have.length(1);
+    h.io.close();
+  });
 });

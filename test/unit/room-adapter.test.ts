@@ -6,6 +6,7 @@ import { createLogger } from '../../src/logger.js';
 import { deliverLocallyFirst } from '../../src/realtime/local-first.js';
 import type { ConnectionHealth } from '../../src/realtime/ports.js';
 import type { RedisClient } from '../../src/store/redis/client.js';
+import { createShardedAdapter } from '@socket.io/redis-adapter';
 import { createRoomAdapter } from '../../src/store/redis/room-adapter.js';
 import { waitFor } from '../helpers/chat.js';
 import { needs } from '../support/services.js';
@@ -65,12 +66,15 @@ describe('room adapter: typing stays off Redis when no other process has the roo
       return onMessage(m, offset);
     };
     const channel = (room: string) => `${prefix}io#/#${room}#`;
-    /** A socket of this process joins the room; resolves once the adapter's subscription is in place. */
+    /** What this process's sockets were written: socket id and the encoded packets. */
+    const received: Array<{ sid: string; encoded: unknown[] }> = [];
+    /** A socket of this process (a stand-in recording what it is written) joins the room; resolves once the adapter's subscription is in place. */
     const join = async (socketId: string, room: string) => {
-      await adapter.addAll(socketId, new Set([room]));
+      io.of('/').sockets.set(socketId, { id: socketId, client: { writeToEngine: (encoded: unknown[]) => received.push({ sid: socketId, encoded }) } } as never);
+      await adapter.addAll(socketId, new Set([socketId, room]));
       await waitFor(async () => Number(((await client.sendCommand(['PUBSUB', 'SHARDNUMSUB', channel(room)])) as [string, number])[1]) >= 1, 'subscribed');
     };
-    return { client, adapter, peers: parts.peers, handled, join, uid: (adapter as unknown as { uid: string }).uid, health };
+    return { client, subscriber, io, adapter, peers: parts.peers, handled, received, join, channel, uid: (adapter as unknown as { uid: string }).uid, health };
   }
 
   after(async () => {
@@ -106,7 +110,8 @@ describe('room adapter: typing stays off Redis when no other process has the roo
     // The bound is a minute here: only the hello can end it within the test.
     await waitFor(() => !p.peers.alone(room), 'told by the hello');
     void p.adapter.broadcast(packet('typing', { typing: false }), { rooms: new Set([room]), except: new Set() });
-    await waitFor(() => n.handled.some((m) => m.uid === p.uid && m.type === 3), 'the typing event reached the other process');
+    await waitFor(() => n.received.length > 0, 'the typing event reached the other process');
+    expect(n.received).to.deep.equal([{ sid: 's-n-1', encoded: ['2["typing",{"typing":false}]'] }]);
     // And with two processes in the room, a publish proves nobody is alone.
     expect(p.peers.alone(room)).to.equal(false);
   });
@@ -144,5 +149,77 @@ describe('room adapter: typing stays off Redis when no other process has the roo
     // Whereas the same in the tracked room is learned from.
     void p.adapter.broadcast(packet('typing', { typing: true }), { rooms: new Set(['room:tracked']), except: new Set() });
     await waitFor(() => p.peers.alone('room:tracked'), 'alone in the tracked room');
+  });
+
+  describe('typing to a room with sockets on another process: encoded once, relayed as it is', () => {
+    it('the other process writes the sender\'s encoding to its sockets, the excluded socket gets nothing, and the sender drops its own frame', async () => {
+      const p = await startProcess();
+      const n = await startProcess();
+      const room = 'room:relayed';
+      let encodes = 0;
+      const encode = (p.adapter as unknown as { _encode: (...args: unknown[]) => unknown[] })._encode.bind(p.adapter);
+      (p.adapter as unknown as { _encode: typeof encode })._encode = (...args) => {
+        encodes += 1;
+        return encode(...args);
+      };
+      await p.join('s-p-5', room);
+      await p.join('s-p-6', room);
+      await n.join('s-n-5', room);
+      await waitFor(() => !p.peers.alone(room), 'p knows of n');
+      // What travels on the room's channel, as a third subscriber sees it.
+      const frames: Buffer[] = [];
+      const watcher = await connectTestClient();
+      clients.push(watcher);
+      await watcher.sSubscribe(p.channel(room), (m: Buffer) => frames.push(m), true);
+
+      void p.adapter.broadcast(packet('typing', { roomId: 'relayed', typing: true }), { rooms: new Set([room]), except: new Set(['s-p-5']) });
+      const wire = '2["typing",{"roomId":"relayed","typing":true}]';
+      await waitFor(() => n.received.length > 0 && frames.length > 0, 'relayed');
+      expect(encodes, 'one encode, for both processes').to.equal(1);
+      expect(n.received).to.deep.equal([{ sid: 's-n-5', encoded: [wire] }]);
+      expect(p.received).to.deep.equal([{ sid: 's-p-6', encoded: [wire] }]);
+      expect(frames.map(String)).to.deep.equal([`\x1f${p.uid}\n["${room}",["s-p-5"]]\n${wire}`]);
+      // Not an adapter message: neither process's message handling saw it.
+      expect([...p.handled, ...n.handled].filter((m) => m.uid === p.uid)).to.deep.equal([]);
+      // Its own frame came back to p (it is subscribed) and was dropped: a later message arrives, the typing is not doubled.
+      void p.adapter.broadcast(packet('message:new', { text: 'after' }), { rooms: new Set([room]), except: new Set() });
+      await waitFor(() => n.received.length === 2, 'the message after it');
+      expect(p.received.map((r) => r.sid)).to.deep.equal(['s-p-6', 's-p-5', 's-p-6']);
+    });
+
+    it('a relayed frame that does not parse is dropped; the next one is delivered', async () => {
+      const p = await startProcess();
+      const n = await startProcess();
+      const room = 'room:garbled';
+      await n.join('s-n-6', room);
+      await p.join('s-p-7', room);
+      for (const junk of ['\x1fsomeone', '\x1fsomeone\nnot json\n2["typing",{}]', '\x1fsomeone\n[1,[]]\n2["typing",{}]', '\x1fsomeone\n["room:garbled",[2]]\n2["typing",{}]']) {
+        await p.client.sPublish(p.channel(room), junk);
+      }
+      await waitFor(() => !p.peers.alone(room), 'p knows of n');
+      void p.adapter.broadcast(packet('typing', { typing: true }), { rooms: new Set([room]), except: new Set(['s-p-7']) });
+      await waitFor(() => n.received.length > 0, 'the valid one');
+      expect(n.received).to.deep.equal([{ sid: 's-n-6', encoded: ['2["typing",{"typing":true}]'] }]);
+    });
+
+    it('a process of an older release (the plain sharded adapter) ignores a relayed frame, and still gets every adapter message', async () => {
+      const p = await startProcess();
+      const client = await connectTestClient();
+      const subscriber = await connectTestClient();
+      clients.push(client, subscriber);
+      const old = new Server({ adapter: createShardedAdapter(client, subscriber, { channelPrefix: `${prefix}io`, subscriptionMode: 'dynamic' }) });
+      servers.push(old);
+      const got: string[] = [];
+      old.of('/').sockets.set('s-old', { id: 's-old', client: { writeToEngine: (encoded: unknown[]) => got.push(String(encoded[0])) } } as never);
+      const room = 'room:mixed';
+      await old.of('/').adapter.addAll('s-old', new Set(['s-old', room]));
+      await waitFor(async () => Number(((await p.client.sendCommand(['PUBSUB', 'SHARDNUMSUB', p.channel(room)])) as [string, number])[1]) >= 1, 'old subscribed');
+      await p.join('s-p-8', room);
+      await waitFor(() => !p.peers.alone(room), 'p counts the old process as a peer');
+      void p.adapter.broadcast(packet('typing', { typing: true }), { rooms: new Set([room]), except: new Set(['s-p-8']) });
+      void p.adapter.broadcast(packet('message:new', { text: 'kept' }), { rooms: new Set([room]), except: new Set() });
+      await waitFor(() => got.length > 0, 'the message reached the old process');
+      expect(got).to.deep.equal(['2["message:new",{"text":"kept"}]']);
+    });
   });
 });

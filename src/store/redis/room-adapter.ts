@@ -3,6 +3,7 @@ import { createShardedAdapter } from '@socket.io/redis-adapter';
 import type { Namespace } from 'socket.io';
 import { MessageType, type Adapter, type ClusterMessage } from 'socket.io-adapter';
 import type { Logger } from '../../logger.js';
+import { writeEncoded } from '../../realtime/local-first.js';
 import type { ConnectionHealth, RoomPeers } from '../../realtime/ports.js';
 import type { RedisClient } from './client.js';
 
@@ -21,6 +22,15 @@ export const ALONE_MS = 1000;
  * release included, ignore it.
  */
 const HELLO = Buffer.from('{"hello":');
+
+/**
+ * The first byte of a relayed broadcast (RoomPeers.relay), published on its room's
+ * channel as `\x1f<uid>\n["<room>",["<except>",…]]\n<the packet, encoded>`: the
+ * packet as Socket.IO writes it to a socket, which the receiving processes write to
+ * theirs as it is. Not an adapter message: an adapter that does not know it (an older
+ * release's) finds neither JSON's `{` nor a MessagePack map there, and drops it.
+ */
+const RELAY = 0x1f;
 
 type Listener = Parameters<RedisClient['sSubscribe']>[1];
 type Broadcast = Extract<ClusterMessage, { type: MessageType.BROADCAST }>;
@@ -187,8 +197,15 @@ export function createRoomAdapter(o: RoomAdapterOptions) {
     if (nsp.name !== '/') return a;
     main = a;
     const own = Buffer.from(`{"uid":${JSON.stringify(a.uid)},`);
+    ownRelay = `\x1f${a.uid}\n`;
+    const ownRelayBytes = Buffer.from(ownRelay);
     const receive = a.onRawMessage.bind(a);
     a.onRawMessage = (raw, channel) => {
+      if (raw[0] === RELAY) {
+        const mine = raw.length >= ownRelayBytes.length && ownRelayBytes.compare(raw, 0, ownRelayBytes.length) === 0;
+        if (!mine) relayed(a, raw);
+        return;
+      }
       // Buffer#compare with ranges: no slice of every message is made to look at its first bytes.
       if (raw.length === ownHello.length && HELLO.compare(raw, 0, HELLO.length) === 0) {
         const room = raw.equals(ownHello) ? undefined : roomOf(channel.toString());
@@ -213,6 +230,26 @@ export function createRoomAdapter(o: RoomAdapterOptions) {
     return a;
   }
 
+  /** `\x1f<uid>\n`: how this process's relayed broadcasts start (set with the main namespace's adapter). */
+  let ownRelay = '';
+
+  /** Writes another process's relayed broadcast to the sockets here that it picks; a frame that does not parse is dropped. */
+  function relayed(a: Adapter, raw: Buffer) {
+    const uidEnd = raw.indexOf(0x0a, 1);
+    const headEnd = uidEnd < 0 ? -1 : raw.indexOf(0x0a, uidEnd + 1);
+    let head: unknown;
+    try {
+      head = headEnd < 0 ? undefined : JSON.parse(raw.toString('utf8', uidEnd + 1, headEnd));
+    } catch {
+      head = undefined;
+    }
+    if (!Array.isArray(head) || typeof head[0] !== 'string' || !Array.isArray(head[1]) || !head[1].every((r) => typeof r === 'string')) {
+      log.debug('socket.io adapter: dropped a relayed broadcast that does not parse');
+      return;
+    }
+    writeEncoded(a, { rooms: new Set([head[0]]), except: new Set(head[1] as string[]) }, [raw.toString('utf8', headEnd + 1)], { preEncoded: true });
+  }
+
   /** Starts a probe of a publish to a room: told how many subscribers it reached, it learns whether anyone else is there. */
   function probe(a: ShardedInternals, room: string) {
     let state = peers.get(room);
@@ -232,6 +269,17 @@ export function createRoomAdapter(o: RoomAdapterOptions) {
     alone(room) {
       const state = peers.get(room);
       return state !== undefined && Date.now() < state.until && main !== undefined && main.rooms.has(room);
+    },
+    relay(room, except, encoded) {
+      if (!main) return;
+      const channel = main.computeChannel({ type: MessageType.BROADCAST, data: { packet: null, opts: { rooms: [room], except: [], flags: {} } } } as unknown as ClusterMessage);
+      const learn = tracked(room) ? probe(main, room) : undefined;
+      const frame = `${ownRelay}${JSON.stringify([room, except])}\n${encoded}`;
+      // A failure is dropped, as the adapter's own publish drops it: the connection's trouble is logged where it is watched.
+      client.sPublish(channel, frame).then(
+        (reached) => learn?.(reached),
+        () => undefined,
+      );
     },
   };
 
