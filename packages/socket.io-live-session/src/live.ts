@@ -52,6 +52,19 @@ type HandshakeRequest = IncomingMessage & {
   [HANDSHAKE_RESPONSE]?: ServerResponse;
 };
 
+/**
+ * Where a socket carries its live view (from its admission at CONNECT on), and an Engine.IO
+ * connection (Socket.IO's Client) the session id its handshake loaded: symbol-keyed
+ * properties rather than WeakMaps, which cost about ten times as much per entry (an
+ * ephemeron the collector traces) and were three more entries a handshake.
+ */
+const VIEW = Symbol('socket.io-live-session view');
+const HANDSHAKE_SID = Symbol('socket.io-live-session handshake sid');
+type WithView = { [VIEW]?: LiveView | undefined };
+type WithSid = { [HANDSHAKE_SID]?: string | null };
+const viewSlot = (socket: Socket) => socket as unknown as WithView;
+const sidSlot = (socket: Socket) => socket.client as unknown as WithSid;
+
 const isHandshake = (req: IncomingMessage) => (req as HandshakeRequest)._query?.sid === undefined;
 
 /**
@@ -198,23 +211,21 @@ export function liveSession(options: LiveSessionOptions) {
   });
   const origins: OriginPolicy = originPolicy(options.origins ?? [], options.trustProxy ?? false);
 
-  /** Admitted sockets, until they connect; then connected ones. */
-  const admitted = new WeakMap<Socket, LiveView>();
-  const connected = new WeakMap<Socket, LiveView>();
-  /** The session id an Engine.IO connection's handshake loaded (its sockets in every namespace share it). */
-  const handshakeSid = new WeakMap<object, string | null>();
+  /** The view of an admitted or connected socket, while its session is live. */
   const viewOf = (socket: Socket) => {
-    const view = connected.get(socket) ?? admitted.get(socket);
+    const view = viewSlot(socket)[VIEW];
     return view?.live ? view : undefined;
   };
 
   /** The session id of the handshake, if it loaded a stored session (a new one has no user). */
   function sidOf(socket: Socket): string | null {
-    let sid = handshakeSid.get(socket.client);
+    // Its sockets in every namespace share the connection's handshake.
+    const slot = sidSlot(socket);
+    let sid = slot[HANDSHAKE_SID];
     if (sid === undefined) {
       const req = socket.request as HandshakeRequest;
       sid = req.session && req.sessionID && store.metaOf(req.session) ? req.sessionID : null;
-      handshakeSid.set(socket.client, sid);
+      slot[HANDSHAKE_SID] = sid;
     }
     return sid;
   }
@@ -228,30 +239,29 @@ export function liveSession(options: LiveSessionOptions) {
     const sid = sidOf(socket);
     const view = sid ? await views.admit(sid) : null;
     if (!view) throw new Error('unauthorized');
-    admitted.set(socket, view);
+    viewSlot(socket)[VIEW] = view;
   }
 
   /** A CONNECT refused: the `refuse` hook, with the handle of the session the handshake loaded (if any). */
   function refused(socket: Socket, reason: RefuseReason) {
-    const sid = handshakeSid.get(socket.client);
+    const sid = sidSlot(socket)[HANDSHAKE_SID];
     notify('refuse', reason, socket.request, sid ? sessionHandle(sid) : null);
   }
 
   function onConnection(socket: Socket) {
-    const view = admitted.get(socket);
-    admitted.delete(socket);
+    const view = viewSlot(socket)[VIEW];
     // The app's own io.use had the handshake request as it was (e.g. Passport's req.user); now let it go.
     releaseHandshake(socket.request as HandshakeRequest);
     if (!view) return;
     if (!views.join(view, socket)) {
       // Ended between CONNECT and now: the same end as a connected socket gets.
+      viewSlot(socket)[VIEW] = undefined;
       const reason = view.ended ?? 'logout';
       notify('end', socket, reason);
       socket.emit('session:ended', { reason });
       socket.disconnect(true);
       return;
     }
-    connected.set(socket, view);
     socket.onAny(countActivity);
     socket.on('disconnect', () => views.leave(view, socket));
   }
@@ -262,7 +272,7 @@ export function liveSession(options: LiveSessionOptions) {
    * `socket.use` middleware per socket: no closure per socket, and no middleware run per event.
    */
   function countActivity(this: Socket) {
-    const view = connected.get(this);
+    const view = viewSlot(this)[VIEW];
     if (view) views.activity(view);
   }
 
@@ -369,7 +379,7 @@ export function liveSession(options: LiveSessionOptions) {
      * with SessionEndedError when the session has ended.
      */
     async update(socket: Socket, fn: (draft: SessionFields) => unknown): Promise<SessionSnapshot> {
-      const view = connected.get(socket) ?? admitted.get(socket);
+      const view = viewSlot(socket)[VIEW];
       if (!view?.live) throw new SessionEndedError(view?.ended ?? 'unknown');
       const record = await store.update(view.sid, fn);
       views.apply(view, record);
@@ -380,7 +390,7 @@ export function liveSession(options: LiveSessionOptions) {
     /** Extension: the opaque handle of a session, from a request (its session) or a socket. */
     handle(of: { sessionID?: string } | Socket): string | null {
       if ('sessionID' in of && typeof of.sessionID === 'string') return sessionHandle(of.sessionID);
-      const view = connected.get(of as Socket) ?? admitted.get(of as Socket);
+      const view = viewSlot(of as Socket)[VIEW];
       return view ? sessionHandle(view.sid) : null;
     },
 

@@ -9,6 +9,19 @@ interface Basis {
   snapshot: ReadonlyMap<string, string>;
 }
 
+/**
+ * Where a session object (what get() gave, the req.session express-session built from it,
+ * one that was saved) carries its Basis: a symbol-keyed property, which JSON, express-session's
+ * copy of the fields (for…in) and structuredClone all leave out. A WeakMap did the same at
+ * about ten times the cost per entry (an ephemeron the collector must trace), twice a handshake.
+ */
+const BASIS = Symbol('socket.io-live-session basis');
+type Based = { [BASIS]?: Basis };
+const basisOf = (sess: object): Basis | undefined => (sess as Based)[BASIS];
+const setBasis = (sess: object, basis: Basis) => {
+  (sess as Based)[BASIS] = basis;
+};
+
 export interface LiveStoreOptions {
   base: session.Store;
   bus: LiveBus;
@@ -78,7 +91,6 @@ export function mergeChanges(current: SessionFields, basis: ReadonlyMap<string, 
  * The base store only ever sees get, set and destroy (no touch needed).
  */
 export class LiveStore extends session.Store {
-  private readonly bases = new WeakMap<object, Basis>();
   /** While a handshake's middleware runs: where a `get` finds a record it need not read (see duringHandshake). */
   private known: ((sid: string) => KnownRecord | undefined) | undefined;
 
@@ -121,13 +133,13 @@ export class LiveStore extends session.Store {
 
   /** The version and deadline a request's session was loaded at (undefined for a new session). */
   metaOf(sess: object): LiveMeta | undefined {
-    return this.bases.get(sess)?.meta;
+    return basisOf(sess)?.meta;
   }
 
   override get(sid: string, cb: (err: unknown, session?: session.SessionData | null) => void): void {
     const answer = (loaded: KnownRecord | LiveRecord | null) => {
       if (!loaded) return cb(null, null);
-      this.bases.set(loaded.data, { meta: loaded.meta, snapshot: 'snapshot' in loaded ? loaded.snapshot : snapshotOf(loaded.data) });
+      setBasis(loaded.data, { meta: loaded.meta, snapshot: 'snapshot' in loaded ? loaded.snapshot : snapshotOf(loaded.data) });
       cb(null, loaded.data);
     };
     const known = this.known?.(sid);
@@ -153,9 +165,9 @@ export class LiveStore extends session.Store {
 
   /** express-session builds req.session from what get() returned: carry the basis over to it. */
   override createSession(req: Parameters<session.Store['createSession']>[0], data: session.SessionData) {
-    const basis = this.bases.get(data);
+    const basis = basisOf(data);
     const created = super.createSession(req, data);
-    if (basis) this.bases.set(created, basis);
+    if (basis) setBasis(created, basis);
     return created;
   }
 
@@ -170,7 +182,7 @@ export class LiveStore extends session.Store {
 
   /** Versioned save of a whole session object (the HTTP path). */
   async save(sid: string, sess: object): Promise<void> {
-    const basis = this.bases.get(sess);
+    const basis = basisOf(sess);
     const next = plain(sess);
     const written = await this.o.bus.lock.withLock(sid, async () => {
       const current = await this.read(sid);
@@ -180,7 +192,7 @@ export class LiveStore extends session.Store {
       const data = current && basis ? mergeChanges(current.data, basis.snapshot, next) : next;
       return this.put(sid, data, current);
     });
-    if (written) this.bases.set(sess, { meta: written.meta, snapshot: snapshotOf(next) });
+    if (written) setBasis(sess, { meta: written.meta, snapshot: snapshotOf(next) });
   }
 
   /**
@@ -218,7 +230,7 @@ export class LiveStore extends session.Store {
 
   /** express-session calls this for an unchanged session on each request: activity. */
   override touch(sid: string, sess: session.SessionData, cb?: Callback): void {
-    const basis = this.bases.get(sess);
+    const basis = basisOf(sess);
     if (basis && !this.touchDue(basis.meta)) {
       cb?.();
       return;
