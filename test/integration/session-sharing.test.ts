@@ -126,6 +126,15 @@ for (const backend of BACKENDS) {
       await c.agent.get('/api/me').expect(200);
     });
 
+    it('hands out CSRF tokens of 32 random bytes (64 hex digits), a new one per session', async () => {
+      const a = new TestClient(server.url);
+      const b = new TestClient(server.url);
+      await a.fetchCsrf();
+      await b.fetchCsrf();
+      expect(a.csrf).to.match(/^[0-9a-f]{64}$/);
+      expect(b.csrf).to.match(/^[0-9a-f]{64}$/).and.not.equal(a.csrf);
+    });
+
     it('answers 403 csrf to state-changing requests without the token', async () => {
       const c = new TestClient(server.url);
       await c.register();
