@@ -107,6 +107,15 @@ describe('benchmarks (toy sizes)', function () {
     expect(await keysUnder(prefix!)).to.equal(0);
   });
 
+  it('bench/relay.ts: both ways deliver every event and are reported', async () => {
+    const { stdout, stderr } = await tsx('bench/relay.ts', ['--rounds=1', '--events=1000', '--rooms=10']);
+    expect(stdout).to.match(/\| this process \(both sides\) +\| [\d.,]+ +\| [\d.,]+ +\| [\d.]+× +\|/);
+    expect(stdout).to.match(/\| Redis +\|/);
+    const prefix = /\(prefix (bench:[^ )]+)/.exec(stderr)?.[1];
+    expect(prefix, 'the run names its Redis prefix').to.be.a('string');
+    expect(await keysUnder(prefix!)).to.equal(0);
+  });
+
   it('npm run soak: churning sockets leave nothing behind (heap, sockets, sessions, listeners, timers)', async () => {
     const { stdout } = await tsx('bench/soak.ts', [
       '--seconds=4', '--sockets=60', '--users=4', '--warmup=2', '--min-life=300', '--max-life=1200', '--ramp=0', '--revoke-every=1',
