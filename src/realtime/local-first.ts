@@ -114,9 +114,10 @@ export function deliverLocallyFirst(adapter: ClusterAdapter, peers?: RoomPeers):
   const publish = (adapter as unknown as { publish: Publish }).publish.bind(adapter);
   // Nothing to wait for: one settled promise for every broadcast (Socket.IO ignores it), instead of an async function's own.
   adapter.broadcast = (packet, opts) => {
-    const lossy = peers !== undefined && opts.rooms.size === 1 && MAY_BE_LOST.has(packet.data?.[0]) && plain(opts.flags);
-    if (lossy && broadcastEncoded(adapter, peers, packet, opts, opts.rooms.values().next().value!)) return DELIVERED;
-    if (!opts.flags?.local && !(lossy && peers.alone(opts.rooms.values().next().value!))) {
+    const room = opts.rooms.size === 1 ? opts.rooms.values().next().value! : undefined;
+    const lossy = peers !== undefined && room !== undefined && MAY_BE_LOST.has(packet.data?.[0]) && plain(opts.flags);
+    if (lossy && broadcastEncoded(adapter, peers, packet, opts, room)) return DELIVERED;
+    if (!opts.flags?.local && !(lossy && peers.alone(room))) {
       publish({ type: MessageType.BROADCAST, data: { packet, opts: { rooms: [...opts.rooms], except: [...(opts.except ?? [])], flags: opts.flags ?? {} } } });
     }
     if (reachesHere(adapter, opts)) Adapter.prototype.broadcast.call(adapter, packet, opts);
