@@ -93,6 +93,12 @@ export function createChatRealtime(deps: ChatRealtimeDeps) {
     await joinHeld(socket, room, held);
   }
 
+  /** Whether another socket than this one is in the room here (the user's own room: another socket of the user). */
+  function othersIn(socket: AppSocket, room: string) {
+    const members = socket.nsp.adapter.rooms.get(room);
+    return !!members && members.size > (members.has(socket.id) ? 1 : 0);
+  }
+
   /**
    * At CONNECT, once the live session admitted the socket: its user must exist and its
    * login be current (a password change ends it); presence records it (or refuses one
@@ -107,12 +113,6 @@ export function createChatRealtime(deps: ChatRealtimeDeps) {
    * after all (the user gone, its login stale, Redis failing) has its presence record
    * undone, which announces nothing for it, and its hold released.
    */
-  /** Whether another socket than this one is in the room here (the user's own room: another socket of the user). */
-  function othersIn(socket: AppSocket, room: string) {
-    const members = socket.nsp.adapter.rooms.get(room);
-    return !!members && members.size > (members.has(socket.id) ? 1 : 0);
-  }
-
   async function admit(socket: AppSocket): Promise<Undo> {
     const session = live.session(socket);
     const userId = session?.passport?.user;
