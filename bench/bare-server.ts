@@ -4,9 +4,17 @@
  * and the in-memory adapter. Every event acks like the project's.
  *
  *   PORT=0 node --import tsx bench/bare-server.ts   → prints `listening on http://127.0.0.1:PORT`
+ *
+ * With BARE_REDIS_URL, several of them act as one server the way Socket.IO's own
+ * documentation sets it up: @socket.io/redis-adapter's sharded adapter (a channel
+ * per room, subscribed while the room has sockets here: the project's own mode) on
+ * node-redis, channels prefixed with BARE_CHANNEL_PREFIX. The baseline for the
+ * project's cross-process path.
  */
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { createShardedAdapter } from '@socket.io/redis-adapter';
+import { createClient } from 'redis';
 import { Server, type Socket } from 'socket.io';
 import { listenerTotal, setBenchStats } from './lib/probe-protocol.js';
 
@@ -28,6 +36,15 @@ const io = new Server(httpServer, {
   perMessageDeflate: false,
   maxHttpBufferSize: 64 * 1024,
 });
+
+const redisUrl = process.env.BARE_REDIS_URL;
+const redisClients = redisUrl ? [createClient({ url: redisUrl }), createClient({ url: redisUrl })] : [];
+if (redisClients.length) {
+  const [pub, sub] = redisClients as [ReturnType<typeof createClient>, ReturnType<typeof createClient>];
+  for (const c of redisClients) c.on('error', (err: Error) => console.error(`bare socket.io: redis: ${err.message}`));
+  await Promise.all(redisClients.map((c) => c.connect()));
+  io.adapter(createShardedAdapter(pub, sub, { channelPrefix: process.env.BARE_CHANNEL_PREFIX ?? 'socket.io', subscriptionMode: 'dynamic' }));
+}
 
 let userSeq = 0;
 let messageSeq = 0;
@@ -101,7 +118,9 @@ httpServer.listen({ port, host, backlog: 4096 }, () => {
 });
 
 const stop = () => {
-  io.close(() => process.exit(0));
+  io.close(() => {
+    void Promise.allSettled(redisClients.map((c) => c.quit())).then(() => process.exit(0));
+  });
   setTimeout(() => process.exit(0), 3000).unref();
 };
 process.on('SIGTERM', stop);

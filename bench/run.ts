@@ -34,7 +34,7 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
-import { installCleanup, repoRoot, runMain } from './lib/children.js';
+import { installCleanup, repoRoot, runMain, type ServerChild } from './lib/children.js';
 import { closeIdleHttp, runId } from './lib/http.js';
 import type { Side } from './lib/phase.js';
 import { BENCH_LIMITS, checkBuilt, modeEnv, PROJECT_ENTRY, registerUsers, SEND_LIMIT, startBare, startProject } from './lib/project.js';
@@ -57,7 +57,7 @@ import {
   setWindowHooks,
   waitForQuietMachine,
 } from './lib/scenarios.js';
-import { ack, connectMany, type Socket } from './lib/sockets.js';
+import { ack, closeAll, connectMany, type Socket } from './lib/sockets.js';
 import { fmt, gitState, median, Options, parseArgs, progress, progressDone, warn } from './lib/util.js';
 import { idlePhase } from './idle.js';
 import { scalePhase } from './scale.js';
@@ -287,23 +287,43 @@ async function main() {
         }
       }
 
-      /** Every socket sends `typing` to its own room in a closed loop with acks. */
-      const typingLoop = (side: Side) =>
-        closedLoopRound(targets[side], cpuOf(side), persistent[side], 'typing', (i, k) => ({ roomId: ownRoom(i), typing: k % 2 === 0 }), cfg.inboundSeconds);
+      /** What one side's typing loop runs on: the processes measured (the sending one first) and the sending sockets. */
+      interface LoopSide {
+        servers: readonly ServerChild[];
+        sockets: Socket[];
+      }
+      const mainSides: Record<Side, LoopSide> = {
+        bare: { servers: [bare], sockets: persistent.bare },
+        project: { servers: [project], sockets: persistent.project },
+      };
 
-      /** Timed rounds of the typing loop, both sides, into the given rows. */
-      const inboundRounds = async (phase: string, what: string, rows: { rate: string; server: string; redis?: string }) => {
+      /**
+       * Timed rounds of a closed loop (every socket sends `typing` to its own room and
+       * waits for the ack), both sides, into the given rows: `server` the sending
+       * process's CPU, `others` the other processes' of a side that has several,
+       * `total` every process's and Redis's together.
+       */
+      const inboundRounds = async (
+        phase: string,
+        what: string,
+        rows: { rate: string; server: string; redis?: string; others?: string; total?: string },
+        sides: Record<Side, LoopSide> = mainSides,
+      ) => {
         for (const r of roundsWithWarmup) {
           for (const side of order(r)) {
-            progress(`${what} ${label(r)}: ${side} (${cfg.sockets} sockets, typing in own room, ${cfg.inboundSeconds} s)`);
+            const { servers, sockets } = sides[side];
+            progress(`${what} ${label(r)}: ${side} (${sockets.length} sockets, typing in own room, ${cfg.inboundSeconds} s)`);
             profile(phase, r);
-            const res = await typingLoop(side);
+            const res = await closedLoopRound(servers, servers.length > 1 || side === 'project' ? redisCpu : noRedis, sockets, 'typing', (i, k) => ({ roomId: ownRoom(i), typing: k % 2 === 0 }), cfg.inboundSeconds);
             if (res.failed) warn(`${side} ${what}: ${res.failed} acks not ok (${res.firstFailure})`);
             if (r < 0) continue;
             noteForeign(`${side} ${what}`, res);
+            const per = (us: number) => us / Math.max(1, res.acked);
             results.add(rows.rate, side, res.perSecond);
-            results.add(rows.server, side, res.serverUs / Math.max(1, res.acked));
-            if (rows.redis) results.add(rows.redis, side, res.redisUs / Math.max(1, res.acked));
+            results.add(rows.server, side, per(res.serverUsEach[0]!));
+            if (rows.redis) results.add(rows.redis, side, per(res.redisUs));
+            if (rows.others && servers.length > 1) results.add(rows.others, side, per(res.serverUs - res.serverUsEach[0]!));
+            if (rows.total) results.add(rows.total, side, per(res.serverUs + res.redisUs));
           }
         }
       };
@@ -321,22 +341,68 @@ async function main() {
       // costs, which the main row (nobody elsewhere) does not pay.
       if (only.has('inbound-remote') && cfg.memory) warn('--memory: skipping inbound-remote (in-memory processes share nothing)');
       if (only.has('inbound-remote') && !cfg.memory) {
-        const rows = { rate: 'acked inbound events/s, listener on another process', server: 'server CPU per inbound event, listener elsewhere' };
+        const rows = {
+          rate: 'acked inbound events/s, listener on another process',
+          server: 'server CPU per inbound event, listener elsewhere',
+          others: 'listener process CPU per inbound event',
+          redis: 'Redis CPU per inbound event, listener elsewhere',
+          total: 'CPU per inbound event, listener elsewhere: every process and Redis',
+        };
         results.metric(rows.rate, 'per s', 'higher', { on: 'ratio', op: '>=', value: 0.85 });
         results.metric(rows.server, 'µs', 'lower');
+        results.metric(rows.others, 'µs', 'lower');
+        results.metric(rows.redis, 'µs', 'lower');
+        results.metric(rows.total, 'µs', 'lower');
         progress('starting a second project process and a listener socket per room');
         const second = await startProject({ name: 'project-2', prefix: redis.prefix, entry, env: metricsEnv });
         const listeners: Record<Side, Socket[]> = {
           bare: await connectMany(bare.url, cfg.sockets, [], 25),
           project: await connectMany(second.url, cfg.sockets, fanCookies, 25),
         };
-        for (const side of ['bare', 'project'] as const) {
-          await Promise.all(listeners[side].map((s, i) => ack(s, 'room:join', { roomId: ownRoom(i) }, 20_000)));
+        const joinOwnRooms = (sockets: Socket[]) => Promise.all(sockets.map((s, i) => ack(s, 'room:join', { roomId: ownRoom(i) }, 20_000)));
+        for (const side of ['bare', 'project'] as const) await joinOwnRooms(listeners[side]);
+        const remoteSides: Record<Side, LoopSide> = { bare: mainSides.bare, project: { servers: [project, second], sockets: persistent.project } };
+        await inboundRounds('inbound-remote', 'inbound, listener elsewhere', rows, remoteSides);
+        closeAll(listeners.bare);
+        results.note(
+          'inbound, listener elsewhere: "server CPU" is the sending process only (bare: its one process, which delivers to the listeners too); ' +
+            '"listener process" is the second process (it writes the relayed events to the listeners); "every process and Redis" adds both and Redis',
+        );
+
+        // The same two-process load on bare Socket.IO made to span processes its own way (its
+        // Redis adapter, sharded, a channel per room): what the cross-process path costs the
+        // project against what it costs Socket.IO. The project's processes and sockets are the same.
+        const adapterRows = {
+          rate: 'acked inbound events/s, listener on another process, vs bare with its Redis adapter',
+          server: 'server CPU per inbound event, listener elsewhere, vs bare with its Redis adapter',
+          others: 'listener process CPU per inbound event, vs bare with its Redis adapter',
+          redis: 'Redis CPU per inbound event, listener elsewhere, vs bare with its Redis adapter',
+          total: 'CPU per inbound event, listener elsewhere: every process and Redis, vs bare with its Redis adapter',
+        };
+        results.metric(adapterRows.rate, 'per s', 'higher');
+        for (const row of [adapterRows.server, adapterRows.others, adapterRows.redis, adapterRows.total]) results.metric(row, 'µs', 'lower');
+        progress('starting two bare Socket.IO processes with the Redis adapter, senders on one and listeners on the other');
+        const env = { BARE_REDIS_URL: REDIS_URL, BARE_CHANNEL_PREFIX: `${redis.prefix}bare-io` };
+        const bareAdapter = await Promise.all([startBare({ name: 'bare-redis-1', env }), startBare({ name: 'bare-redis-2', env })]);
+        try {
+          const senders = await connectMany(bareAdapter[0].url, cfg.sockets, [], 25);
+          const bareListeners = await connectMany(bareAdapter[1].url, cfg.sockets, [], 25);
+          await joinOwnRooms(senders);
+          await joinOwnRooms(bareListeners);
+          await inboundRounds('inbound-remote-adapter', 'inbound, listener elsewhere, vs bare with its Redis adapter', adapterRows, {
+            bare: { servers: bareAdapter, sockets: senders },
+            project: remoteSides.project,
+          });
+          closeAll([...senders, ...bareListeners]);
+        } finally {
+          await Promise.all(bareAdapter.map((b) => b.stop()));
         }
-        await inboundRounds('inbound-remote', 'inbound, listener elsewhere', rows);
-        for (const s of [...listeners.bare, ...listeners.project]) s.close();
+        closeAll(listeners.project);
         await second.stop();
-        results.note('inbound, listener elsewhere: server CPU is the sending process only; the second project process is not counted');
+        results.note(
+          'vs bare with its Redis adapter: two bare Socket.IO processes on @socket.io/redis-adapter (sharded, subscriptionMode dynamic), senders on one, listeners on the other; ' +
+            'the project side is the same as in the rows above, measured again in rounds of its own',
+        );
       }
       progress('closing the persistent sockets');
       await Promise.all((['bare', 'project'] as const).map((side) => closeAndSettle(targets[side], persistent[side], 0, handlesBefore[side])));

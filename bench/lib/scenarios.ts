@@ -18,8 +18,10 @@ export type RedisCpu = () => Promise<RedisReading>;
 const noRedis: RedisCpu = async () => ({ cpuSeconds: 0, commands: 0 });
 
 export interface CpuWindow {
-  /** Server process CPU, µs. */
+  /** Server process CPU, µs (summed over the processes measured). */
   serverUs: number;
+  /** Each measured process's CPU, µs, in the order given. */
+  serverUsEach: number[];
   /** Redis CPU, µs. */
   redisUs: number;
   /** Commands Redis ran (every client's, a script's own commands included). */
@@ -107,12 +109,14 @@ export async function measureCpu<T>(servers: Servers, redisCpu: RedisCpu, fn: ()
   const u1 = process.cpuUsage(u0);
   const elapsedUs = (now() - t0) * 1000;
   for (const server of list) if (server.running()) await windowHooks?.after(server);
-  const serverUs = list.reduce((sum, _, i) => sum + cpuSpent(c0[i]!, c1[i]!), 0);
+  const serverUsEach = list.map((_, i) => cpuSpent(c0[i]!, c1[i]!));
+  const serverUs = serverUsEach.reduce((a, b) => a + b, 0);
   const redisUs = (r1.cpuSeconds - r0.cpuSeconds) * 1e6;
   const foreign = m1 - m0 - serverUs - redisUs - (u1.user + u1.system);
   return {
     value,
     serverUs,
+    serverUsEach,
     redisUs,
     redisCommands: r1.commands - r0.commands,
     foreignPct: Math.max(0, (foreign / (elapsedUs * availableParallelism())) * 100),
@@ -382,10 +386,11 @@ export interface ClosedLoopResult extends CpuWindow {
 
 /**
  * Each socket emits `event` with `payloadOf(i, k)` and waits for the ack before
- * the next, for `seconds`. Counts acks that arrive within the window.
+ * the next, for `seconds`. Counts acks that arrive within the window. The CPU is
+ * `servers`' (the processes of one deployment: summed, and each in serverUsEach).
  */
 export async function closedLoopRound(
-  server: ServerChild,
+  servers: Servers,
   redisCpu: RedisCpu,
   sockets: Socket[],
   event: string,
@@ -395,7 +400,7 @@ export async function closedLoopRound(
   let acked = 0;
   let failed = 0;
   let firstFailure: string | undefined;
-  const { value: _, ...cpu } = await measureCpu(server, redisCpu, async () => {
+  const { value: _, ...cpu } = await measureCpu(servers, redisCpu, async () => {
     const t0 = now();
     const end = t0 + seconds * 1000;
     // Plain acks (no per-emit client timer, to keep the load generator light);

@@ -56,13 +56,18 @@ describe('benchmarks (toy sizes)', function () {
     const bothSides = [
       'handshakes/s', 'fan-out deliveries/s', 'delivery latency p50', 'delivery latency p99',
       'acked inbound events/s', 'acked inbound events/s, listener on another process', 'heap per idle socket @30',
+      'CPU per inbound event, listener elsewhere: every process and Redis',
+      // the cross-process path against bare Socket.IO on its own Redis adapter: two processes on either side
+      'acked inbound events/s, listener on another process, vs bare with its Redis adapter',
+      'listener process CPU per inbound event, vs bare with its Redis adapter',
+      'CPU per inbound event, listener elsewhere: every process and Redis, vs bare with its Redis adapter',
       'small rooms: messages/s', 'small rooms: delivery latency p50', 'small rooms: delivery latency p99',
       'small rooms: server CPU per message', 'small rooms: Redis CPU per message', 'small rooms: Redis commands per message',
       'Redis commands per handshake',
       'idle @50: heap per idle socket', 'idle @50: heap after GC, total', 'idle @50: RSS', 'idle @50: time to open all sockets',
       'idle @50: connect time p50', 'idle @50: connect time p99', 'idle @50: server CPU per connect', 'idle @50: sockets connected',
     ];
-    const projectOnly = ['staleness p99: PATCH /api/prefs → session', 'staleness p99: PATCH /api/me → session', 'logout→disconnect p99'];
+    const projectOnly = ['listener process CPU per inbound event', 'staleness p99: PATCH /api/prefs → session', 'staleness p99: PATCH /api/me → session', 'logout→disconnect p99'];
     for (const name of [...bothSides, ...projectOnly]) {
       const m = byName.get(name);
       expect(m, name).to.not.equal(undefined);
