@@ -287,14 +287,15 @@ async function main() {
         }
       }
 
-      /** What one side's typing loop runs on: the processes measured (the sending one first) and the sending sockets. */
+      /** What one side's typing loop runs on: the processes measured (the sending one first), the sending sockets, Redis's reading (none for bare in one process). */
       interface LoopSide {
         servers: readonly ServerChild[];
         sockets: Socket[];
+        redis: RedisCpu;
       }
       const mainSides: Record<Side, LoopSide> = {
-        bare: { servers: [bare], sockets: persistent.bare },
-        project: { servers: [project], sockets: persistent.project },
+        bare: { servers: [bare], sockets: persistent.bare, redis: cpuOf('bare') },
+        project: { servers: [project], sockets: persistent.project, redis: cpuOf('project') },
       };
 
       /**
@@ -311,10 +312,10 @@ async function main() {
       ) => {
         for (const r of roundsWithWarmup) {
           for (const side of order(r)) {
-            const { servers, sockets } = sides[side];
+            const { servers, sockets, redis: redisOf } = sides[side];
             progress(`${what} ${label(r)}: ${side} (${sockets.length} sockets, typing in own room, ${cfg.inboundSeconds} s)`);
             profile(phase, r);
-            const res = await closedLoopRound(servers, servers.length > 1 || side === 'project' ? redisCpu : noRedis, sockets, 'typing', (i, k) => ({ roomId: ownRoom(i), typing: k % 2 === 0 }), cfg.inboundSeconds);
+            const res = await closedLoopRound(servers, redisOf, sockets, 'typing', (i, k) => ({ roomId: ownRoom(i), typing: k % 2 === 0 }), cfg.inboundSeconds);
             if (res.failed) warn(`${side} ${what}: ${res.failed} acks not ok (${res.firstFailure})`);
             if (r < 0) continue;
             noteForeign(`${side} ${what}`, res);
@@ -361,7 +362,7 @@ async function main() {
         };
         const joinOwnRooms = (sockets: Socket[]) => Promise.all(sockets.map((s, i) => ack(s, 'room:join', { roomId: ownRoom(i) }, 20_000)));
         for (const side of ['bare', 'project'] as const) await joinOwnRooms(listeners[side]);
-        const remoteSides: Record<Side, LoopSide> = { bare: mainSides.bare, project: { servers: [project, second], sockets: persistent.project } };
+        const remoteSides: Record<Side, LoopSide> = { bare: mainSides.bare, project: { ...mainSides.project, servers: [project, second] } };
         await inboundRounds('inbound-remote', 'inbound, listener elsewhere', rows, remoteSides);
         closeAll(listeners.bare);
         results.note(
@@ -390,7 +391,7 @@ async function main() {
           await joinOwnRooms(senders);
           await joinOwnRooms(bareListeners);
           await inboundRounds('inbound-remote-adapter', 'inbound, listener elsewhere, vs bare with its Redis adapter', adapterRows, {
-            bare: { servers: bareAdapter, sockets: senders },
+            bare: { servers: bareAdapter, sockets: senders, redis: redisCpu },
             project: remoteSides.project,
           });
           closeAll([...senders, ...bareListeners]);
