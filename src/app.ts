@@ -15,6 +15,7 @@ import { createRealtime } from './realtime/io.js';
 import { createChatRealtime } from './realtime/chat.js';
 import { roomEviction } from './realtime/rooms.js';
 import { corsForAllowedOrigins, createCsrf, noStore, originGuard, securityHeaders } from './security/http.js';
+import { rememberVerifiedSignatures } from './security/cookie-signatures.js';
 import { createLimits, type RateLimits } from './security/limits.js';
 import type { Stores } from './store/types.js';
 import { publicUserFinder } from './chat/users.js';
@@ -57,6 +58,9 @@ export function createApp(config: Config, { stores, log, metrics = noMetrics }: 
     trustProxy: Boolean(config.trustProxy),
     log,
   });
+
+  // express-session checks the session cookie's HMAC on every request and socket handshake: once per cookie now.
+  rememberVerifiedSignatures();
 
   // The cookie has no Expires: it lives as long as the browser session, so it can
   // never expire before the server-side session while a page is open. The
