@@ -1,6 +1,12 @@
 import { expect } from 'chai';
 import type { Socket as NetSocket } from 'node:net';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { batchWrites } from '../../src/realtime/write-batching.js';
+
+/** A full GC (v8's `gc`, exposed for this test only). */
+setFlagsFromString('--expose-gc');
+const collectGarbage = runInNewContext('gc') as () => void;
 
 /*
  * The shared end-of-tick flush of src/realtime/write-batching.ts on stand-in
@@ -72,4 +78,36 @@ describe('write batching: batchWrites', () => {
     // x uncorked though it threw; b (long-polling) without corking; a again, since it asked again while flushing.
     expect(calls).to.deep.equal(['cork a', 'flush a', 'uncork a', 'cork x', 'flush x', 'uncork x', 'flush b', 'cork a', 'flush a', 'uncork a']);
   });
+
+  it('keeps no connection once it is flushed, nor after a flush that threw', async () => {
+    const refs: Array<WeakRef<object>> = [];
+    await (async () => {
+      const calls: string[] = [];
+      const a = new FakeConnection('a', calls, websocket(calls, 'a'));
+      const failing = new FakeConnection('x', calls, { name: 'polling' }, () => {
+        throw new Error('transport gone');
+      });
+      const b = new FakeConnection('b', calls, { name: 'polling' });
+      for (const conn of [a, failing, b]) batchWrites(conn);
+      const thrown = new Promise<void>((resolve) => {
+        const listeners = process.listeners('uncaughtException');
+        process.removeAllListeners('uncaughtException');
+        process.once('uncaughtException', () => {
+          for (const l of listeners) process.on('uncaughtException', l);
+          resolve();
+        });
+      });
+      a.flush();
+      failing.flush();
+      b.flush();
+      await thrown;
+      await turn();
+      expect(calls).to.deep.equal(['cork a', 'flush a', 'uncork a', 'flush x', 'flush b']);
+      refs.push(new WeakRef(a), new WeakRef(failing), new WeakRef(b));
+    })();
+    await turn();
+    collectGarbage();
+    expect(refs.map((r) => r.deref()?.constructor.name ?? 'collected')).to.deep.equal(['collected', 'collected', 'collected']);
+  });
 });
+
