@@ -1,4 +1,15 @@
-import { Decoder, Encoder, PacketType, type Packet } from 'socket.io-parser';
+import { createRequire } from 'node:module';
+import type * as SocketIoParser from 'socket.io-parser';
+import type { Packet } from 'socket.io-parser';
+
+/**
+ * socket.io-parser as Socket.IO itself loads it: `require` gives its plain build, where
+ * `import` would give its debug build (its exports map sends Node's `import` to
+ * `build/esm-debug`), which calls `debug()` on every packet encoded and decoded, and is a
+ * second copy of the parser beside the one Socket.IO loaded.
+ */
+const parser = createRequire(import.meta.url)('socket.io-parser') as typeof SocketIoParser;
+const { Decoder, Encoder, PacketType } = parser;
 
 /** The event a malformed binary packet is turned into, so that it can be answered. */
 export const MALFORMED_EVENT = '__malformed__';
