@@ -12,7 +12,7 @@ const REMEMBERING = Symbol.for('chat-server.remembered-cookie-signatures');
 type Patched = CookieSignature & { [REMEMBERING]?: Map<unknown, Map<string, string>> };
 
 /** The `cookie-signature` module express-session itself loads (its own copy, if it has one). */
-export function expressSessionCookieSignature(): CookieSignature {
+function expressSessionCookieSignature(): CookieSignature {
   const fromHere = createRequire(import.meta.url);
   return createRequire(fromHere.resolve('express-session'))('cookie-signature') as CookieSignature;
 }
