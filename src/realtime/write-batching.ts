@@ -76,13 +76,13 @@ function flushDue() {
       }
     }
   } finally {
-    if (i < dueCount) {
-      // One flush threw: the others still go, in the next tick.
-      due.copyWithin(0, i + 1, dueCount);
+    if (i === dueCount) dueCount = 0;
+    else {
+      // The i-th flush threw: the others still go, in the next tick.
+      due.splice(0, i + 1);
       dueCount -= i + 1;
-      due.fill(undefined, dueCount);
       if (dueCount) schedule();
-    } else dueCount = 0;
+    }
   }
 }
 
