@@ -25,6 +25,7 @@
  *                    --wait-quiet=120 (first wait up to 120 s for other processes to leave the CPUs,
  *                    then up to 60 s before each timed round)
  *                    small-rooms: --small-rooms=25 --small-members=4 --small-messages=200
+ *                    --small-history=100 (the project's MESSAGE_HISTORY_LIMIT: rooms full from the start)
  *                    idle-8k: --idle-max=8000 (sharing --idle-users sessions)
  *                    scale: --scale-processes=3 --scale-rooms=24 --scale-members=4 --scale-messages=150 --scale-warmup=8
  *                    storm: --storm-sockets=2000 --storm-users=200 --storm-watchers=1 --storm-delay=250
@@ -97,6 +98,7 @@ async function main() {
     smallRooms: opts.int('small-rooms', quick ? 10 : 25, 1, 1000),
     smallMembers: opts.int('small-members', 4, 1, 100),
     smallMessages: opts.int('small-messages', quick ? 50 : 200, 1, 10_000),
+    smallHistory: opts.int('small-history', 0, 0, 10_000_000),
     idleMax: opts.int('idle-max', quick ? 2000 : 8000, 1, 100_000),
     scaleProcesses: opts.int('scale-processes', 3, 2, 16),
     scaleRooms: opts.int('scale-rooms', quick ? 12 : 24, 1, 1000),
@@ -114,6 +116,7 @@ async function main() {
   };
   opts.assertAllUsed();
   if (cfg.idle.some((n) => !Number.isInteger(n) || n < 1)) throw new Error('--idle: a comma-separated list of socket counts');
+  if (cfg.smallHistory && (!Number.isInteger(cfg.smallHistory) || cfg.smallHistory < 100)) throw new Error('--small-history: 0 (the server default) or a whole number of at least 100 (MESSAGE_HISTORY_LIMIT)');
   if (cfg.cpuProf) mkdirSync(cfg.cpuProf, { recursive: true });
   if (cfg.heapSnapshots) mkdirSync(cfg.heapSnapshots, { recursive: true });
 

@@ -23,6 +23,12 @@ export interface SmallRoomsConfig {
   smallMembers: number;
   /** Per member and round. */
   smallMessages: number;
+  /**
+   * The project's MESSAGE_HISTORY_LIMIT, 0 for its default (10,000: never reached here).
+   * At 100, every room is full after its first 100 messages and every post trims one,
+   * as in a busy room of a long-running server.
+   */
+  smallHistory: number;
   memory: boolean;
   metrics: boolean;
 }
@@ -45,9 +51,10 @@ export async function smallRoomsPhase(ctx: PhaseContext<SmallRoomsConfig>) {
   const row = SMALL_ROOMS_ROWS;
   const prefix = `${ctx.redis.prefix}small:`;
   progress(`small rooms: starting a bare server and a project process of their own (${cfg.memory ? 'in-memory stores' : `prefix ${prefix}`})`);
+  const history: Record<string, string> = cfg.smallHistory ? { MESSAGE_HISTORY_LIMIT: String(cfg.smallHistory) } : {};
   const [bare, project] = await Promise.all([
     startBare({ name: 'bare-small' }),
-    startProject({ name: 'project-small', prefix, entry: ctx.entry, env: { RATE_LIMITS: RAISED_SEND_LIMITS, ...modeEnv(cfg) } }),
+    startProject({ name: 'project-small', prefix, entry: ctx.entry, env: { RATE_LIMITS: RAISED_SEND_LIMITS, ...history, ...modeEnv(cfg) } }),
   ]);
   const servers = { bare, project };
   const groups: Record<Side, FanoutGroup[]> = { bare: [], project: [] };

@@ -881,6 +881,26 @@ describe('Redis-only behaviour', () => {
       expect(await client.xLen(keys.stream(conv))).to.equal(2);
     });
 
+    it('drops the reactions of every message a lowered limit trims at once, and keeps the others', async () => {
+      const keys = backend.freshKeys();
+      const [client] = backend.clients();
+      const conv = roomConversation('lowered');
+      const before = createRedisChatStore(client, keys, { historyLimit: 10 });
+      const all = await appendMany(before, conv, 8);
+      for (const m of [all[0]!, all[2]!, all[5]!, all[7]!]) await before.toggleReaction(conv, m.id, '👍', 'alice');
+      // Restarted with a lower limit: the next post trims four messages, two of them with reactions.
+      const after = createRedisChatStore(client, keys, { historyLimit: 5 });
+      const next = await after.append(conv, draft('lowered', 'ninth'));
+      expect(ids(await after.page(conv, { limit: 100 }))).to.deep.equal([...ids(all.slice(4)), next.id]);
+      expect((await client.hKeys(keys.reactions(conv))).sort()).to.deep.equal([all[5]!.id, all[7]!.id].sort());
+      // Once the last reaction is gone, posts trim as before.
+      await after.toggleReaction(conv, all[5]!.id, '👍', 'alice');
+      await after.toggleReaction(conv, all[7]!.id, '👍', 'alice');
+      await appendMany(after, conv, 3);
+      expect(await client.xLen(keys.stream(conv))).to.equal(5);
+      expect(await client.exists(keys.reactions(conv))).to.equal(0);
+    });
+
     it('writes only under its prefix', async () => {
       const keys = backend.freshKeys();
       const [client] = backend.clients();
