@@ -20,6 +20,7 @@ import { needs } from '../support/services.js';
 class Gate {
   private open: Promise<void> = Promise.resolve();
   private release: () => void = () => undefined;
+  private closed = false;
   /** Checks that have reached the gate while it was closed. */
   waiting = 0;
 
@@ -31,14 +32,20 @@ class Gate {
       await this.open;
       return consume(...args);
     };
+    // The handlers spend a point this process holds without waiting (spendNow) before they
+    // ask `consume`: while closed, that answers "ask", so that every check waits here.
+    const spendNow = limits.spendNow.bind(limits);
+    limits.spendNow = (...args: Parameters<typeof spendNow>) => !this.closed && spendNow(...args);
   }
 
   close() {
     this.waiting = 0;
+    this.closed = true;
     this.open = new Promise((resolve) => (this.release = resolve));
   }
 
   reopen() {
+    this.closed = false;
     this.release();
     this.open = Promise.resolve();
   }

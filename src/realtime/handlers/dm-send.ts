@@ -11,7 +11,7 @@ export const dmSend = defineHandler({
   schema: z.object({ to: usernameSchema, text: textSchema, clientMsgId: clientMsgIdSchema.optional() }),
   async handle(input, ctx) {
     const recipient = await requireUserNamed(ctx.findUser.byUsername, input.to);
-    await ctx.limits.consume('send', ctx.user.id); // after the lookup: a typo in `to` costs no send
+    if (!ctx.limits.spendNow('send', ctx.user.id)) await ctx.limits.consume('send', ctx.user.id); // after the lookup: a typo in `to` costs no send
     requireLive(ctx);
     const message = await sendDm(ctx.chat, ctx.user, input, async () => recipient);
     // One emit per user room, so each goes on that room's channel (to the processes with its

@@ -10,7 +10,7 @@ export const messageSend = defineHandler({
   schema: z.object({ roomId: roomIdSchema, text: textSchema, clientMsgId: clientMsgIdSchema.optional() }),
   async handle(input, ctx) {
     requireJoined(ctx, input.roomId);
-    await ctx.limits.consume('send', ctx.user.id);
+    if (!ctx.limits.spendNow('send', ctx.user.id)) await ctx.limits.consume('send', ctx.user.id);
     requireLive(ctx);
     const { message, servedElsewhere } = await sendMessage(ctx.chat, ctx.user, input);
     // Every member's socket, the sender's included ("room members", unlike typing's "other room members"):

@@ -10,7 +10,7 @@ export const reactionToggle = defineHandler({
   schema: z.object({ roomId: roomIdSchema, messageId: messageIdSchema, emoji: emojiSchema }),
   async handle(input, ctx) {
     requireJoined(ctx, input.roomId);
-    await ctx.limits.consume('reaction', ctx.user.id);
+    if (!ctx.limits.spendNow('reaction', ctx.user.id)) await ctx.limits.consume('reaction', ctx.user.id);
     requireLive(ctx);
     const reactions = await toggleReaction(ctx.chat, ctx.user, input);
     ctx.io.to(socketRooms.room(input.roomId)).emit('reaction', { roomId: input.roomId, messageId: input.messageId, reactions });

@@ -185,12 +185,17 @@ export function createRedisChatStore(client: RedisClient, keys: RedisKeys, opts:
 
   // `general` is written once per store instance, lazily because the factory is
   // synchronous. SET NX makes it idempotent when many processes race to do it.
+  // Once it is there, callers skip the wait (`if (!generalReady) await ...`): a post's hot path awaits the store only.
   let generalEnsured: Promise<unknown> | undefined;
+  let generalReady = false;
   function ensureGeneral(): Promise<unknown> {
-    generalEnsured ??= create(generalRoom()).catch((err: unknown) => {
-      generalEnsured = undefined; // try again next time rather than remember a failure
-      throw err;
-    });
+    generalEnsured ??= create(generalRoom()).then(
+      () => (generalReady = true),
+      (err: unknown) => {
+        generalEnsured = undefined; // try again next time rather than remember a failure
+        throw err;
+      },
+    );
     return generalEnsured;
   }
 
@@ -211,15 +216,15 @@ export function createRedisChatStore(client: RedisClient, keys: RedisKeys, opts:
 
   return {
     async createRoom(room: Room) {
-      await ensureGeneral();
+      if (!generalReady) await ensureGeneral();
       return create(room);
     },
     async getRoom(roomId) {
-      await ensureGeneral();
+      if (!generalReady) await ensureGeneral();
       return parseRoom(await client.get(keys.room(roomId)));
     },
     async listRooms() {
-      await ensureGeneral();
+      if (!generalReady) await ensureGeneral();
       const ids = await client.sMembers(keys.roomIndex);
       // One GET per room (they live in different slots on a cluster); node-redis pipelines them.
       const rooms = await Promise.all(ids.map(async (id) => parseRoom(await client.get(keys.room(id)))));
@@ -236,7 +241,7 @@ export function createRedisChatStore(client: RedisClient, keys: RedisKeys, opts:
     },
 
     async postToRoom(roomId, input) {
-      await ensureGeneral();
+      if (!generalReady) await ensureGeneral();
       const conversation = roomConversation(roomId);
       const fields = toFields(input);
       const args = [input.user.username, opts.processId ?? '', String(opts.historyLimit)];
