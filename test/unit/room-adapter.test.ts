@@ -7,7 +7,7 @@ import { deliverLocallyFirst } from '../../src/realtime/local-first.js';
 import type { ConnectionHealth } from '../../src/realtime/ports.js';
 import type { RedisClient } from '../../src/store/redis/client.js';
 import { createShardedAdapter } from '@socket.io/redis-adapter';
-import { createRoomAdapter } from '../../src/store/redis/room-adapter.js';
+import { createRoomAdapter, type RoomAdapterOptions } from '../../src/store/redis/room-adapter.js';
 import { waitFor } from '../helpers/chat.js';
 import { needs } from '../support/services.js';
 import { connectTestClient, uniquePrefix, type TestRedisClient } from './helpers/redis.js';
@@ -40,7 +40,7 @@ describe('room adapter: typing stays off Redis when no other process has the roo
   const servers: Server[] = [];
 
   /** One process: its command and subscriber connections, its Socket.IO server and the adapter's parts. */
-  async function startProcess(aloneMs = 60_000) {
+  async function startProcess(aloneMs = 60_000, more: Partial<Pick<RoomAdapterOptions, 'log' | 'maxRelaysInFlight'>> = {}) {
     const client = await connectTestClient();
     const subscriber = await connectTestClient();
     clients.push(client, subscriber);
@@ -53,6 +53,7 @@ describe('room adapter: typing stays off Redis when no other process has the roo
       log,
       aloneMs,
       tracked: (room) => room.startsWith('room:'),
+      ...more,
     });
     const io = new Server({ adapter: parts.adapter });
     servers.push(io);
@@ -185,6 +186,49 @@ describe('room adapter: typing stays off Redis when no other process has the roo
       void p.adapter.broadcast(packet('message:new', { text: 'after' }), { rooms: new Set([room]), except: new Set() });
       await waitFor(() => n.received.length === 2, 'the message after it');
       expect(p.received.map((r) => r.sid)).to.deep.equal(['s-p-6', 's-p-5', 's-p-6']);
+    });
+
+    it('while Redis has not answered maxRelaysInFlight relays, drops the next ones (logged once) instead of queueing them, and relays again once answered', async () => {
+      const warned: Array<Record<string, unknown>> = [];
+      const quiet = createLogger('silent');
+      quiet.warn = ((obj: Record<string, unknown>) => warned.push(obj)) as typeof quiet.warn;
+      const p = await startProcess(60_000, { log: quiet, maxRelaysInFlight: 3 });
+      const n = await startProcess();
+      const room = 'room:behind';
+      await n.join('s-n-9', room);
+      await p.join('s-p-9', room);
+      await waitFor(() => !p.peers.alone(room), 'p knows of n');
+      // Redis behind: p's publishes are answered only once released.
+      let release!: () => void;
+      const behind = new Promise<void>((resolve) => (release = resolve));
+      const sPublish = p.client.sPublish.bind(p.client);
+      let published = 0;
+      (p.client as { sPublish: typeof sPublish }).sPublish = (...args) => {
+        published += 1;
+        return behind.then(() => sPublish(...args));
+      };
+      const wire = (i: number) => `2["typing",{"i":${i}}]`;
+      for (let i = 0; i < 6; i++) p.peers.relay(room, [], wire(i));
+      expect(published, 'published').to.equal(3);
+      expect(warned).to.deep.equal([{ dropped: 1, inFlight: 3 }]);
+      release();
+      await waitFor(() => n.received.length === 3, 'the three relayed');
+      expect(n.received.map((r) => r.encoded[0])).to.deep.equal([wire(0), wire(1), wire(2)]);
+      // Answered: the next one is relayed; the drops within the log interval are counted, not logged.
+      p.peers.relay(room, [], wire(6));
+      await waitFor(() => n.received.length === 4, 'relayed again');
+      expect(n.received[3]!.encoded).to.deep.equal([wire(6)]);
+      expect(warned).to.have.length(1);
+      // A publish that fails is answered too: it holds no place.
+      let failed = 0;
+      (p.client as { sPublish: typeof sPublish }).sPublish = () => {
+        failed += 1;
+        return Promise.reject(new Error('down'));
+      };
+      for (let i = 0; i < 3; i++) p.peers.relay(room, [], wire(7));
+      await new Promise((resolve) => setImmediate(resolve));
+      p.peers.relay(room, [], wire(8));
+      expect(failed).to.equal(4);
     });
 
     it('a relayed frame that does not parse is dropped; the next one is delivered', async () => {

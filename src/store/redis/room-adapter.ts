@@ -16,6 +16,18 @@ import type { RedisClient } from './client.js';
 export const ALONE_MS = 1000;
 
 /**
+ * Relayed broadcasts (typing: they may be lost) waiting for Redis's answer, beyond
+ * which the next ones are dropped rather than queued. Everything a publish holds
+ * waits in this process's memory while Redis is behind (a stall, a failover that
+ * keeps the connection), and a typing indicator that arrives seconds late is worth
+ * nothing. Far above what a busy process has in flight (about 1,000 at 15,000 relays
+ * a second on 2 shared cores, bench/README.md's listener-elsewhere rounds).
+ */
+export const MAX_RELAYS_IN_FLIGHT = 10_000;
+/** Dropped relays are logged at the first drop, then at most this often, with how many since the last line. */
+const DROPPED_LOG_EVERY_MS = 10_000;
+
+/**
  * Published on a room's channel by a process as soon as it subscribed to it: "a
  * socket of mine is in this room now", `{"hello":"<process>"}`. Not an adapter
  * message (no uid, no namespace): adapters that do not know it, those of an older
@@ -149,6 +161,8 @@ export interface RoomAdapterOptions {
   tracked?: (room: string) => boolean;
   /** How long a room's channel stays subscribed after its last socket here left, in ms (see adapterSubscriber). Default: 0. */
   linger?: (room: string) => number;
+  /** Default: MAX_RELAYS_IN_FLIGHT. */
+  maxRelaysInFlight?: number;
 }
 
 export function createRoomAdapter(o: RoomAdapterOptions) {
@@ -265,6 +279,20 @@ export function createRoomAdapter(o: RoomAdapterOptions) {
     };
   }
 
+  const maxRelays = o.maxRelaysInFlight ?? MAX_RELAYS_IN_FLIGHT;
+  /** Relays published and not yet answered. */
+  let relaying = 0;
+  let dropped = 0;
+  let droppedLoggedAt = -Infinity;
+  const drop = () => {
+    dropped += 1;
+    const now = Date.now();
+    if (now - droppedLoggedAt < DROPPED_LOG_EVERY_MS) return;
+    log.warn({ dropped, inFlight: relaying }, 'socket.io adapter: Redis is behind, typing broadcasts to other processes dropped');
+    droppedLoggedAt = now;
+    dropped = 0;
+  };
+
   const roomPeers: RoomPeers = {
     alone(room) {
       const state = peers.get(room);
@@ -272,13 +300,20 @@ export function createRoomAdapter(o: RoomAdapterOptions) {
     },
     relay(room, except, encoded) {
       if (!main) return;
+      if (relaying >= maxRelays) return drop();
       const channel = main.computeChannel({ type: MessageType.BROADCAST, data: { packet: null, opts: { rooms: [room], except: [], flags: {} } } } as unknown as ClusterMessage);
       const learn = tracked(room) ? probe(main, room) : undefined;
       const frame = `${ownRelay}${JSON.stringify([room, except])}\n${encoded}`;
+      relaying += 1;
       // A failure is dropped, as the adapter's own publish drops it: the connection's trouble is logged where it is watched.
       client.sPublish(channel, frame).then(
-        (reached) => learn?.(reached),
-        () => undefined,
+        (reached) => {
+          relaying -= 1;
+          learn?.(reached);
+        },
+        () => {
+          relaying -= 1;
+        },
       );
     },
   };
