@@ -32,6 +32,29 @@ async function spublishes(client: TestRedisClient): Promise<number> {
 /** A packet as Socket.IO's emit builds it. */
 const packet = (event: string, payload: unknown) => ({ type: 2, data: [event, payload], nsp: '/' });
 
+/**
+ * Redis behind: a process's publishes wait until `release()`, then go to Redis (those `fails`
+ * picks, by their order, fail instead). `counts`: publishes asked for, and answered by Redis.
+ */
+function holdPublishes(client: TestRedisClient, fails: (i: number) => boolean = () => false) {
+  let release!: () => void;
+  const behind = new Promise<void>((resolve) => (release = resolve));
+  const sPublish = client.sPublish.bind(client);
+  const counts = { published: 0, answered: 0 };
+  (client as { sPublish: typeof sPublish }).sPublish = (...args) => {
+    const i = counts.published++;
+    return behind.then(async () => {
+      if (fails(i)) throw new Error('down');
+      const reached = await sPublish(...args);
+      counts.answered += 1;
+      return reached;
+    });
+  };
+  /** Puts the client's own publish back, or another in its place. */
+  const restore = (other: typeof sPublish = sPublish) => ((client as { sPublish: typeof sPublish }).sPublish = other);
+  return { release, counts, restore };
+}
+
 describe('room adapter: typing stays off Redis when no other process has the room (redis)', function () {
   needs('redis');
   this.timeout(20_000);
@@ -199,19 +222,12 @@ describe('room adapter: typing stays off Redis when no other process has the roo
       await p.join('s-p-9', room);
       await waitFor(() => !p.peers.alone(room), 'p knows of n');
       // Redis behind: p's publishes are answered only once released.
-      let release!: () => void;
-      const behind = new Promise<void>((resolve) => (release = resolve));
-      const sPublish = p.client.sPublish.bind(p.client);
-      let published = 0;
-      (p.client as { sPublish: typeof sPublish }).sPublish = (...args) => {
-        published += 1;
-        return behind.then(() => sPublish(...args));
-      };
+      const held = holdPublishes(p.client);
       const wire = (i: number) => `2["typing",{"i":${i}}]`;
       for (let i = 0; i < 6; i++) p.peers.relay(room, [], wire(i));
-      expect(published, 'published').to.equal(3);
+      expect(held.counts.published, 'published').to.equal(3);
       expect(warned).to.deep.equal([{ dropped: 1, inFlight: 3 }]);
-      release();
+      held.release();
       await waitFor(() => n.received.length === 3, 'the three relayed');
       expect(n.received.map((r) => r.encoded[0])).to.deep.equal([wire(0), wire(1), wire(2)]);
       // Answered: the next one is relayed; the drops within the log interval are counted, not logged.
@@ -221,14 +237,37 @@ describe('room adapter: typing stays off Redis when no other process has the roo
       expect(warned).to.have.length(1);
       // A publish that fails is answered too: it holds no place.
       let failed = 0;
-      (p.client as { sPublish: typeof sPublish }).sPublish = () => {
+      held.restore(() => {
         failed += 1;
         return Promise.reject(new Error('down'));
-      };
+      });
       for (let i = 0; i < 3; i++) p.peers.relay(room, [], wire(7));
       await new Promise((resolve) => setImmediate(resolve));
       p.peers.relay(room, [], wire(8));
       expect(failed).to.equal(4);
+    });
+
+    it('learns from one relay to a room at a time, and from the next once that one is answered, or has failed', async () => {
+      const p = await startProcess();
+      const n = await startProcess();
+      const room = 'room:probed';
+      await n.join('s-n-10', room);
+      await p.join('s-p-10', room);
+      await waitFor(() => !p.peers.alone(room), 'p knows of n');
+      // Redis behind: p's publishes wait for the release; the first one then fails.
+      const held = holdPublishes(p.client, (i) => i === 0);
+      for (let i = 0; i < 3; i++) p.peers.relay(room, [], `2["typing",{"i":${i}}]`);
+      // n leaves meanwhile: the two relays behind the first will reach p alone.
+      await n.adapter.delAll('s-n-10');
+      await waitFor(async () => Number(((await p.client.sendCommand(['PUBSUB', 'SHARDNUMSUB', p.channel(room)])) as [string, number])[1]) === 1, 'n unsubscribed');
+      held.release();
+      await waitFor(() => held.counts.answered === 2, 'the two relays behind the failed one answered');
+      // The failed one was the probe; the two in its shadow taught nothing, though they reached p alone.
+      expect(p.peers.alone(room)).to.equal(false);
+      // The failure ended the probe: the next relay learns.
+      held.restore();
+      p.peers.relay(room, [], '2["typing",{"i":3}]');
+      await waitFor(() => p.peers.alone(room), 'learned alone from the next relay');
     });
 
     it('a relayed frame that does not parse is dropped; the next one is delivered', async () => {

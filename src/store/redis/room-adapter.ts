@@ -130,6 +130,12 @@ interface PeerState {
   until: number;
   /** Hellos heard for the room: a probe that spans one proves nothing. */
   hellos: number;
+  /**
+   * A publish to the room is in flight whose answer will be learned from. The publishes
+   * meanwhile learn nothing: one answer a round trip says as much as one per publish, and
+   * while Redis is behind, each of them holds nothing of its own but what the client keeps.
+   */
+  probing: boolean;
 }
 
 /**
@@ -139,11 +145,12 @@ interface PeerState {
  * - Our own broadcasts are recognised when Redis hands them back (we are
  *   subscribed to the rooms we have sockets in) by their first bytes, without
  *   parsing them: they are encoded with the adapter's uid first.
- * - Room peers: each publish to a room learns how many subscribers it reached.
- *   When that was only this process (or nobody), the room counts as having no
- *   socket elsewhere for ALONE_MS, or until another process says HELLO on the
- *   room's channel (it does so right after subscribing), and broadcasts that may
- *   be lost (typing) are then not published at all (realtime/local-first.ts).
+ * - Room peers: a publish to a room learns how many subscribers it reached (one
+ *   publish per room at a time, see PeerState.probing). When that was only this
+ *   process (or nobody), the room counts as having no socket elsewhere for ALONE_MS,
+ *   or until another process says HELLO on the room's channel (it does so right
+ *   after subscribing), and broadcasts that may be lost (typing) are then not
+ *   published at all (realtime/local-first.ts).
  *   Every other broadcast is always published.
  */
 export interface RoomAdapterOptions {
@@ -235,10 +242,18 @@ export function createRoomAdapter(o: RoomAdapterOptions) {
       const learn = room === undefined || !tracked(room) ? undefined : probe(a, room);
       // uid first (insertion order is JSON.stringify's order), so that our own broadcasts are recognised without parsing.
       const payload = a.encode(Object.assign({ uid: message.uid, nsp: message.nsp }, message));
-      return client.sPublish(channel, payload).then((reached) => {
-        learn?.(reached);
-        return '';
-      });
+      const sent = client.sPublish(channel, payload);
+      if (!learn) return sent.then(published);
+      return sent.then(
+        (reached) => {
+          learn(reached);
+          return '';
+        },
+        (err: unknown) => {
+          learn(undefined);
+          throw err;
+        },
+      );
     };
     a.on('delete-room', (room: string) => peers.delete(room));
     return a;
@@ -264,17 +279,27 @@ export function createRoomAdapter(o: RoomAdapterOptions) {
     writeEncoded(a, { rooms: new Set([head[0]]), except: new Set(head[1] as string[]) }, [raw.toString('utf8', headEnd + 1)], { preEncoded: true });
   }
 
-  /** Starts a probe of a publish to a room: told how many subscribers it reached, it learns whether anyone else is there. */
-  function probe(a: ShardedInternals, room: string) {
+  /** What the adapter's publish resolves to (Socket.IO's offset, unused here), for a publish nothing is learned from. */
+  const published = () => '';
+
+  /**
+   * Starts a probe of a publish to a room, unless one is in flight already (undefined then):
+   * told how many subscribers the publish reached, or `undefined` when it failed, it learns
+   * whether anyone else is there.
+   */
+  function probe(a: ShardedInternals, room: string): ((reached: number | undefined) => void) | undefined {
     let state = peers.get(room);
-    if (!state) peers.set(room, (state = { until: 0, hellos: 0 }));
+    if (!state) peers.set(room, (state = { until: 0, hellos: 0, probing: false }));
+    if (state.probing) return undefined;
+    state.probing = true;
     const sentAt = Date.now();
     const hellos = state.hellos;
     // This process is one of the subscribers when it has sockets in the room (they joined once it was subscribed) and its subscriber connection is up.
     const self = a.rooms.has(room) && healthy ? 1 : 0;
     const probed = state;
-    return (reached: number) => {
-      if (peers.get(room) !== probed) return;
+    return (reached) => {
+      probed.probing = false;
+      if (reached === undefined || peers.get(room) !== probed) return;
       probed.until = reached <= self && probed.hellos === hellos ? sentAt + aloneMs : 0;
     };
   }
@@ -282,6 +307,10 @@ export function createRoomAdapter(o: RoomAdapterOptions) {
   const maxRelays = o.maxRelaysInFlight ?? MAX_RELAYS_IN_FLIGHT;
   /** Relays published and not yet answered. */
   let relaying = 0;
+  /** A relay's answer, or its failure, when nothing is learned from it: one function for them all. */
+  const relayAnswered = () => {
+    relaying -= 1;
+  };
   let dropped = 0;
   let droppedLoggedAt = -Infinity;
   const drop = () => {
@@ -306,13 +335,16 @@ export function createRoomAdapter(o: RoomAdapterOptions) {
       const frame = `${ownRelay}${JSON.stringify([room, except])}\n${encoded}`;
       relaying += 1;
       // A failure is dropped, as the adapter's own publish drops it: the connection's trouble is logged where it is watched.
-      client.sPublish(channel, frame).then(
+      const sent = client.sPublish(channel, frame);
+      if (!learn) return void sent.then(relayAnswered, relayAnswered);
+      sent.then(
         (reached) => {
           relaying -= 1;
-          learn?.(reached);
+          learn(reached);
         },
         () => {
           relaying -= 1;
+          learn(undefined);
         },
       );
     },
