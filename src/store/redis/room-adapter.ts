@@ -44,6 +44,9 @@ const HELLO = Buffer.from('{"hello":');
  */
 const RELAY = 0x1f;
 
+/** What the adapter's publish resolves to (Socket.IO's offset, unused here) when nothing is learned from it. */
+const noOffset = () => '';
+
 type Listener = Parameters<RedisClient['sSubscribe']>[1];
 type Broadcast = Extract<ClusterMessage, { type: MessageType.BROADCAST }>;
 /** What this module uses of @socket.io/redis-adapter's sharded adapter beyond the Adapter class (its own methods, not exported types). */
@@ -243,7 +246,7 @@ export function createRoomAdapter(o: RoomAdapterOptions) {
       // uid first (insertion order is JSON.stringify's order), so that our own broadcasts are recognised without parsing.
       const payload = a.encode(Object.assign({ uid: message.uid, nsp: message.nsp }, message));
       const sent = client.sPublish(channel, payload);
-      if (!learn) return sent.then(published);
+      if (!learn) return sent.then(noOffset);
       return sent.then(
         (reached) => {
           learn(reached);
@@ -279,9 +282,6 @@ export function createRoomAdapter(o: RoomAdapterOptions) {
     writeEncoded(a, { rooms: new Set([head[0]]), except: new Set(head[1] as string[]) }, [raw.toString('utf8', headEnd + 1)], { preEncoded: true });
   }
 
-  /** What the adapter's publish resolves to (Socket.IO's offset, unused here), for a publish nothing is learned from. */
-  const published = () => '';
-
   /**
    * Starts a probe of a publish to a room, unless one is in flight already (undefined then):
    * told how many subscribers the publish reached, or `undefined` when it failed, it learns
@@ -307,7 +307,7 @@ export function createRoomAdapter(o: RoomAdapterOptions) {
   const maxRelays = o.maxRelaysInFlight ?? MAX_RELAYS_IN_FLIGHT;
   /** Relays published and not yet answered. */
   let relaying = 0;
-  /** A relay's answer, or its failure, when nothing is learned from it: one function for them all. */
+  /** A relay's answer, or its failure (when nothing is learned from it, this function is all it holds). */
   const relayAnswered = () => {
     relaying -= 1;
   };
@@ -339,11 +339,11 @@ export function createRoomAdapter(o: RoomAdapterOptions) {
       if (!learn) return void sent.then(relayAnswered, relayAnswered);
       sent.then(
         (reached) => {
-          relaying -= 1;
+          relayAnswered();
           learn(reached);
         },
         () => {
-          relaying -= 1;
+          relayAnswered();
           learn(undefined);
         },
       );
