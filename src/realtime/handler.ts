@@ -66,9 +66,14 @@ export const defineHandler = <E extends ClientEventName, S extends z.ZodType>(h:
 /** Every client event's handler, keyed by event: one missing, extra or filed under another name does not compile. */
 export type HandlerTable = { [E in ClientEventName]: EventHandler<E, z.ZodType> };
 
-/** Sending, typing and reacting need the socket to have joined the room first. */
-export function requireJoined(ctx: EventContext, roomId: string): void {
-  if (!ctx.socket.rooms.has(socketRooms.room(roomId))) throw new AppError('forbidden', `join room ${roomId} first`);
+/**
+ * Sending, typing and reacting need the socket to have joined the room first. Answers the
+ * room's Socket.IO room, for the broadcast that follows: one name built (and hashed) per event.
+ */
+export function requireJoined(ctx: EventContext, roomId: string): string {
+  const room = socketRooms.room(roomId);
+  if (!ctx.socket.rooms.has(room)) throw new AppError('forbidden', `join room ${roomId} first`);
+  return room;
 }
 
 /**
