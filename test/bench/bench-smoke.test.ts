@@ -121,6 +121,22 @@ describe('benchmarks (toy sizes)', function () {
     expect(await keysUnder(prefix!)).to.equal(0);
   });
 
+  describe('npm run bench:store', () => {
+    needs('valgrind', 'redis-server');
+    it('counts the instructions of a post and a page, in Redis and in this process, and the memory a message', async () => {
+      const json = join(dir, 'store.json');
+      const { stdout } = await tsx('bench/store-cost.ts', ['--posts=100', '--pages=10', `--json=${json}`]);
+      expect(stdout).to.match(/a post to a room \(postToRoom\)/).and.to.match(/a page of 50 messages \(page\)/);
+      const report = JSON.parse(readFileSync(json, 'utf8')) as { redis: Record<string, number>; process: Record<string, number>; bytesPerMessage: number };
+      for (const side of [report.redis, report.process]) {
+        expect(side.post, 'a post').to.be.greaterThan(1000);
+        // A page of 50 reads 50 messages: more than one post writes.
+        expect(side.page, 'a page').to.be.greaterThan(side.post!);
+      }
+      expect(report.bytesPerMessage).to.be.within(50, 1000);
+    });
+  });
+
   it('npm run soak: churning sockets leave nothing behind (heap, sockets, sessions, listeners, timers)', async () => {
     const { stdout } = await tsx('bench/soak.ts', [
       '--seconds=4', '--sockets=60', '--users=4', '--warmup=2', '--min-life=300', '--max-life=1200', '--ramp=0', '--revoke-every=1',

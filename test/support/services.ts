@@ -8,7 +8,8 @@
  *   stopped when the run ends (mochaGlobalTeardown, or its watchdog should the
  *   run die). Nothing here assumes a Redis on port 6379.
  * - redis-server and redis-cli on PATH, for suites that start servers and
- *   clusters of their own; Chromium (CHROMIUM_PATH, or `chromium` on PATH).
+ *   clusters of their own; Chromium (CHROMIUM_PATH, or `chromium` on PATH);
+ *   valgrind, for the smoke test of `npm run bench:store`.
  *
  * A suite says what it needs with `needs(...)`, first thing in its describe. When
  * something is missing the suite is skipped and the reporter prints one line for
@@ -20,7 +21,7 @@ import { createClient } from 'redis';
 import { freePort, onPath, spawnRedisServer, stopRedisServer, untilAnswers, type RedisServerProcess } from './redis-server.js';
 
 /** 'memory' needs nothing: suites run on either backend say `needs(backend)`. */
-export type Need = 'memory' | 'redis' | 'redis-server' | 'redis-cli' | 'chromium' | 'docker-compose';
+export type Need = 'memory' | 'redis' | 'redis-server' | 'redis-cli' | 'chromium' | 'docker-compose' | 'valgrind';
 
 /** CI=true (any value but empty, "false" or "0"): missing tools fail the suites that need them. */
 export const CI = !['', 'false', '0'].includes((process.env.CI ?? '').toLowerCase());
@@ -36,6 +37,8 @@ const REDIS_SERVER = onPath('redis-server');
 const REDIS_CLI = onPath('redis-cli');
 /** Debian's docker-compose checks the compose file without a Docker engine. */
 const DOCKER_COMPOSE = onPath('docker-compose');
+/** valgrind (with its callgrind_control), which `npm run bench:store` counts instructions with. */
+const VALGRIND = onPath('valgrind') && onPath('callgrind_control');
 
 /** host:port of a Redis URL, without credentials, for log lines. */
 const where = (url: string) => {
@@ -84,6 +87,7 @@ function lacking(what: Need[]): string | undefined {
     ...(what.includes('redis-server') && !REDIS_SERVER ? ['redis-server'] : []),
     ...(what.includes('redis-cli') && !REDIS_CLI ? ['redis-cli'] : []),
     ...(what.includes('docker-compose') && !DOCKER_COMPOSE ? ['docker-compose'] : []),
+    ...(what.includes('valgrind') && !VALGRIND ? ['valgrind'] : []),
   ];
   const reasons = [
     ...(what.includes('redis') && !REDIS_URL ? ['Redis (redis-server is not installed and REDIS_URL is unset)'] : []),
