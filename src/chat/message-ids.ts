@@ -23,9 +23,18 @@ export function compareMessageIds(a: string, b: string): number {
   return digits(a, 0, da) - digits(b, 0, db) || digits(a, da + 1, a.length) - digits(b, db + 1, b.length);
 }
 
+/** The last millisecond messageIdToIso formatted, and its text: the messages of a busy moment share it. */
+let isoMs = -1;
+let iso = '';
+
 /** `ts` of a message: the time its id was minted. */
 export function messageIdToIso(id: string): string {
-  return new Date(digits(id, 0, id.indexOf('-'))).toISOString();
+  const ms = digits(id, 0, id.indexOf('-'));
+  if (ms !== isoMs) {
+    iso = new Date(ms).toISOString();
+    isoMs = ms;
+  }
+  return iso;
 }
 
 /** Mints ids for one in-process store: never repeats, never goes back, even if the clock does. */

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { dmConversation, parseConversation, roomConversation } from '../../src/chat/conversations.js';
 import { dmHistory, sendDm } from '../../src/chat/dms.js';
-import { compareMessageIds, createMessageIdGenerator } from '../../src/chat/message-ids.js';
+import { compareMessageIds, createMessageIdGenerator, messageIdToIso } from '../../src/chat/message-ids.js';
 import { history, sendMessage } from '../../src/chat/messages.js';
 import { MAX_REACTION_EMOJIS } from '../../src/chat/policy.js';
 import { listOnline } from '../../src/chat/presence.js';
@@ -73,6 +73,18 @@ describe('chat domain', () => {
       expect(compareMessageIds('9-0', '10-0')).to.be.lessThan(0);
       expect(compareMessageIds('10-2', '10-10')).to.be.lessThan(0);
       expect(compareMessageIds('10-1', '10-1')).to.equal(0);
+    });
+
+    it("gives a message's ts from its id: the same for the ids of one millisecond, another for each other one", () => {
+      const ids = ['1700000000000-0', '1700000000000-7', '1700000000001-0', '1700000000000-9', '0-0', '1700000000000-0'];
+      expect(ids.map(messageIdToIso)).to.deep.equal([
+        '2023-11-14T22:13:20.000Z',
+        '2023-11-14T22:13:20.000Z',
+        '2023-11-14T22:13:20.001Z',
+        '2023-11-14T22:13:20.000Z',
+        '1970-01-01T00:00:00.000Z',
+        '2023-11-14T22:13:20.000Z',
+      ]);
     });
   });
 
