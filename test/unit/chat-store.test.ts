@@ -579,6 +579,37 @@ describe('Redis-only behaviour', () => {
 
   const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+  describe('message entries', () => {
+    it("stores a message as a field for each of its values, named and ordered as every release reads them, whichever optional ones it has", async () => {
+      const keys = backend.freshKeys();
+      const [client] = backend.clients();
+      const chat = createRedisChatStore(client, keys, { historyLimit: 100 });
+      const base = { r: 'general', uid: alice.id, un: 'alice', dn: 'Alice' };
+      const posted = await chat.postToRoom('general', { ...draft('general', 'plain') });
+      const withId = await chat.postToRoom('general', { ...draft('general', 'with an id'), clientMsgId: 'c-1' });
+      const appended = await chat.append(roomConversation('general'), { ...draft('general', 'appended'), clientMsgId: 'c-2' });
+      const dm = draft('dm:alice:bob', 'psst');
+      const toBob = await chat.append(dmConversation('alice', 'bob'), { ...dm, to: 'bob' });
+      const toBobWithId = await chat.append(dmConversation('alice', 'bob'), { ...dm, to: 'bob', clientMsgId: 'c-3' });
+      const raw = async (conversation: string) =>
+        (await client.xRange(keys.stream(conversation), '-', '+')).map((e) => Object.entries(e.message));
+      expect(await raw(roomConversation('general'))).to.deep.equal([
+        Object.entries({ ...base, t: 'plain' }),
+        Object.entries({ ...base, t: 'with an id', c: 'c-1' }),
+        Object.entries({ ...base, t: 'appended', c: 'c-2' }),
+      ]);
+      expect(await raw(dmConversation('alice', 'bob'))).to.deep.equal([
+        Object.entries({ ...base, r: 'dm:alice:bob', t: 'psst', to: 'bob' }),
+        Object.entries({ ...base, r: 'dm:alice:bob', t: 'psst', c: 'c-3', to: 'bob' }),
+      ]);
+      if (typeof posted === 'string' || typeof withId === 'string') throw new Error('refused');
+      expect(await chat.page(roomConversation('general'), { limit: 10 })).to.deep.equal([posted.message, withId.message, appended]);
+      expect(await chat.page(dmConversation('alice', 'bob'), { limit: 10 })).to.deep.equal([toBob, toBobWithId]);
+      expect(toBobWithId).to.deep.include({ to: 'bob', clientMsgId: 'c-3' });
+      expect(toBob).to.not.have.property('clientMsgId');
+    });
+  });
+
   describe('presence sweep', () => {
     function twoProcesses(sweepAfterMs: number) {
       const keys = backend.freshKeys();
