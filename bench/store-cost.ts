@@ -205,6 +205,7 @@ async function main() {
   const json = opts.str('json');
   opts.assertAllUsed();
   requireTool('valgrind', ['--version'], 'Debian: apt-get install valgrind');
+  requireTool('callgrind_control', ['--version'], 'valgrind\'s; Debian: apt-get install valgrind');
   requireTool('redis-server', ['--version'], 'Debian: apt-get install redis-server');
   try {
     checkBuilt(PROJECT_ENTRY);

@@ -61,12 +61,13 @@ const ENTRY_NAMES = ['r', 'uid', 'un', 'dn', 't', 'c', 'to'] as const;
  * cost another ~20% of the script.
  */
 const appendLua = (stream: number, reactions: number, limit: number) => {
-  const xadd = (optional: string) =>
-    `redis.call('XADD', KEYS[${stream}], 'MAXLEN', ARGV[${limit}], '*', ${ENTRY_NAMES.slice(0, 5)
-      .map((name, i) => `'${name}', ARGV[${limit + 1 + i}]`)
-      .join(', ')}${optional})`;
-  const c = `ARGV[${limit + 6}]`;
-  const to = `ARGV[${limit + 7}]`;
+  /** The value of ENTRY_NAMES[i] in ARGV. */
+  const value = (i: number) => `ARGV[${limit + 1 + i}]`;
+  /** The XADD of the first five fields and the optional ones given (5: c, 6: to). */
+  const xadd = (...optional: number[]) =>
+    `redis.call('XADD', KEYS[${stream}], 'MAXLEN', ARGV[${limit}], '*', ${[0, 1, 2, 3, 4, ...optional].map((i) => `'${ENTRY_NAMES[i]}', ${value(i)}`).join(', ')})`;
+  const c = value(5);
+  const to = value(6);
   return `
 if redis.call('HLEN', KEYS[${reactions}]) > 0 then
   local excess = redis.call('XLEN', KEYS[${stream}]) + 1 - tonumber(ARGV[${limit}])
@@ -79,10 +80,10 @@ end
 local id
 local c = ${c} ~= nil and ${c} ~= ''
 if ${to} ~= nil then
-  if c then id = ${xadd(`, 'c', ${c}, 'to', ${to}`)}
-  else id = ${xadd(`, 'to', ${to}`)} end
-elseif c then id = ${xadd(`, 'c', ${c}`)}
-else id = ${xadd('')} end
+  if c then id = ${xadd(5, 6)}
+  else id = ${xadd(6)} end
+elseif c then id = ${xadd(5)}
+else id = ${xadd()} end
 `;
 };
 
