@@ -8,7 +8,10 @@ import type { SessionView } from '../../src/realtime/events.js';
 import { arrivesWithin, disconnected, emitAck, eventWhere, nextEvent, socketFor, TestClient, uniqueName, viewWhere } from '../helpers/client.js';
 import { waitFor } from '../helpers/chat.js';
 import { startCluster, startOwnCluster, startProcess, type ServerProcess } from '../helpers/processes.js';
-import { REDIS_URL } from '../unit/helpers/redis.js';
+import { dmConversation, roomConversation } from '../../src/chat/conversations.js';
+import { redisKeys } from '../../src/store/keys.js';
+import { createRedisChatStore } from '../../src/store/redis/chat.js';
+import { deleteKeys, REDIS_URL, uniquePrefix, type TestRedisClient } from '../unit/helpers/redis.js';
 import { needs, type Need } from '../support/services.js';
 
 type Cluster = Awaited<ReturnType<typeof startCluster>>;
@@ -199,6 +202,28 @@ for (const target of REDIS_TARGETS) describe(`several processes on ${target.name
       expect(heard.filter((raw) => raw.includes('message:new')).map((raw) => raw.includes(both.message.id)), 'only the second was published').to.deep.equal([true]);
     } finally {
       await listener.close();
+    }
+  });
+
+  it('stores the posts and DMs of one turn to many conversations, whatever slots they live in (one script call a conversation on a cluster)', async () => {
+    const client = await connectRedis(redis.nodes);
+    const prefix = uniquePrefix();
+    try {
+      const chat = createRedisChatStore(client, redisKeys(prefix), { historyLimit: 100 });
+      const rooms = Array.from({ length: 12 }, () => roomId());
+      for (const id of rooms) await chat.createRoom({ id, name: id, private: false, owner: 'alice' });
+      const user = { id: 'u-alice', username: 'alice', displayName: 'Alice' };
+      const posted = await Promise.all(rooms.flatMap((id) => [1, 2].map((n) => chat.postToRoom(id, { roomId: id, user, text: `${id} ${n}` }))));
+      for (const [i, id] of rooms.entries()) {
+        const mine = posted.slice(2 * i, 2 * i + 2).map((p) => (typeof p === 'string' ? p : p.message));
+        expect(await chat.page(roomConversation(id), { limit: 10 })).to.deep.equal(mine);
+      }
+      const pairs = Array.from({ length: 12 }, (_, i) => dmConversation('alice', `friend${i}`));
+      const sent = await Promise.all(pairs.map((pair, i) => chat.append(pair, { roomId: pair, user, text: `hi ${i}`, to: `friend${i}` })));
+      for (const [i, pair] of pairs.entries()) expect(await chat.page(pair, { limit: 10 })).to.deep.equal([sent[i]]);
+    } finally {
+      if (redis.nodes.length === 1) await deleteKeys(client as TestRedisClient, prefix);
+      await client.close();
     }
   });
 

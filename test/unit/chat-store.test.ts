@@ -5,7 +5,7 @@ import type { Message, Reactions, Room, User } from '../../src/chat/types.js';
 import { redisKeys } from '../../src/store/keys.js';
 import { createMemoryChatStore } from '../../src/store/memory/chat.js';
 import { createMemoryPresenceStore } from '../../src/store/memory/presence.js';
-import { createRedisChatStore } from '../../src/store/redis/chat.js';
+import { createRedisChatStore, MAX_POSTS_PER_CALL } from '../../src/store/redis/chat.js';
 import type { TestRedisClient as RedisClient } from './helpers/redis.js';
 import { createRedisPresenceStore, SPARE_MAX } from '../../src/store/redis/presence.js';
 import type { ChatStore, Posted, PresenceStore } from '../../src/chat/ports.js';
@@ -607,6 +607,102 @@ describe('Redis-only behaviour', () => {
       expect(await chat.page(dmConversation('alice', 'bob'), { limit: 10 })).to.deep.equal([toBob, toBobWithId]);
       expect(toBobWithId).to.deep.include({ to: 'bob', clientMsgId: 'c-3' });
       expect(toBob).to.not.have.property('clientMsgId');
+    });
+  });
+
+  describe('posts of one turn of the event loop', () => {
+    /** A chat store on a client that records the keys of every script call it makes (evalSha, eval). */
+    function counted() {
+      const keys = backend.freshKeys();
+      const [client] = backend.clients();
+      const calls: string[][] = [];
+      const spy = new Proxy(client, {
+        get(target, prop) {
+          const value: unknown = Reflect.get(target, prop, target);
+          if (prop !== 'evalSha' && prop !== 'eval') return typeof value === 'function' ? value.bind(target) : value;
+          return (script: string, options: { keys: string[] }) => {
+            calls.push(options.keys);
+            return (value as (s: string, o: unknown) => Promise<unknown>).call(target, script, options);
+          };
+        },
+      });
+      return { keys, client, calls, chat: createRedisChatStore(spy, keys, { historyLimit: 1000 }) };
+    }
+    const as = (username: string): User => ({ id: `u-${username}`, username, displayName: username });
+
+    it('stores them in one script call, each post answered on its own: stored, missing, forbidden or failed', async () => {
+      const { keys, client, calls, chat } = counted();
+      await chat.createRoom({ id: 'open', name: 'Open', private: false, owner: 'alice' });
+      await chat.createRoom({ id: 'closed', name: 'Closed', private: true, owner: 'alice' });
+      await chat.createRoom({ id: 'broken', name: 'Broken', private: false, owner: 'alice' });
+      await client.set(keys.stream(roomConversation('broken')), 'not a stream'); // its XADD fails: WRONGTYPE
+      calls.length = 0;
+      const posts = [
+        chat.postToRoom('open', draft('open', 'first', as('bob'))),
+        chat.postToRoom('closed', draft('closed', 'not a member', as('carol'))),
+        chat.postToRoom('nowhere', draft('nowhere', 'no such room')),
+        chat.postToRoom('broken', draft('broken', 'fails')),
+        chat.postToRoom('closed', { ...draft('closed', "the owner's"), clientMsgId: 'c-1' }),
+        chat.postToRoom('open', draft('open', 'second', as('carol'))),
+      ];
+      const settled = await Promise.allSettled(posts);
+      expect(calls.map((k) => k.length), 'one call, five keys a post').to.deep.equal([30]);
+      const [first, notMember, missing, failed, owners, second] = settled.map((s) => (s.status === 'fulfilled' ? s.value : s.reason)) as unknown[];
+      expect(notMember).to.equal('forbidden');
+      expect(missing).to.equal('missing');
+      expect(failed).to.be.instanceOf(Error);
+      expect((failed as Error).message).to.match(/WRONGTYPE/);
+      const stored = [first, owners, second] as Posted[];
+      expect(stored.map((p) => [p.message.text, p.message.user.username, p.message.clientMsgId])).to.deep.equal([
+        ['first', 'bob', undefined],
+        ["the owner's", 'alice', 'c-1'],
+        ['second', 'carol', undefined],
+      ]);
+      expect(compareMessageIds(stored[0]!.message.id, stored[2]!.message.id)).to.be.lessThan(0);
+      expect(await chat.page(roomConversation('open'), { limit: 10 })).to.deep.equal([stored[0]!.message, stored[2]!.message]);
+      expect(await chat.page(roomConversation('closed'), { limit: 10 })).to.deep.equal([stored[1]!.message]);
+      expect(await client.get(keys.stream(roomConversation('broken')))).to.equal('not a stream');
+    });
+
+    it('appends them (DMs) in one script call too, each answered on its own', async () => {
+      const { keys, client, calls, chat } = counted();
+      const broken = dmConversation('alice', 'mallory');
+      await client.set(keys.stream(broken), 'not a stream');
+      const toBob = dmConversation('alice', 'bob');
+      const toCarol = dmConversation('alice', 'carol');
+      const settled = await Promise.allSettled([
+        chat.append(toBob, { ...draft(toBob, 'one'), to: 'bob' }),
+        chat.append(broken, { ...draft(broken, 'fails'), to: 'mallory' }),
+        chat.append(toCarol, { ...draft(toCarol, 'two'), to: 'carol', clientMsgId: 'c-2' }),
+        chat.append(toBob, { ...draft(toBob, 'three'), to: 'bob' }),
+      ]);
+      expect(calls.map((k) => k.length), 'one call, two keys an append').to.deep.equal([8]);
+      expect(settled.map((s) => s.status)).to.deep.equal(['fulfilled', 'rejected', 'fulfilled', 'fulfilled']);
+      expect(((settled[1] as PromiseRejectedResult).reason as Error).message).to.match(/WRONGTYPE/);
+      const [one, , two, three] = settled.map((s) => (s.status === 'fulfilled' ? s.value : undefined));
+      expect(await chat.page(toBob, { limit: 10 })).to.deep.equal([one, three]);
+      expect(await chat.page(toCarol, { limit: 10 })).to.deep.equal([two]);
+      expect(two).to.deep.include({ to: 'carol', clientMsgId: 'c-2' });
+    });
+
+    it('refuses an append to something that is not a conversation before it is queued', async () => {
+      const { calls, chat } = counted();
+      let error: unknown;
+      await chat.append('nonsense', draft('nonsense', 'x')).catch((err: unknown) => (error = err));
+      expect(error).to.be.instanceOf(Error);
+      expect(calls).to.deep.equal([]);
+    });
+
+    it('splits a turn of more posts than one call takes, and keeps their order', async () => {
+      const { calls, chat } = counted();
+      await chat.createRoom({ id: 'busy', name: 'Busy', private: false, owner: 'alice' });
+      calls.length = 0;
+      const count = 2 * MAX_POSTS_PER_CALL + 3;
+      const posted = await Promise.all(Array.from({ length: count }, (_, i) => chat.postToRoom('busy', draft('busy', `m${i}`))));
+      expect(calls.map((k) => k.length / 5)).to.deep.equal([MAX_POSTS_PER_CALL, MAX_POSTS_PER_CALL, 3]);
+      const messages = (posted as Posted[]).map((p) => p.message);
+      expect(await chat.page(roomConversation('busy'), { limit: count })).to.deep.equal(messages);
+      expect(texts(messages)).to.deep.equal(Array.from({ length: count }, (_, i) => `m${i}`));
     });
   });
 
