@@ -4,10 +4,13 @@
  * (valgrind's callgrind counts the instructions a process runs, not the seconds it took;
  * the same code and inputs count the same to within a fraction of a percent).
  *
- *   npm run bench:store [-- --posts=16000 --pages=1600 --json=FILE]
+ *   npm run bench:store [-- --posts=16000 --pages=1600 --turn=8 --json=FILE]
  *
- * Steps: a post to a room (message:send's store step, postToRoom: one script) and a
- * page of 50 messages of history (page: XRANGE, then the reactions). For each, Redis's
+ * Steps: a post to a room (message:send's store step, postToRoom: the posts of one turn
+ * of the event loop in one script call), issued `--turn` at a time over 25 rooms (a
+ * busy server's turn reads 7.5 posts in the small rooms of `npm run bench`: Redis's
+ * total_reads_processed against its EVALSHA calls), and a page of 50 messages of history
+ * (page: XRANGE, then the reactions), 10 at a time. For each, Redis's
  * instructions (a redis-server of its own under callgrind, counters zeroed before and
  * dumped after the steps) and this process's (the store's code in a node under callgrind,
  * counted the same way over a quarter as many steps, after as many again to warm up), and
@@ -32,6 +35,8 @@ import { markdownTable, Options, parseArgs, progress } from './lib/util.js';
 type Step = 'post' | 'page';
 const STEPS: readonly Step[] = ['post', 'page'];
 const PAGE = 50;
+/** The rooms posts go to: `general` and ones the store creates (openStore). */
+const ROOMS = ['general', ...Array.from({ length: 24 }, (_, i) => `bench-${i + 1}`)];
 const user = { id: 'u-bench-0001', username: 'alice', displayName: 'Alice Example' };
 const draft = (i: number) => ({ roomId: 'general', user, text: `message ${i}: hello there, how is it going today?`, clientMsgId: `c-${i}` });
 
@@ -43,20 +48,26 @@ async function openStore(url: string) {
   await client.connect();
   const keys = redisKeys('bench-store:');
   const chat = createRedisChatStore(client as unknown as Parameters<typeof createRedisChatStore>[0], keys, { historyLimit: 100_000, processId: 'bench' });
+  for (const id of ROOMS.slice(1)) await chat.createRoom({ id, name: id, private: false, owner: user.username });
   return { client, keys, chat };
 }
 
 type Store = Awaited<ReturnType<typeof openStore>>['chat'];
 
-/** `n` steps, concurrently in batches as a busy server issues them (posts 100 at a time, pages 10). */
-async function runSteps(chat: Store, step: Step, n: number, from = 0): Promise<void> {
-  const batch = step === 'post' ? 100 : 10;
+/**
+ * `n` steps, concurrently in turns as a busy server issues them: posts `turn` at a time
+ * (--turn: the posts a server's turn of its event loop reads, 7.5 in the small rooms of
+ * `npm run bench`), round robin over ROOMS rooms; pages 10 at a time, of `general`.
+ */
+async function runSteps(chat: Store, step: Step, n: number, turn: number, from = 0): Promise<void> {
+  const batch = step === 'post' ? turn : 10;
   for (let i = 0; i < n; i += batch) {
     const running: Array<Promise<unknown>> = [];
     for (let j = i; j < Math.min(n, i + batch); j++) {
       if (step === 'post') {
+        const roomId = ROOMS[(from + j) % ROOMS.length]!;
         running.push(
-          chat.postToRoom('general', draft(from + j)).then((r) => {
+          chat.postToRoom(roomId, { ...draft(from + j), roomId }).then((r) => {
             if (typeof r === 'string') throw new Error(`post refused: ${r}`);
           }),
         );
@@ -79,14 +90,14 @@ async function runSteps(chat: Store, step: Step, n: number, from = 0): Promise<v
  * line on stdin (the counters are zeroed meanwhile), runs the steps, says `done` and waits
  * again (they are dumped).
  */
-async function worker(n: Record<Step, number>, url: string) {
+async function worker(n: Record<Step, number>, turn: number, url: string) {
   const { client, chat } = await openStore(url);
   const lines = createInterface({ input: process.stdin })[Symbol.asyncIterator]();
   for (const step of STEPS) {
-    await runSteps(chat, step, n[step], 1_000_000);
+    await runSteps(chat, step, n[step], turn, 1_000_000);
     process.stdout.write('ready\n');
     await lines.next();
-    await runSteps(chat, step, n[step], 2_000_000);
+    await runSteps(chat, step, n[step], turn, 2_000_000);
     process.stdout.write('done\n');
     await lines.next();
   }
@@ -162,10 +173,10 @@ function summaryOf(file: string): number {
 }
 
 /** This process's instructions a step, after as many to warm up: node under callgrind, the worker above. */
-async function countNode(dir: string, n: Record<Step, number>, url: string): Promise<Record<Step, number>> {
+async function countNode(dir: string, n: Record<Step, number>, turn: number, url: string): Promise<Record<Step, number>> {
   const out = join(dir, 'node.callgrind');
   const args = ['--tool=callgrind', `--callgrind-out-file=${out}`, process.execPath, '--import', 'tsx', join(repoRoot, 'bench', 'store-cost.ts')];
-  const child = spawn('valgrind', [...args, '--worker', `--posts=${n.post}`, `--pages=${n.page}`, `--url=${url}`], { cwd: repoRoot, stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn('valgrind', [...args, '--worker', `--posts=${n.post}`, `--pages=${n.page}`, `--turn=${turn}`, `--url=${url}`], { cwd: repoRoot, stdio: ['pipe', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
@@ -197,10 +208,11 @@ async function main() {
   const isWorker = opts.flag('worker', false);
   const posts = opts.int('posts', 16_000, 10, 1_000_000);
   const pages = opts.int('pages', 1600, 10, 100_000);
+  const turn = opts.int('turn', 8, 1, 1000);
   if (isWorker) {
     const url = opts.str('url', '');
     opts.assertAllUsed();
-    return worker({ post: posts, page: pages }, url);
+    return worker({ post: posts, page: pages }, turn, url);
   }
   const json = opts.str('json');
   opts.assertAllUsed();
@@ -219,29 +231,30 @@ async function main() {
   const redis = await countedRedis(dir);
   const { client, keys, chat } = await openStore(redis.url);
   // Warm-up: the scripts loaded, and a full page of history to read.
-  await runSteps(chat, 'post', 200);
-  await runSteps(chat, 'page', 20);
+  await runSteps(chat, 'post', ROOMS.length * PAGE, turn);
+  await runSteps(chat, 'page', 20, turn);
 
   const n = { post: posts, page: pages };
   const redisPer: Record<Step, number> = { post: 0, page: 0 };
   for (const step of STEPS) {
     progress(`Redis: ${n[step]} × ${step}`);
-    redisPer[step] = (await redis.count(() => runSteps(chat, step, n[step], step === 'post' ? 1000 : 0))) / n[step];
+    redisPer[step] = (await redis.count(() => runSteps(chat, step, n[step], turn, step === 'post' ? 1000 : 0))) / n[step];
   }
   const stream = keys.stream('room:general');
-  const bytesPerMessage = Number(await client.memoryUsage(stream, { SAMPLES: 0 })) / (await client.xLen(stream));
+  const streamLength = await client.xLen(stream);
+  const bytesPerMessage = Number(await client.memoryUsage(stream, { SAMPLES: 0 })) / streamLength;
   await client.quit();
 
   // A quarter as many steps (node under callgrind is some 50 times slower), and as many again to warm up.
-  const nodePer = await countNode(dir, { post: Math.max(10, Math.round(posts / 4)), page: Math.max(10, Math.round(pages / 4)) }, redis.url);
+  const nodePer = await countNode(dir, { post: Math.max(10, Math.round(posts / 4)), page: Math.max(10, Math.round(pages / 4)) }, turn, redis.url);
 
   const rows = [
-    ['a post to a room (postToRoom)', thousands(redisPer.post), thousands(nodePer.post)],
+    [`a post to a room (postToRoom), ${turn} a turn`, thousands(redisPer.post), thousands(nodePer.post)],
     [`a page of ${PAGE} messages (page)`, thousands(redisPer.page), thousands(nodePer.page)],
   ];
   console.log(markdownTable(['step', 'Redis instructions', "this process's instructions"], rows));
-  console.log(`\nRedis memory a stored message: ${bytesPerMessage.toFixed(1)} bytes (MEMORY USAGE of a stream of ${posts + 200} posts / XLEN)`);
-  if (json) writeFileSync(json, `${JSON.stringify({ redis: redisPer, process: nodePer, bytesPerMessage }, null, 2)}\n`);
+  console.log(`\nRedis memory a stored message: ${bytesPerMessage.toFixed(1)} bytes (MEMORY USAGE of a stream of ${streamLength} posts / XLEN)`);
+  if (json) writeFileSync(json, `${JSON.stringify({ turn, redis: redisPer, process: nodePer, bytesPerMessage }, null, 2)}\n`);
 }
 
 const isMain = process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href;
