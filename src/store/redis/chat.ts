@@ -7,7 +7,7 @@ import type { RedisKeys } from '../keys.js';
 import type { ChatStore, ConversationId } from '../../chat/ports.js';
 import { BatchItemError, createBatcher } from './batches.js';
 import { isCluster, type RedisClient } from './client.js';
-import { luaScript, runLua } from './lua.js';
+import { luaScript, NOW_MS, runLua, type LuaScript } from './lua.js';
 
 export interface RedisChatStoreOptions {
   historyLimit: number;
@@ -146,24 +146,20 @@ ${eachItemLua('append', APPEND_KEYS, 2)}`);
  * Returns two elements a post: id, elsewhere (1 or 0) | 'missing' | 'forbidden', 0 | 'error', message.
  */
 const POST_TO_ROOMS = luaScript(`
-local now
 local function post(k, a)
   local raw = redis.call('GET', KEYS[k + 1])
   if not raw then return 'missing', 0 end
   -- The record is JSON.stringify's (createRoom): only a private room is decoded, to read its owner.
   if string.find(raw, '"private":true', 1, true) then
     local room = cjson.decode(raw)
-    local poster = ARGV[a + 2]
+    local poster = ARGV[a + ${ENTRY_NAMES.indexOf('un')}]
     if room.owner ~= poster and redis.call('SISMEMBER', KEYS[k + 2], poster) == 0 then return 'forbidden', 0 end
   end
 ${appendLua({ stream: 'KEYS[k + 3]', reactions: 'KEYS[k + 4]', limit: 'ARGV[2]', value: (i) => `ARGV[a + ${i}]` })}
   local servers = redis.call('HGETALL', KEYS[k + 5])
   -- Nobody, or only the poster's process: no clock needed.
   if #servers == 0 or (#servers == 2 and servers[1] == ARGV[1]) then return id, 0 end
-  if not now then
-    local t = redis.call('TIME')
-    now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-  end
+${NOW_MS}
   for i = 1, #servers, 2 do
     if servers[i] ~= ARGV[1] and tonumber(servers[i + 1]) > now then return id, 1 end
   end
@@ -312,33 +308,30 @@ export function createRedisChatStore(client: RedisClient, keys: RedisKeys, opts:
   // (batches.ts); on a cluster, one call a conversation (its keys share a slot; different
   // conversations' need not).
   const cluster = isCluster(client);
+  /** One call of `script` for `items`: ARGV `head`, then each item's values; KEYS each item's `keysOf`. */
+  async function callMany<T extends { fields: Fields }>(script: LuaScript, head: string[], items: T[], keysOf: (item: T) => string[]) {
+    const keyList: string[] = [];
+    const args = [...head];
+    for (const item of items) {
+      for (const key of keysOf(item)) keyList.push(key);
+      for (const value of entryValues(item.fields)) args.push(value);
+    }
+    return itemOutcomes(await runLua(client, script, keyList, args), items.length);
+  }
   const post = createBatcher<RoomPost, ItemOutcome>({
     group: cluster ? (p) => p.roomId : () => '',
     max: MAX_POSTS_PER_CALL,
-    async run(posts) {
-      const keyList: string[] = [];
-      const args = [opts.processId ?? '', String(opts.historyLimit)];
-      for (const { roomId, fields } of posts) {
+    run: (posts) =>
+      callMany(POST_TO_ROOMS, [opts.processId ?? '', String(opts.historyLimit)], posts, ({ roomId }) => {
         // The conversation is made from a room id here: nothing to parse (streamKey's check is for ids from outside).
         const conversation = roomConversation(roomId);
-        keyList.push(keys.room(roomId), keys.roomMembers(roomId), keys.stream(conversation), keys.reactions(conversation), keys.roomServers(roomId));
-        for (const value of entryValues(fields)) args.push(value);
-      }
-      return itemOutcomes(await runLua(client, POST_TO_ROOMS, keyList, args), posts.length);
-    },
+        return [keys.room(roomId), keys.roomMembers(roomId), keys.stream(conversation), keys.reactions(conversation), keys.roomServers(roomId)];
+      }),
   });
   const appendOne = createBatcher<Append, ItemOutcome>({
     group: cluster ? (a) => a.conversation : () => '',
     max: MAX_POSTS_PER_CALL,
-    async run(appends) {
-      const keyList: string[] = [];
-      const args = [String(opts.historyLimit)];
-      for (const { conversation, fields } of appends) {
-        keyList.push(keys.stream(conversation), keys.reactions(conversation));
-        for (const value of entryValues(fields)) args.push(value);
-      }
-      return itemOutcomes(await runLua(client, APPEND_MANY, keyList, args), appends.length);
-    },
+    run: (appends) => callMany(APPEND_MANY, [String(opts.historyLimit)], appends, ({ conversation }) => [keys.stream(conversation), keys.reactions(conversation)]),
   });
 
   const parseRoom = (json: string | null) => (json ? (JSON.parse(json) as Room) : null);
