@@ -18,8 +18,8 @@
  * Needs valgrind and redis-server, and the build (`npm run build`): it measures
  * dist/, as `npm start` runs it. A/B: run it in each checkout.
  */
-import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { createInterface } from 'node:readline';
@@ -29,6 +29,7 @@ import { createClient } from 'redis';
 import type * as ChatModule from '../src/store/redis/chat.js';
 import type * as KeysModule from '../src/store/keys.js';
 import { installCleanup, onCleanup, repoRoot, runMain, UsageError } from './lib/children.js';
+import { callgrindCommand, instructionCounter, requireCallgrind, requireTool } from './lib/callgrind.js';
 import { checkBuilt, PROJECT_ENTRY } from './lib/project.js';
 import { markdownTable, Options, parseArgs, progress } from './lib/util.js';
 
@@ -104,11 +105,6 @@ async function worker(n: Record<Step, number>, turn: number, url: string) {
   await client.quit();
 }
 
-function requireTool(cmd: string, args: string[], hint: string) {
-  const r = spawnSync(cmd, args, { stdio: 'ignore' });
-  if (r.error) throw new UsageError(`needs ${cmd} (${hint})`);
-}
-
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = createServer();
@@ -124,7 +120,8 @@ function freePort(): Promise<number> {
 async function countedRedis(dir: string) {
   const port = await freePort();
   const out = join(dir, 'redis.callgrind');
-  const child = spawn('valgrind', ['--tool=callgrind', `--callgrind-out-file=${out}`, 'redis-server', '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
+  const [valgrind, ...valgrindArgs] = callgrindCommand(out);
+  const child = spawn(valgrind!, [...valgrindArgs, 'redis-server', '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let log = '';
@@ -145,38 +142,20 @@ async function countedRedis(dir: string) {
     }
   }
   await probe.quit();
-  let dumps = 0;
+  const counter = instructionCounter(child.pid, out);
   return {
     url,
     /** Redis's instructions over `fn`. */
-    async count(fn: () => Promise<void>): Promise<number> {
-      callgrindControl('-z', child.pid);
-      await fn();
-      callgrindControl('-d', child.pid);
-      dumps += 1;
-      return summaryOf(`${out}.${dumps}`);
-    },
+    count: (fn: () => Promise<void>) => counter.count(fn),
   };
-}
-
-/** Runs callgrind_control (`-z`: zero the counters, `-d`: dump them) on the process `pid`. */
-function callgrindControl(flag: '-z' | '-d', pid: number | undefined) {
-  const r = spawnSync('callgrind_control', [flag, String(pid)], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`callgrind_control ${flag} failed: ${r.stderr}`);
-}
-
-/** The `summary:` of the callgrind dump `file`: the instructions counted. */
-function summaryOf(file: string): number {
-  const summary = /^summary:\s+(\d+)/m.exec(readFileSync(file, 'utf8'));
-  if (!summary) throw new Error(`no summary line in ${file}`);
-  return Number(summary[1]);
 }
 
 /** This process's instructions a step, after as many to warm up: node under callgrind, the worker above. */
 async function countNode(dir: string, n: Record<Step, number>, turn: number, url: string): Promise<Record<Step, number>> {
   const out = join(dir, 'node.callgrind');
-  const args = ['--tool=callgrind', `--callgrind-out-file=${out}`, process.execPath, '--import', 'tsx', join(repoRoot, 'bench', 'store-cost.ts')];
-  const child = spawn('valgrind', [...args, '--worker', `--posts=${n.post}`, `--pages=${n.page}`, `--turn=${turn}`, `--url=${url}`], { cwd: repoRoot, stdio: ['pipe', 'pipe', 'pipe'] });
+  const [valgrind, ...valgrindArgs] = callgrindCommand(out);
+  const args = [...valgrindArgs, process.execPath, '--import', 'tsx', join(repoRoot, 'bench', 'store-cost.ts')];
+  const child = spawn(valgrind!, [...args, '--worker', `--posts=${n.post}`, `--pages=${n.page}`, `--turn=${turn}`, `--url=${url}`], { cwd: repoRoot, stdio: ['pipe', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
@@ -185,15 +164,15 @@ async function countNode(dir: string, n: Record<Step, number>, turn: number, url
     const line = await Promise.race([said.next(), exited.then(() => undefined)]);
     if (line?.value !== word) throw new Error(`the worker did not say ${word}:\n${stderr.slice(-2000)}`);
   };
+  const counter = instructionCounter(child.pid, out);
   const per: Record<Step, number> = { post: 0, page: 0 };
-  for (const [i, step] of STEPS.entries()) {
+  for (const step of STEPS) {
     progress(`this process, under callgrind: ${n[step]} × ${step} after as many to warm up`);
     await expect('ready');
-    callgrindControl('-z', child.pid);
+    counter.zero();
     child.stdin.write('go\n');
     await expect('done');
-    callgrindControl('-d', child.pid);
-    per[step] = summaryOf(`${out}.${i + 1}`) / n[step];
+    per[step] = (await counter.dump()) / n[step];
     child.stdin.write('next\n');
   }
   child.stdin.end();
@@ -216,8 +195,7 @@ async function main() {
   }
   const json = opts.str('json');
   opts.assertAllUsed();
-  requireTool('valgrind', ['--version'], 'Debian: apt-get install valgrind');
-  requireTool('callgrind_control', ['--version'], 'valgrind\'s; Debian: apt-get install valgrind');
+  requireCallgrind();
   requireTool('redis-server', ['--version'], 'Debian: apt-get install redis-server');
   try {
     checkBuilt(PROJECT_ENTRY);

@@ -48,6 +48,8 @@ export interface SpawnOptions {
    * the moment it is free. The spawn resolves once the server is ready to listen.
    */
   holdListen?: boolean;
+  /** A command the server runs under, with its arguments (e.g. valgrind's): it is given node and its arguments after them. */
+  wrap?: readonly string[];
 }
 
 const children = new Set<ServerChild>();
@@ -135,7 +137,8 @@ export async function spawnServer(o: SpawnOptions): Promise<ServerChild> {
   nodeArgs.push('--import', 'tsx', 'bench/heap-probe.ts', o.entry);
   const heldPort = o.holdListen ? Number(o.env.PORT) : 0;
   if (o.holdListen && !(Number.isInteger(heldPort) && heldPort > 0)) throw new Error(`${o.name}: holdListen needs a fixed env.PORT`);
-  const child = spawn(process.execPath, nodeArgs, {
+  const [command, ...commandArgs] = o.wrap?.length ? [...o.wrap, process.execPath, ...nodeArgs] : [process.execPath, ...nodeArgs];
+  const child = spawn(command!, commandArgs, {
     cwd: repoRoot,
     env: { ...process.env, HOST: '127.0.0.1', PORT: '0', ...o.env, ...(o.holdListen && { BENCH_HOLD_LISTEN: '1' }) },
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],

@@ -1,7 +1,7 @@
 /** Starting the project and making its users, shared by the benchmarks. */
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { repoRoot, spawnServer, UsageError, type ServerChild } from './children.js';
+import { repoRoot, spawnServer, UsageError, type ServerChild, type SpawnOptions } from './children.js';
 import { benchUsername, HttpUser } from './http.js';
 import { REDIS_URL } from './redis.js';
 import { pool, progress } from './util.js';
@@ -70,10 +70,15 @@ export function checkBuilt(entry: string): void {
  * The project in Redis mode, under the probe. `entry` is PROJECT_ENTRY (what `npm start`
  * runs), src/server.ts (the source, under tsx) or bench/app-server.ts (same wiring, App in reach).
  */
-export function startProject(o: { name?: string; entry?: string; prefix: string; env?: Record<string, string>; nodeFlags?: string[]; holdListen?: boolean }): Promise<ServerChild> {
+/** How a server is started beyond its name and settings: see SpawnOptions. */
+type StartOptions = Pick<SpawnOptions, 'holdListen' | 'wrap' | 'startTimeoutMs'>;
+
+export function startProject(o: { name?: string; entry?: string; prefix: string; env?: Record<string, string>; nodeFlags?: string[] } & StartOptions): Promise<ServerChild> {
   return spawnServer({
     ...(o.nodeFlags && { nodeFlags: o.nodeFlags }),
     ...(o.holdListen && { holdListen: true }),
+    ...(o.wrap && { wrap: o.wrap }),
+    ...(o.startTimeoutMs && { startTimeoutMs: o.startTimeoutMs }),
     name: o.name ?? 'project',
     entry: o.entry ?? PROJECT_ENTRY,
     env: {
@@ -88,8 +93,15 @@ export function startProject(o: { name?: string; entry?: string; prefix: string;
   });
 }
 
-export function startBare(o: { name?: string; env?: Record<string, string>; holdListen?: boolean } = {}): Promise<ServerChild> {
-  return spawnServer({ name: o.name ?? 'bare', entry: 'bench/bare-server.ts', env: o.env ?? {}, ...(o.holdListen && { holdListen: true }) });
+export function startBare(o: { name?: string; env?: Record<string, string> } & StartOptions = {}): Promise<ServerChild> {
+  return spawnServer({
+    name: o.name ?? 'bare',
+    entry: 'bench/bare-server.ts',
+    env: o.env ?? {},
+    ...(o.holdListen && { holdListen: true }),
+    ...(o.wrap && { wrap: o.wrap }),
+    ...(o.startTimeoutMs && { startTimeoutMs: o.startTimeoutMs }),
+  });
 }
 
 /** Registers `count` users (argon2 on the server: a few at a time) and returns them logged in. */

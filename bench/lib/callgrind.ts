@@ -1,0 +1,79 @@
+/**
+ * valgrind's callgrind, for the benchmarks that count instructions instead of timing
+ * (`npm run bench:store`, `npm run bench:events`): it counts what a process runs, not
+ * how long it took, so the same code and inputs count the same on a busy machine as on
+ * a quiet one. A process runs under it from its start (`callgrindCommand`); its counters
+ * are zeroed and dumped around the steps to count (`instructionCounter`).
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { UsageError } from './children.js';
+
+/** Refuses to go on without `cmd` (run with `args`, e.g. --version), naming where it comes from. */
+export function requireTool(cmd: string, args: string[], hint: string) {
+  const r = spawnSync(cmd, args, { stdio: 'ignore' });
+  if (r.error) throw new UsageError(`needs ${cmd} (${hint})`);
+}
+
+/** valgrind and its callgrind_control, or a UsageError that says how to get them. */
+export function requireCallgrind() {
+  requireTool('valgrind', ['--version'], 'Debian: apt-get install valgrind');
+  requireTool('callgrind_control', ['--version'], "valgrind's; Debian: apt-get install valgrind");
+}
+
+/** The command that runs a program under callgrind, its dumps written to `out`.<n>: the program and its arguments follow. */
+export function callgrindCommand(out: string): string[] {
+  return ['valgrind', '--tool=callgrind', `--callgrind-out-file=${out}`];
+}
+
+/**
+ * Runs callgrind_control (`-z`: zero the counters, `-d`: dump them) on the process `pid`.
+ * valgrind names the pipes it listens on after the process's USER (or LOGNAME) and HOST
+ * (or HOSTNAME): `env` gives those of the process where they differ from ours (a server
+ * started with HOST=127.0.0.1).
+ */
+function callgrindControl(flag: '-z' | '-d', pid: number | undefined, env: Record<string, string>) {
+  const r = spawnSync('callgrind_control', [flag, String(pid)], { encoding: 'utf8', env: { ...process.env, ...env } });
+  // It says "OK" and exits 0 even when it could not reach the process: its complaints are the sign.
+  const said = `${r.stdout}${r.stderr}`;
+  if (r.status !== 0 || /error|failed/i.test(said)) throw new Error(`callgrind_control ${flag} ${pid} failed: ${said.trim()}`);
+}
+
+/**
+ * The `summary:` of the callgrind dump `file`: the instructions counted. The process
+ * writes its dump when it next runs after callgrind_control asked for it, which
+ * callgrind_control does not always wait for: a busy process's file may come later.
+ */
+async function summaryOf(file: string, waitMs = 60_000): Promise<number> {
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    const text = existsSync(file) ? readFileSync(file, 'utf8') : '';
+    const summary = /^summary:\s+(\d+)/m.exec(text);
+    if (summary) return Number(summary[1]);
+    if (Date.now() > deadline) throw new Error(text ? `no summary line in ${file}` : `callgrind wrote no ${file}`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
+/**
+ * The instructions of the process `pid`, run by callgrindCommand(`out`) (with `env` set
+ * beyond ours: see callgrindControl), over a stretch: `zero()` before it, `dump()` after
+ * it answers what it ran in between (every thread's).
+ */
+export function instructionCounter(pid: number | undefined, out: string, env: Record<string, string> = {}) {
+  let dumps = 0;
+  return {
+    zero: () => callgrindControl('-z', pid, env),
+    async dump(): Promise<number> {
+      callgrindControl('-d', pid, env);
+      dumps += 1;
+      return summaryOf(`${out}.${dumps}`);
+    },
+    /** Its instructions over `fn`. */
+    async count(fn: () => Promise<void>): Promise<number> {
+      this.zero();
+      await fn();
+      return this.dump();
+    },
+  };
+}
