@@ -137,6 +137,25 @@ describe('benchmarks (toy sizes)', function () {
     });
   });
 
+  describe('npm run bench:events', () => {
+    needs('valgrind');
+    it('counts the instructions of a handshake and of an acked event on both servers, and leaves no key behind', async function () {
+      this.timeout(900_000); // both servers start under callgrind
+      const json = join(dir, 'events.json');
+      const { stdout, stderr } = await tsx('bench/event-cost.ts', ['--handshakes=10', '--events=40', '--sockets=2', `--json=${json}`]);
+      expect(stdout).to.match(/\| an authenticated handshake +\| [\d.]+[kM] +\| [\d.]+[kM] +\| [\d.]+× +\|/);
+      expect(stdout).to.match(/\| an acked inbound event \(typing\) +\| [\d.]+[kM] +\| [\d.]+[kM] +\| [\d.]+× +\|/);
+      const report = JSON.parse(readFileSync(json, 'utf8')) as { instructions: Record<string, { bare: number; project: number }> };
+      const rows = Object.values(report.instructions);
+      expect(rows).to.have.length(2);
+      // More than a socket write's worth on either side: something was counted, on each.
+      for (const row of rows) for (const n of [row.bare, row.project]) expect(n).to.be.greaterThan(10_000);
+      const prefix = /\(prefix (bench:[^ )]+)/.exec(stderr)?.[1];
+      expect(prefix, 'the run names its Redis prefix').to.be.a('string');
+      expect(await keysUnder(prefix!)).to.equal(0);
+    });
+  });
+
   it('npm run soak: churning sockets leave nothing behind (heap, sockets, sessions, listeners, timers)', async () => {
     const { stdout } = await tsx('bench/soak.ts', [
       '--seconds=4', '--sockets=60', '--users=4', '--warmup=2', '--min-life=300', '--max-life=1200', '--ramp=0', '--revoke-every=1',

@@ -1,0 +1,163 @@
+/**
+ * `npm run bench:events`: what the server runs for an authenticated handshake and for an
+ * acked inbound event, project vs bare Socket.IO, counted in instructions rather than
+ * timed (valgrind's callgrind: the same code and inputs count nearly the same on a busy
+ * machine as on a quiet one, where the timed rows of `npm run bench` move by a third
+ * between runs). It answers "how much more does the project's server run" without the
+ * machine's mood; not how fast either is (system calls run in the kernel, which
+ * callgrind does not count: the two servers make about as many of them).
+ *
+ *   npm run bench:events [-- --handshakes=1000 --events=10000 --sockets=20 --json=FILE]
+ *
+ * Both servers run under callgrind from their start (minutes: node is some 50 times
+ * slower under it), the project on Redis as `npm run bench` runs it. Each step as the
+ * bench does it, a warm-up first so that the code counted is compiled as a
+ * long-running server's is, then the counted round: `--handshakes` connects (10 at a
+ * time, with the users' session cookies for the project; closed after the count), and
+ * `--events` acked `typing` from `--sockets` sockets, each in a room of its own and
+ * sending its share one after another. A full collection before each counted round.
+ * Counters are zeroed before the round and dumped after it (every thread's
+ * instructions: V8's compiler and collector threads included).
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { callgrindCommand, instructionCounter, requireCallgrind } from './lib/callgrind.js';
+import { installCleanup, onCleanup, runMain, UsageError, type ServerChild } from './lib/children.js';
+import { runId } from './lib/http.js';
+import { checkBuilt, PROJECT_ENTRY, registerUsers, startBare, startProject } from './lib/project.js';
+import { openBenchRedis, REDIS_URL } from './lib/redis.js';
+import { handshakeRound, measureCpu, noRedis, quiesce, setWindowHooks } from './lib/scenarios.js';
+import { ack, closeAll, connectMany, type Socket } from './lib/sockets.js';
+import { markdownTable, Options, parseArgs, progress } from './lib/util.js';
+
+type Side = 'bare' | 'project';
+const SIDES: readonly Side[] = ['bare', 'project'];
+/** Handshakes in flight at once. */
+const CONCURRENCY = 10;
+/** Long enough for node under callgrind to start (tsx compiling the probe and the bare server included). */
+const START_TIMEOUT_MS = 600_000;
+
+/** Every socket sends `each` acked typing events to its own room, one after another; answers how many were acked ok (all, or it throws). */
+async function typingLoop(sockets: Socket[], roomOf: (i: number) => string, each: number): Promise<number> {
+  let acked = 0;
+  await Promise.all(
+    sockets.map(async (s, i) => {
+      for (let k = 0; k < each; k++) {
+        const res = await ack<{ ok: boolean; error?: { code?: string } }>(s, 'typing', { roomId: roomOf(i), typing: k % 2 === 0 }, 120_000);
+        if (!res.ok) throw new Error(`typing not acked ok: ${res.error?.code ?? 'no code'}`);
+        acked++;
+      }
+    }),
+  );
+  return acked;
+}
+
+const thousands = (n: number) => (n >= 1e6 ? `${(n / 1e6).toFixed(2)}M` : `${(n / 1e3).toFixed(1)}k`);
+
+async function main() {
+  const opts = new Options(parseArgs(process.argv.slice(2)));
+  const handshakes = opts.int('handshakes', 1000, 10, 100_000);
+  const events = opts.int('events', 10_000, 10, 10_000_000);
+  const sockets = opts.int('sockets', 20, 1, 1000);
+  const json = opts.str('json');
+  opts.assertAllUsed();
+  requireCallgrind();
+  try {
+    checkBuilt(PROJECT_ENTRY);
+  } catch {
+    throw new UsageError('dist/ is missing or older than src/: run `npm run build` first (`npm run bench:events` does)');
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'bench-events-'));
+  onCleanup(async () => rmSync(dir, { recursive: true, force: true }));
+  const redis = await openBenchRedis('events');
+  progress(`Redis ${REDIS_URL} (prefix ${redis.prefix}: this run's keys, deleted at the end)`);
+  const run = runId();
+
+  progress('starting bare Socket.IO and the project under callgrind (a few minutes)');
+  const counted = async (side: Side) => {
+    const out = join(dir, `${side}.callgrind`);
+    const wrap = callgrindCommand(out);
+    const server =
+      side === 'bare'
+        ? await startBare({ wrap, startTimeoutMs: START_TIMEOUT_MS })
+        : await startProject({ prefix: redis.prefix, wrap, startTimeoutMs: START_TIMEOUT_MS });
+    // spawnServer starts every server with HOST=127.0.0.1, which valgrind's control pipes are named after.
+    return { server, counter: instructionCounter(server.child.pid, out, { HOST: '127.0.0.1' }) };
+  };
+  const [bare, project] = await Promise.all([counted('bare'), counted('project')]);
+  const servers = { bare, project };
+
+  // The rounds' windows (measureCpu's) are where the counters run: zeroed before, dumped after.
+  let counting: Side | undefined;
+  let counts: number | undefined;
+  const counterOf = (server: ServerChild) => SIDES.map((side) => servers[side]).find((s) => s.server === server)?.counter;
+  setWindowHooks({
+    before: async (server) => {
+      if (!counting) return;
+      // A full collection first, so that one the warm-up left due does not land in the count.
+      await server.heap();
+      counterOf(server)?.zero();
+    },
+    after: async (server) => {
+      if (counting) counts = await counterOf(server)?.dump();
+    },
+  });
+  const countedRound = async <T>(side: Side, fn: () => Promise<T>): Promise<{ value: T; instructions: number }> => {
+    counting = side;
+    counts = undefined;
+    try {
+      const value = await fn();
+      if (counts === undefined) throw new Error(`${side}: the round's window was not counted`);
+      return { value, instructions: counts };
+    } finally {
+      counting = undefined;
+    }
+  };
+
+  progress('registering users for the project (argon2 under callgrind: slow)');
+  const users = await registerUsers(servers.project.server.url, run, 'e', sockets, 2);
+  const cookiesOf = (side: Side) => (side === 'project' ? users.map((u) => u.cookie) : []);
+  const ownRoom = (i: number) => `ev-${run}-${i}`;
+  await Promise.all(users.map((u, i) => u.expect('POST', '/api/rooms', 201, { id: ownRoom(i) })));
+
+  const rows: Record<string, Record<Side, number>> = {};
+  const row = (name: string, side: Side, value: number) => ((rows[name] ??= { bare: 0, project: 0 })[side] = value);
+  for (const side of SIDES) {
+    const { server } = servers[side];
+    progress(`${side}: ${handshakes} handshakes to warm up, then ${handshakes} counted`);
+    const warm = await handshakeRound(server, noRedis, handshakes, CONCURRENCY, cookiesOf(side));
+    if (warm.errors) throw new Error(`${side} handshakes failed: ${warm.firstError}`);
+    const hs = await countedRound(side, () => handshakeRound(server, noRedis, handshakes, CONCURRENCY, cookiesOf(side)));
+    if (hs.value.errors) throw new Error(`${side} handshakes failed: ${hs.value.firstError}`);
+    row('an authenticated handshake', side, hs.instructions / hs.value.connected);
+
+    progress(`${side}: ${sockets} sockets typing in rooms of their own, ${events} events to warm up, then ${events} counted`);
+    const open = await connectMany(server.url, sockets, cookiesOf(side), CONCURRENCY);
+    try {
+      await Promise.all(
+        open.map(async (s, i) => {
+          const res = await ack<{ ok: boolean; error?: unknown }>(s, 'room:join', { roomId: ownRoom(i) }, 120_000);
+          if (!res.ok) throw new Error(`${side} room:join: ${JSON.stringify(res.error)}`);
+        }),
+      );
+      await quiesce(server);
+      // A number of events, not a time: what the server runs while idle (its timers, the probes) is then the same share of every run.
+      const typing = () => measureCpu(server, noRedis, () => typingLoop(open, ownRoom, Math.ceil(events / sockets)));
+      await typing();
+      const ev = await countedRound(side, typing);
+      row('an acked inbound event (typing)', side, ev.instructions / ev.value.value);
+    } finally {
+      closeAll(open);
+    }
+  }
+  setWindowHooks(undefined);
+
+  const table = Object.entries(rows).map(([name, v]) => [name, thousands(v.bare), thousands(v.project), `${(v.project / v.bare).toFixed(2)}×`]);
+  console.log(markdownTable(['server instructions for', 'bare Socket.IO', 'project', 'ratio'], table));
+  console.log(`\n(${handshakes} handshakes and ${events} typing events from ${sockets} sockets counted on each side, after as many to warm up)`);
+  if (json) writeFileSync(json, `${JSON.stringify({ handshakes, events, sockets, instructions: rows }, null, 2)}\n`);
+}
+
+installCleanup();
+runMain('bench:events', main);
