@@ -19,11 +19,10 @@
  * Counters are zeroed before the round and dumped after it (every thread's
  * instructions: V8's compiler and collector threads included).
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { callgrindCommand, instructionCounter, requireCallgrind } from './lib/callgrind.js';
-import { installCleanup, onCleanup, runMain, UsageError, type ServerChild } from './lib/children.js';
+import { installCleanup, runMain, scratchDir, type ServerChild } from './lib/children.js';
 import { runId } from './lib/http.js';
 import { checkBuilt, PROJECT_ENTRY, registerUsers, startBare, startProject } from './lib/project.js';
 import { openBenchRedis, REDIS_URL } from './lib/redis.js';
@@ -63,13 +62,8 @@ async function main() {
   const json = opts.str('json');
   opts.assertAllUsed();
   requireCallgrind();
-  try {
-    checkBuilt(PROJECT_ENTRY);
-  } catch {
-    throw new UsageError('dist/ is missing or older than src/: run `npm run build` first (`npm run bench:events` does)');
-  }
-  const dir = mkdtempSync(join(tmpdir(), 'bench-events-'));
-  onCleanup(async () => rmSync(dir, { recursive: true, force: true }));
+  checkBuilt(PROJECT_ENTRY, 'npm run bench:events');
+  const dir = scratchDir('bench-events-');
   const redis = await openBenchRedis('events');
   progress(`Redis ${REDIS_URL} (prefix ${redis.prefix}: this run's keys, deleted at the end)`);
   const run = runId();
@@ -89,7 +83,7 @@ async function main() {
   const servers = { bare, project };
 
   // The rounds' windows (measureCpu's) are where the counters run: zeroed before, dumped after.
-  let counting: Side | undefined;
+  let counting = false;
   let counts: number | undefined;
   const counterOf = (server: ServerChild) => SIDES.map((side) => servers[side]).find((s) => s.server === server)?.counter;
   setWindowHooks({
@@ -104,14 +98,14 @@ async function main() {
     },
   });
   const countedRound = async <T>(side: Side, fn: () => Promise<T>): Promise<{ value: T; instructions: number }> => {
-    counting = side;
+    counting = true;
     counts = undefined;
     try {
       const value = await fn();
       if (counts === undefined) throw new Error(`${side}: the round's window was not counted`);
       return { value, instructions: counts };
     } finally {
-      counting = undefined;
+      counting = false;
     }
   };
 

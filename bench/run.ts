@@ -182,7 +182,7 @@ async function main() {
   const roundsWithWarmup = withWarmup(1);
   const run = runId();
   const entry = cfg.projectEntry;
-  checkBuilt(entry);
+  checkBuilt(entry, 'npm run bench', ', or pass --project-entry=src/server.ts to run the source under tsx');
   const redis = benchOnly.length ? await openBenchRedis('run') : undefined;
   if (redis) progress(`Redis ${REDIS_URL} (prefix ${redis.prefix}: this run's keys, deleted at the end)`);
   const redisCpu: RedisCpu = () => (redis ? redis.reading() : noRedis());

@@ -19,16 +19,15 @@
  * dist/, as `npm start` runs it. A/B: run it in each checkout.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
 import { createInterface } from 'node:readline';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { createClient } from 'redis';
 import type * as ChatModule from '../src/store/redis/chat.js';
 import type * as KeysModule from '../src/store/keys.js';
-import { installCleanup, onCleanup, repoRoot, runMain, UsageError } from './lib/children.js';
+import { installCleanup, onCleanup, repoRoot, runMain, scratchDir } from './lib/children.js';
 import { callgrindCommand, instructionCounter, requireCallgrind, requireTool } from './lib/callgrind.js';
 import { checkBuilt, PROJECT_ENTRY } from './lib/project.js';
 import { markdownTable, Options, parseArgs, progress } from './lib/util.js';
@@ -197,13 +196,8 @@ async function main() {
   opts.assertAllUsed();
   requireCallgrind();
   requireTool('redis-server', ['--version'], 'Debian: apt-get install redis-server');
-  try {
-    checkBuilt(PROJECT_ENTRY);
-  } catch {
-    throw new UsageError('dist/ is missing or older than src/: run `npm run build` first (`npm run bench:store` does)');
-  }
-  const dir = mkdtempSync(join(tmpdir(), 'bench-store-'));
-  onCleanup(async () => rmSync(dir, { recursive: true, force: true }));
+  checkBuilt(PROJECT_ENTRY, 'npm run bench:store');
+  const dir = scratchDir('bench-store-');
 
   progress('starting redis-server under callgrind');
   const redis = await countedRedis(dir);

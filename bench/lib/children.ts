@@ -5,7 +5,8 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { appendFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { EXIT_CPU_MARK, type CpuReport, type HeapReport, type ProbeMessage, type ProbeRequest, type StatsReport } from './probe-protocol.js';
@@ -58,6 +59,13 @@ const cleanups: Array<() => Promise<void>> = [];
 /** Registers something to undo on exit or interrupt (e.g. deleting the run's Redis keys). */
 export function onCleanup(fn: () => Promise<void>) {
   cleanups.push(fn);
+}
+
+/** A fresh directory under the system's temporary one (`<prefix>XXXXXX`), deleted with the rest at exit or interrupt. */
+export function scratchDir(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  onCleanup(async () => rmSync(dir, { recursive: true, force: true }));
+  return dir;
 }
 
 let installed = false;

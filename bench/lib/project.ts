@@ -56,22 +56,27 @@ function newestTs(dir: string): number {
  * Refuses to measure a build older than the source (a change not built yet would be
  * measured as the code before it): throws, saying how to build.
  */
-export function checkBuilt(entry: string): void {
+/**
+ * Refuses to measure a build older than the source: `script` is the command that builds
+ * it first, `alternative` anything else the user may do instead.
+ */
+export function checkBuilt(entry: string, script = 'npm run bench', alternative = ''): void {
   if (entry !== PROJECT_ENTRY) return;
   const built = join(repoRoot, PROJECT_ENTRY);
   const source = Math.max(newestTs(join(repoRoot, 'src')), newestTs(join(repoRoot, 'packages', 'socket.io-live-session', 'src')));
   const lib = join(repoRoot, 'packages', 'socket.io-live-session', 'dist', 'index.js');
   if (!existsSync(built) || !existsSync(lib) || Math.min(statSync(built).mtimeMs, statSync(lib).mtimeMs) < source) {
-    throw new UsageError(`${PROJECT_ENTRY} is missing or older than src/: run \`npm run build\` first (\`npm run bench\` does), or pass --project-entry=src/server.ts to run the source under tsx`);
+    throw new UsageError(`${PROJECT_ENTRY} is missing or older than src/: run \`npm run build\` first (\`${script}\` does)${alternative}`);
   }
 }
+
+/** How a server is started beyond its name and settings: see SpawnOptions. */
+type StartOptions = Pick<SpawnOptions, 'holdListen' | 'wrap' | 'startTimeoutMs'>;
 
 /**
  * The project in Redis mode, under the probe. `entry` is PROJECT_ENTRY (what `npm start`
  * runs), src/server.ts (the source, under tsx) or bench/app-server.ts (same wiring, App in reach).
  */
-/** How a server is started beyond its name and settings: see SpawnOptions. */
-type StartOptions = Pick<SpawnOptions, 'holdListen' | 'wrap' | 'startTimeoutMs'>;
 
 export function startProject(o: { name?: string; entry?: string; prefix: string; env?: Record<string, string>; nodeFlags?: string[] } & StartOptions): Promise<ServerChild> {
   return spawnServer({
