@@ -11,6 +11,9 @@
  *   registered with setBenchStats (bench/app-server.ts and bench/bare-server.ts do);
  * - `profile-start` / `profile-stop`: the V8 sampling profiler over a window, written
  *   as a .cpuprofile (run.ts --cpu-prof=DIR profiles only the timed rounds);
+ * - `promoted-start` / `promoted-stop`: V8's sampling heap profiler over a window, counting
+ *   only what outlives the young generation (what the old generation's collections pay
+ *   for), written as a .heapprofile (run.ts --promoted-prof=DIR);
  * - `heap-snapshot`: full GCs, then a .heapsnapshot (run.ts --heap-snapshots=DIR).
  * It also reports the port of the first server that starts listening, so the
  * server under test may log at `warn` and still be found. With BENCH_HOLD_LISTEN=1
@@ -168,6 +171,27 @@ async function answer(req: ProbeRequest) {
     case 'profile-stop': {
       if (!inspector) throw new Error('the profiler was not started');
       const { profile } = await inspector.post('Profiler.stop');
+      writeFileSync(req.file, JSON.stringify(profile));
+      return null;
+    }
+    case 'promoted-start': {
+      if (!inspector) {
+        inspector = new Session();
+        inspector.connect();
+      }
+      await inspector.post('HeapProfiler.enable');
+      // Objects a scavenge frees are not sampled (most of what an event allocates); those that
+      // survive until promoted are, whether a full collection frees them later or not.
+      await inspector.post('HeapProfiler.startSampling', {
+        samplingInterval: 4096,
+        includeObjectsCollectedByMajorGC: true,
+        includeObjectsCollectedByMinorGC: false,
+      });
+      return null;
+    }
+    case 'promoted-stop': {
+      if (!inspector) throw new Error('the heap profiler was not started');
+      const { profile } = await inspector.post('HeapProfiler.stopSampling');
       writeFileSync(req.file, JSON.stringify(profile));
       return null;
     }

@@ -15,6 +15,8 @@
  *                    --liveness=50 --idle-users=10
  *                    --cpu-prof=/tmp/prof (V8 CPU profiles of the timed rounds of handshake, fanout and
  *                    inbound, both servers: <server>-<phase>-<n>.cpuprofile)  --json=/tmp/bench.json
+ *                    --promoted-prof=/tmp/prom (the same rounds' sampling heap profiles of what outlives
+ *                    the young generation: <server>-<phase>-<n>.heapprofile)
  *                    --heap-snapshots=/tmp/snaps (heap snapshots without and with N idle sockets, first round)
  *                    --project-entry=bench/app-server.ts (the same wiring, with the App in reach; default
  *                    dist/src/server.js, what npm start runs; src/server.ts runs the source under tsx)
@@ -89,6 +91,7 @@ async function main() {
     sessionReadSeconds: opts.int('session-read-seconds', quick ? 1 : 2, 0.2, 120),
     sessionReadRounds: opts.int('session-read-rounds', quick ? 1 : 5, 1, 50),
     cpuProf: opts.str('cpu-prof'),
+    promotedProf: opts.str('promoted-prof'),
     json: opts.str('json'),
     waitQuiet: opts.int('wait-quiet', 0, 0, 3600),
     heapSnapshots: opts.str('heap-snapshots'),
@@ -118,6 +121,7 @@ async function main() {
   if (cfg.idle.some((n) => !Number.isInteger(n) || n < 1)) throw new Error('--idle: a comma-separated list of socket counts');
   if (cfg.smallHistory && (!Number.isInteger(cfg.smallHistory) || cfg.smallHistory < 100)) throw new Error('--small-history: 0 (the server default) or a whole number of at least 100 (MESSAGE_HISTORY_LIMIT)');
   if (cfg.cpuProf) mkdirSync(cfg.cpuProf, { recursive: true });
+  if (cfg.promotedProf) mkdirSync(cfg.promotedProf, { recursive: true });
   if (cfg.heapSnapshots) mkdirSync(cfg.heapSnapshots, { recursive: true });
 
   installCleanup();
@@ -158,20 +162,25 @@ async function main() {
   const label = (r: number) => (r < 0 ? 'warm-up' : `round ${r + 1}/${cfg.rounds}`);
   /** Warm-up rounds (negative) then the timed ones, for a phase that warms up `warmups` rounds. */
   const withWarmup = (warmups: number) => [...(cfg.warmup ? Array.from({ length: warmups }, (_, i) => i - warmups) : []), ...Array.from({ length: cfg.rounds }, (_, i) => i)];
-  // --cpu-prof: one .cpuprofile per timed round and server, named <server>-<phase>-<n>.
+  // --cpu-prof / --promoted-prof: one .cpuprofile / .heapprofile per timed round and server, named <server>-<phase>-<n>.
   let profPhase = '';
   let profTimed = false;
   const profCount = new Map<string, number>();
-  if (cfg.cpuProf) {
-    const dir = cfg.cpuProf;
+  if (cfg.cpuProf || cfg.promotedProf) {
+    const { cpuProf, promotedProf } = cfg;
     setWindowHooks({
-      before: async (server) => (profTimed ? server.profileStart() : undefined),
+      before: async (server) => {
+        if (!profTimed) return;
+        if (promotedProf) await server.promotedStart();
+        if (cpuProf) await server.profileStart();
+      },
       after: async (server) => {
         if (!profTimed) return;
         const key = `${server.name}-${profPhase}`;
         const n = (profCount.get(key) ?? 0) + 1;
         profCount.set(key, n);
-        await server.profileStop(`${dir}/${key}-${n}.cpuprofile`);
+        if (cpuProf) await server.profileStop(`${cpuProf}/${key}-${n}.cpuprofile`);
+        if (promotedProf) await server.promotedStop(`${promotedProf}/${key}-${n}.heapprofile`);
       },
     });
   }
@@ -518,6 +527,7 @@ async function main() {
   process.stdout.write(`${out.join('\n')}\n`);
   if (cfg.json) writeFileSync(cfg.json, JSON.stringify({ config: cfg, ...toJson(results), scale: toJson(scaleResults), storm: toJson(stormResults) }, null, 2));
   if (cfg.cpuProf) process.stderr.write(`CPU profiles of the timed rounds (both servers) written to ${cfg.cpuProf}\n`);
+  if (cfg.promotedProf) process.stderr.write(`heap profiles of what the timed rounds promoted (both servers) written to ${cfg.promotedProf}\n`);
 }
 
 function cpuCount() {

@@ -25,6 +25,9 @@ export interface ServerChild {
   stats(): Promise<StatsReport>;
   profileStart(): Promise<void>;
   profileStop(file: string): Promise<void>;
+  /** The sampling heap profiler, counting what outlives the young generation (probe-protocol.ts). */
+  promotedStart(): Promise<void>;
+  promotedStop(file: string): Promise<void>;
   heapSnapshot(file: string): Promise<void>;
   output(): string;
   /** Started with `holdListen`: lets it listen now; resolves once it does. Otherwise resolves at once. */
@@ -226,6 +229,8 @@ export async function spawnServer(o: SpawnOptions): Promise<ServerChild> {
     stats: () => request<StatsReport>({ type: 'stats' }),
     profileStart: () => request<void>({ type: 'profile-start' }),
     profileStop: (file: string) => request<void>({ type: 'profile-stop', file }),
+    promotedStart: () => request<void>({ type: 'promoted-start' }),
+    promotedStop: (file: string) => request<void>({ type: 'promoted-stop', file }),
     heapSnapshot: (file: string) => request<void>({ type: 'heap-snapshot', file }, 120_000),
     output: () => out,
     listen: async () => {

@@ -11,6 +11,14 @@ export type ProbeRequest = { id: number } & (
   | { type: 'profile-start' }
   /** Stops it and writes the .cpuprofile to `file`. */
   | { type: 'profile-stop'; file: string }
+  /**
+   * Starts V8's sampling heap profiler, counting what outlives the young generation:
+   * objects a scavenge would free are left out, those promoted to the old generation
+   * (alive at the stop, or freed by a full collection since) are in.
+   */
+  | { type: 'promoted-start' }
+  /** Stops it and writes the .heapprofile to `file`. */
+  | { type: 'promoted-stop'; file: string }
   /** Writes a heap snapshot (after full GCs) to `file`. */
   | { type: 'heap-snapshot'; file: string }
   /** Lets the server's held `listen` go ahead (BENCH_HOLD_LISTEN=1); answered once it listens. */
