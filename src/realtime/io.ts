@@ -10,6 +10,7 @@ import type { AppServer, AppSocket } from './events.js';
 import { createDispatcher, type ChatServices, type HandlerTable } from './handler.js';
 import { tolerantParser } from './parser.js';
 import { batchWrites, holdHandshakeResponse } from './write-batching.js';
+import { engineReceiver, releaseMessageFrames } from './ws-fragments.js';
 
 /** Why a socket is refused at CONNECT: the `connect_error` message its client sees. */
 export type RefusalCode = 'unauthorized' | 'too_many_connections' | 'unavailable' | 'closed';
@@ -80,6 +81,8 @@ export function createRealtime(deps: RealtimeDeps): AppServer {
   // Everything sent to a connection in one tick leaves in one write, the handshake's response and open packet too (write-batching.ts).
   io.engine.on('initial_headers', holdHandshakeResponse);
   io.engine.on('connection', batchWrites);
+  // A message's frames are let go once it is out, so they die young (ws-fragments.ts).
+  if (!releaseMessageFrames(engineReceiver())) log.warn('ws Receiver is not what ws-fragments.ts expects: message frames are not released (more old-generation garbage)');
   metrics.gauges({ sockets: () => io.of('/').sockets.size, sessions: () => live.size });
   live.on('end', (_socket, reason) => metrics.sessionEnded(reason));
   // The live session's own refusals: a foreign origin (any Engine.IO request), no live session at CONNECT.
