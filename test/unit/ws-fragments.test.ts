@@ -36,6 +36,13 @@ describe('ws message frames (ws-fragments.ts)', () => {
   const received: Array<{ data: unknown; isBinary: boolean }> = [];
   let arrived: () => void = () => undefined;
   const nextMessage = () => new Promise<void>((resolve) => (arrived = resolve));
+  /** Resolves once `done()` holds (checked every few ms, for at most 5 s). */
+  const until = async (done: () => boolean) => {
+    for (const deadline = Date.now() + 5000; !done(); ) {
+      if (Date.now() > deadline) throw new Error('timed out');
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+  };
 
   const Receiver = engineReceiver();
   /** ws's Receiver, for this test only. */
@@ -73,11 +80,12 @@ describe('ws message frames (ws-fragments.ts)', () => {
 
   it('keeps the frames of a message still arriving, then empties them once it is whole', async () => {
     const frames = serverSide._receiver._fragments;
+    const before = received.length;
     const got = nextMessage();
     client.send('["message:send",', { fin: false });
     client.send('{"roomId":"lobby",', { fin: false });
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    expect(frames, 'two frames in, the message not whole').to.have.length(2);
+    await until(() => frames.length === 2);
+    expect(received, 'the message is not whole yet').to.have.length(before);
     client.send('"text":"hi"}]', { fin: true });
     await got;
     expect(String(received.at(-1)!.data)).to.equal('["message:send",{"roomId":"lobby","text":"hi"}]');
