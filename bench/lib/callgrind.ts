@@ -21,19 +21,30 @@ export function requireCallgrind() {
   requireTool('callgrind_control', ['--version'], "valgrind's; Debian: apt-get install valgrind");
 }
 
+/**
+ * Where valgrind makes the control pipes (and the shared memory) that callgrind_control
+ * talks to the process through: beside `out`, in the run's scratch directory, rather than
+ * valgrind's default /tmp/vgdb-pipe. A process killed (SIGKILL) cannot remove them itself;
+ * there they go with the directory, where in /tmp they stayed, three files a process.
+ */
+function vgdbPrefix(out: string): string {
+  return `${out}.vgdb-pipe`;
+}
+
 /** The command that runs a program under callgrind, its dumps written to `out`.<n>: the program and its arguments follow. */
 export function callgrindCommand(out: string): string[] {
-  return ['valgrind', '--tool=callgrind', `--callgrind-out-file=${out}`];
+  return ['valgrind', '--tool=callgrind', `--callgrind-out-file=${out}`, `--vgdb-prefix=${vgdbPrefix(out)}`];
 }
 
 /**
- * Runs callgrind_control (`-z`: zero the counters, `-d`: dump them) on the process `pid`.
+ * Runs callgrind_control (`-z`: zero the counters, `-d`: dump them) on the process `pid`,
+ * started by callgrindCommand(`out`) (whose pipes are under vgdbPrefix(`out`)).
  * valgrind names the pipes it listens on after the process's USER (or LOGNAME) and HOST
  * (or HOSTNAME): `env` gives those of the process where they differ from ours (a server
  * started with HOST=127.0.0.1).
  */
-function callgrindControl(flag: '-z' | '-d', pid: number | undefined, env: Record<string, string>) {
-  const r = spawnSync('callgrind_control', [flag, String(pid)], { encoding: 'utf8', env: { ...process.env, ...env } });
+function callgrindControl(flag: '-z' | '-d', pid: number | undefined, out: string, env: Record<string, string>) {
+  const r = spawnSync('callgrind_control', [`--vgdb-prefix=${vgdbPrefix(out)}`, flag, String(pid)], { encoding: 'utf8', env: { ...process.env, ...env } });
   // It says "OK" and exits 0 even when it could not reach the process: its complaints are the sign.
   const said = `${r.stdout}${r.stderr}`;
   if (r.status !== 0 || /error|failed/i.test(said)) throw new Error(`callgrind_control ${flag} ${pid} failed: ${said.trim()}`);
@@ -63,9 +74,9 @@ async function summaryOf(file: string, waitMs = 60_000): Promise<number> {
 export function instructionCounter(pid: number | undefined, out: string, env: Record<string, string> = {}) {
   let dumps = 0;
   return {
-    zero: () => callgrindControl('-z', pid, env),
+    zero: () => callgrindControl('-z', pid, out, env),
     async dump(): Promise<number> {
-      callgrindControl('-d', pid, env);
+      callgrindControl('-d', pid, out, env);
       dumps += 1;
       return summaryOf(`${out}.${dumps}`);
     },

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -25,6 +25,14 @@ async function keysUnder(prefix: string) {
     await client.close();
   }
 }
+
+/**
+ * valgrind's control pipes in the system's temporary directory (its default place,
+ * `/tmp/vgdb-pipe-…`): the callgrind benchmarks keep theirs in their own scratch
+ * directories, so a run must add none here, whichever way its processes end.
+ */
+const vgdbPipesInTmp = () => new Set(readdirSync(tmpdir()).filter((name) => name.startsWith('vgdb-pipe')));
+const added = (before: Set<string>) => [...vgdbPipesInTmp()].filter((name) => !before.has(name));
 
 /**
  * The benchmarks at toy sizes, so that they cannot rot: every phase runs against both
@@ -125,6 +133,7 @@ describe('benchmarks (toy sizes)', function () {
     needs('valgrind', 'redis-server');
     it('counts the instructions of a post and a page, in Redis and in this process, and the memory a message', async () => {
       const json = join(dir, 'store.json');
+      const pipesBefore = vgdbPipesInTmp();
       const { stdout } = await tsx('bench/store-cost.ts', ['--posts=100', '--pages=10', `--json=${json}`]);
       expect(stdout).to.match(/a post to a room \(postToRoom\)/).and.to.match(/a page of 50 messages \(page\)/);
       const report = JSON.parse(readFileSync(json, 'utf8')) as { redis: Record<string, number>; process: Record<string, number>; bytesPerMessage: number };
@@ -134,6 +143,8 @@ describe('benchmarks (toy sizes)', function () {
         expect(side.page, 'a page').to.be.greaterThan(side.post!);
       }
       expect(report.bytesPerMessage).to.be.within(50, 1000);
+      // Its redis-server under callgrind is killed (SIGKILL), which leaves valgrind no time to remove its pipes.
+      expect(added(pipesBefore), 'valgrind control pipes left in the temporary directory').to.deep.equal([]);
     });
   });
 
@@ -142,6 +153,7 @@ describe('benchmarks (toy sizes)', function () {
     it('counts the instructions of a handshake and of an acked event on both servers, and leaves no key behind', async function () {
       this.timeout(900_000); // both servers start under callgrind
       const json = join(dir, 'events.json');
+      const pipesBefore = vgdbPipesInTmp();
       const { stdout, stderr } = await tsx('bench/event-cost.ts', ['--handshakes=10', '--events=40', '--sockets=2', `--json=${json}`]);
       expect(stdout).to.match(/\| an authenticated handshake +\| [\d.]+[kM] +\| [\d.]+[kM] +\| [\d.]+× +\|/);
       expect(stdout).to.match(/\| an acked inbound event \(typing\) +\| [\d.]+[kM] +\| [\d.]+[kM] +\| [\d.]+× +\|/);
@@ -153,6 +165,7 @@ describe('benchmarks (toy sizes)', function () {
       const prefix = /\(prefix (bench:[^ )]+)/.exec(stderr)?.[1];
       expect(prefix, 'the run names its Redis prefix').to.be.a('string');
       expect(await keysUnder(prefix!)).to.equal(0);
+      expect(added(pipesBefore), 'valgrind control pipes left in the temporary directory').to.deep.equal([]);
     });
   });
 
