@@ -55,13 +55,18 @@ export class Results {
   }
 }
 
-/** Per-round ratios (paired by round index), then their median. */
-export function ratioOf(m: Metric): number {
+/** The per-round ratios, project/bare, paired by round index. */
+export function roundRatios(m: Metric): number[] {
   const n = Math.min(m.bare.length, m.project.length);
-  if (!n) return NaN;
   const ratios: number[] = [];
   for (let i = 0; i < n; i++) ratios.push(m.project[i]! / m.bare[i]!);
-  return median(ratios);
+  return ratios;
+}
+
+/** Per-round ratios (paired by round index), then their median. */
+export function ratioOf(m: Metric): number {
+  const ratios = roundRatios(m);
+  return ratios.length ? median(ratios) : NaN;
 }
 
 export function verdict(m: Metric): string {
@@ -100,11 +105,24 @@ export function renderTable(results: Results, names?: string[]): string {
   return markdownTable(['metric', c.bare, c.project, c.ratio, 'target'], rows);
 }
 
+/**
+ * Every round's values, and with two rounds or more on both sides, each round's ratio and
+ * how far the baseline's own rounds were apart (largest over smallest): the baseline runs
+ * the same code every round, so that spread is the machine's, and a ratio that moves by
+ * less than it is not resolved by the run.
+ */
 export function renderRounds(results: Results): string {
   const lines: string[] = [];
   for (const m of results.metrics.values()) {
     const list = (v: number[]) => (v.length ? v.map((x) => fmt(x, m.digits)).join(' / ') : '—');
-    lines.push(`- ${m.name}: ${results.columns.bare} ${list(m.bare)}; ${results.columns.project} ${list(m.project)}`);
+    let line = `- ${m.name}: ${results.columns.bare} ${list(m.bare)}; ${results.columns.project} ${list(m.project)}`;
+    const ratios = roundRatios(m).filter(Number.isFinite);
+    const base = m.bare.filter((x) => Number.isFinite(x) && x > 0);
+    if (ratios.length >= 2 && base.length >= 2) {
+      const spread = Math.max(...base) / Math.min(...base);
+      line += `; ratios ${ratios.map((r) => fmt(r, 2)).join(' / ')} (${results.columns.bare}'s own rounds ${fmt(spread, 2)}× apart)`;
+    }
+    lines.push(line);
   }
   return lines.join('\n');
 }
