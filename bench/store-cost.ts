@@ -171,7 +171,7 @@ async function countNode(dir: string, n: Record<Step, number>, turn: number, url
     counter.zero();
     child.stdin.write('go\n');
     await expect('done');
-    per[step] = (await counter.dump()) / n[step];
+    per[step] = (await counter.dump()).total / n[step];
     child.stdin.write('next\n');
   }
   child.stdin.end();
@@ -210,7 +210,7 @@ async function main() {
   const redisPer: Record<Step, number> = { post: 0, page: 0 };
   for (const step of STEPS) {
     progress(`Redis: ${n[step]} × ${step}`);
-    redisPer[step] = (await redis.count(() => runSteps(chat, step, n[step], turn, step === 'post' ? 1000 : 0))) / n[step];
+    redisPer[step] = (await redis.count(() => runSteps(chat, step, n[step], turn, step === 'post' ? 1000 : 0))).total / n[step];
   }
   const stream = keys.stream('room:general');
   const streamLength = await client.xLen(stream);

@@ -6,7 +6,8 @@
  * are zeroed and dumped around the steps to count (`instructionCounter`).
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { UsageError } from './children.js';
 
 /** Refuses to go on without `cmd` (run with `args`, e.g. --version), naming where it comes from. */
@@ -31,9 +32,26 @@ function vgdbPrefix(out: string): string {
   return `${out}.vgdb-pipe`;
 }
 
-/** The command that runs a program under callgrind, its dumps written to `out`.<n>: the program and its arguments follow. */
+/**
+ * The command that runs a program under callgrind, its dumps written to `out`.<n>-<thread>
+ * (one file a thread: `-01` is the process's first thread, node's event loop or
+ * redis-server's command loop): the program and its arguments follow.
+ */
 export function callgrindCommand(out: string): string[] {
-  return ['valgrind', '--tool=callgrind', `--callgrind-out-file=${out}`, `--vgdb-prefix=${vgdbPrefix(out)}`];
+  return ['valgrind', '--tool=callgrind', `--callgrind-out-file=${out}`, `--vgdb-prefix=${vgdbPrefix(out)}`, '--separate-threads=yes'];
+}
+
+/** What a process ran over a counted stretch, in instructions. */
+export interface Instructions {
+  /** Every thread's. */
+  total: number;
+  /**
+   * The first thread's: node's event loop (the JavaScript, and what the collector does on
+   * it). The rest is V8's helper threads, whose share depends on valgrind: it runs one
+   * thread at a time, so the optimizing compiler's background jobs, queued while the
+   * program warmed up, may run in the counted stretch instead.
+   */
+  main: number;
 }
 
 /**
@@ -55,8 +73,7 @@ function callgrindControl(flag: '-z' | '-d', pid: number | undefined, out: strin
  * writes its dump when it next runs after callgrind_control asked for it, which
  * callgrind_control does not always wait for: a busy process's file may come later.
  */
-async function summaryOf(file: string, waitMs = 60_000): Promise<number> {
-  const deadline = Date.now() + waitMs;
+async function summaryOf(file: string, deadline: number): Promise<number> {
   for (;;) {
     const text = existsSync(file) ? readFileSync(file, 'utf8') : '';
     const summary = /^summary:\s+(\d+)/m.exec(text);
@@ -67,21 +84,42 @@ async function summaryOf(file: string, waitMs = 60_000): Promise<number> {
 }
 
 /**
+ * The dump `<out>.<n>`, one file a thread, written one after another from `-01` on: once
+ * the first has its summary, the others are read when two listings 200 ms apart agree.
+ */
+async function instructionsOf(out: string, n: number, waitMs = 60_000): Promise<Instructions> {
+  const deadline = Date.now() + waitMs;
+  const main = await summaryOf(`${out}.${n}-01`, deadline);
+  const prefix = `${basename(out)}.${n}-`;
+  const list = () => readdirSync(dirname(out)).filter((name) => name.startsWith(prefix) && name !== `${prefix}01`).sort().join('\n');
+  let seen = list();
+  for (;;) {
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const now = list();
+    if (now === seen) break;
+    seen = now;
+  }
+  let total = main;
+  for (const name of seen ? seen.split('\n') : []) total += await summaryOf(join(dirname(out), name), deadline);
+  return { total, main };
+}
+
+/**
  * The instructions of the process `pid`, run by callgrindCommand(`out`) (with `env` set
  * beyond ours: see callgrindControl), over a stretch: `zero()` before it, `dump()` after
- * it answers what it ran in between (every thread's).
+ * it answers what it ran in between (every thread's, and its first thread's).
  */
 export function instructionCounter(pid: number | undefined, out: string, env: Record<string, string> = {}) {
   let dumps = 0;
   return {
     zero: () => callgrindControl('-z', pid, out, env),
-    async dump(): Promise<number> {
+    async dump(): Promise<Instructions> {
       callgrindControl('-d', pid, out, env);
       dumps += 1;
-      return summaryOf(`${out}.${dumps}`);
+      return instructionsOf(out, dumps);
     },
     /** Its instructions over `fn`. */
-    async count(fn: () => Promise<void>): Promise<number> {
+    async count(fn: () => Promise<void>): Promise<Instructions> {
       this.zero();
       await fn();
       return this.dump();

@@ -157,11 +157,21 @@ describe('benchmarks (toy sizes)', function () {
       const { stdout, stderr } = await tsx('bench/event-cost.ts', ['--handshakes=10', '--events=40', '--sockets=2', `--json=${json}`]);
       expect(stdout).to.match(/\| an authenticated handshake +\| [\d.]+[kM] +\| [\d.]+[kM] +\| [\d.]+× +\|/);
       expect(stdout).to.match(/\| an acked inbound event \(typing\) +\| [\d.]+[kM] +\| [\d.]+[kM] +\| [\d.]+× +\|/);
-      const report = JSON.parse(readFileSync(json, 'utf8')) as { instructions: Record<string, { bare: number; project: number }> };
-      const rows = Object.values(report.instructions);
+      expect(stdout).to.match(/\| an authenticated handshake, event-loop thread +\| [\d.]+[kM] +\| [\d.]+[kM] +\| [\d.]+× +\|/);
+      type Rows = Record<string, { bare: number; project: number }>;
+      const report = JSON.parse(readFileSync(json, 'utf8')) as { instructions: Rows; eventLoopThread: Rows };
+      const rows = Object.entries(report.instructions);
       expect(rows).to.have.length(2);
-      // More than a socket write's worth on either side: something was counted, on each.
-      for (const row of rows) for (const n of [row.bare, row.project]) expect(n).to.be.greaterThan(10_000);
+      for (const [name, row] of rows) {
+        const loop = report.eventLoopThread[name];
+        expect(loop, `${name}: the event-loop thread's row`).to.be.an('object');
+        for (const side of ['bare', 'project'] as const) {
+          // More than a socket write's worth on either side: something was counted, on each.
+          expect(loop![side], `${name}, ${side}: event-loop thread`).to.be.greaterThan(10_000);
+          // The event loop is one of the threads: never more than all of them together.
+          expect(row[side], `${name}, ${side}: every thread`).to.be.at.least(loop![side]);
+        }
+      }
       const prefix = /\(prefix (bench:[^ )]+)/.exec(stderr)?.[1];
       expect(prefix, 'the run names its Redis prefix').to.be.a('string');
       expect(await keysUnder(prefix!)).to.equal(0);
