@@ -4,6 +4,7 @@ import { ServerResponse, type IncomingMessage } from 'node:http';
 import type { Store } from 'express-session';
 import type { Namespace, Server, Socket } from 'socket.io';
 import { memoryBus } from './bus.js';
+import { keepUpgradeRequestsFast, type EngineLike } from './engine.js';
 import { isOrigin, originPolicy, type OriginPolicy } from './origin.js';
 import { LiveStore } from './store.js';
 import type { EndReason, LiveBus, Log, SessionFields, SessionSnapshot } from './types.js';
@@ -318,9 +319,17 @@ export function liveSession(options: LiveSessionOptions) {
           next(err);
         }
       };
+      const engine = io.engine as unknown as EngineLike;
+      /** The WebSocket server whose `headers` listener was made to keep requests fast (engine.io makes a new one when the HTTP server starts listening). */
+      let fastWs: unknown;
       // One engine middleware (engine.io chains each of its own through a promise, on every request): the origin
       // policy on every Engine.IO request, then on a handshake the given middleware.
       io.engine.use(((req, res, next) => {
+        // With a middleware, engine.io would turn every upgrade request into a slow object (engine.ts); this request's upgrade comes after it.
+        if (engine.ws !== fastWs) {
+          fastWs = engine.ws;
+          keepUpgradeRequestsFast(engine);
+        }
         const verdict = origins.verdict(req);
         if (!origins.isAllowed(verdict)) {
           log?.warn({ origin: req.headers.origin, verdict }, 'refused a socket request from a foreign origin');
