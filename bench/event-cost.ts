@@ -7,7 +7,10 @@
  * machine's mood; not how fast either is (system calls run in the kernel, which
  * callgrind does not count: the two servers make about as many of them).
  *
- *   npm run bench:events [-- --handshakes=1000 --events=10000 --sockets=20 --json=FILE]
+ *   npm run bench:events [-- --handshakes=1000 --events=10000 --sockets=20 --sides=bare,project --json=FILE]
+ *
+ * `--sides=project` counts the project alone (half the time; no ratios): for comparing two
+ * versions of the project, each against the figures of the other's run.
  *
  * Both servers run under callgrind from their start (minutes: node is some 50 times
  * slower under it), the project on Redis as `npm run bench` runs it. Each step as the
@@ -66,6 +69,10 @@ async function main() {
   const events = opts.int('events', 10_000, 10, 10_000_000);
   const sockets = opts.int('sockets', 20, 1, 1000);
   const json = opts.str('json');
+  const sides = opts.list('sides', [...SIDES]);
+  for (const side of sides) if (!SIDES.includes(side as Side)) throw new Error(`--sides: ${side} is neither bare nor project`);
+  const measured: readonly Side[] = SIDES.filter((side) => sides.includes(side));
+  if (measured.length === 0) throw new Error('--sides: name bare, project or both');
   opts.assertAllUsed();
   requireCallgrind();
   checkBuilt(PROJECT_ENTRY, 'npm run bench:events');
@@ -85,13 +92,14 @@ async function main() {
     // spawnServer starts every server with HOST=127.0.0.1, which valgrind's control pipes are named after.
     return { server, counter: instructionCounter(server.child.pid, out, { HOST: '127.0.0.1' }) };
   };
-  const [bare, project] = await Promise.all([counted('bare'), counted('project')]);
-  const servers = { bare, project };
+  const started = await Promise.all(measured.map(async (side) => [side, await counted(side)] as const));
+  const servers = Object.fromEntries(started) as Partial<Record<Side, Awaited<ReturnType<typeof counted>>>>;
+  const serverOf = (side: Side) => servers[side]!;
 
   // The rounds' windows (measureCpu's) are where the counters run: zeroed before, dumped after.
   let counting = false;
   let counts: Instructions | undefined;
-  const counterOf = (server: ServerChild) => SIDES.map((side) => servers[side]).find((s) => s.server === server)?.counter;
+  const counterOf = (server: ServerChild) => measured.map(serverOf).find((s) => s.server === server)?.counter;
   setWindowHooks({
     before: async (server) => {
       if (!counting) return;
@@ -115,11 +123,14 @@ async function main() {
     }
   };
 
-  progress('registering users for the project (argon2 under callgrind: slow)');
-  const users = await registerUsers(servers.project.server.url, run, 'e', sockets, 2);
-  const cookiesOf = (side: Side) => (side === 'project' ? users.map((u) => u.cookie) : []);
   const ownRoom = (i: number) => `ev-${run}-${i}`;
-  await Promise.all(users.map((u, i) => u.expect('POST', '/api/rooms', 201, { id: ownRoom(i) })));
+  let users: Awaited<ReturnType<typeof registerUsers>> = [];
+  if (servers.project) {
+    progress('registering users for the project (argon2 under callgrind: slow)');
+    users = await registerUsers(servers.project.server.url, run, 'e', sockets, 2);
+    await Promise.all(users.map((u, i) => u.expect('POST', '/api/rooms', 201, { id: ownRoom(i) })));
+  }
+  const cookiesOf = (side: Side) => (side === 'project' ? users.map((u) => u.cookie) : []);
 
   const rows: Record<string, Record<Side, number>> = {};
   const loopRows: Record<string, Record<Side, number>> = {};
@@ -128,8 +139,8 @@ async function main() {
     (rows[name] ??= { bare: 0, project: 0 })[side] = counted.total / per;
     (loopRows[name] ??= { bare: 0, project: 0 })[side] = counted.main / per;
   };
-  for (const side of SIDES) {
-    const { server } = servers[side];
+  for (const side of measured) {
+    const { server } = serverOf(side);
     progress(`${side}: ${handshakes} handshakes to warm up, then ${handshakes} counted`);
     const warm = await handshakeRound(server, noRedis, handshakes, CONCURRENCY, cookiesOf(side));
     if (warm.errors) throw new Error(`${side} handshakes failed: ${warm.firstError}`);
@@ -158,14 +169,16 @@ async function main() {
   }
   setWindowHooks(undefined);
 
-  const cells = (name: string, v: Record<Side, number>) => [name, thousands(v.bare), thousands(v.project), `${(v.project / v.bare).toFixed(2)}×`];
+  const figure = (side: Side, v: Record<Side, number>) => (measured.includes(side) ? thousands(v[side]) : '—');
+  const ratio = (v: Record<Side, number>) => (measured.length === SIDES.length ? `${(v.project / v.bare).toFixed(2)}×` : '—');
+  const cells = (name: string, v: Record<Side, number>) => [name, figure('bare', v), figure('project', v), ratio(v)];
   const table = Object.entries(rows).flatMap(([name, v]) => [cells(name, v), cells(`${name}, event-loop thread`, loopRows[name]!)]);
   console.log(markdownTable(['server instructions for', 'bare Socket.IO', 'project', 'ratio'], table));
   console.log(
-    `\n(${handshakes} handshakes and ${events} typing events from ${sockets} sockets counted on each side, after as many to warm up; ` +
+    `\n(${handshakes} handshakes and ${events} typing events from ${sockets} sockets counted on ${measured.length === SIDES.length ? 'each side' : measured.join(' and ')}, after as many to warm up; ` +
       "each row for every thread, V8's compiler and collector threads included, then for the event-loop thread alone)",
   );
-  if (json) writeFileSync(json, `${JSON.stringify({ handshakes, events, sockets, instructions: rows, eventLoopThread: loopRows }, null, 2)}\n`);
+  if (json) writeFileSync(json, `${JSON.stringify({ handshakes, events, sockets, sides: measured, instructions: rows, eventLoopThread: loopRows }, null, 2)}\n`);
 }
 
 installCleanup();

@@ -148,6 +148,15 @@ describe('benchmarks (toy sizes)', function () {
     });
   });
 
+  it('npm run bench:events refuses a --sides that names neither server, before starting anything', async () => {
+    const failed = await tsx('bench/event-cost.ts', ['--sides=nobody']).then(
+      () => null,
+      (err: { stderr?: string }) => err.stderr ?? '',
+    );
+    expect(failed, 'the run fails').to.be.a('string');
+    expect(failed).to.include('--sides: nobody is neither bare nor project');
+  });
+
   describe('npm run bench:events', () => {
     needs('valgrind');
     it('counts the instructions of a handshake and of an acked event on both servers, and leaves no key behind', async function () {
