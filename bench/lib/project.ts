@@ -54,11 +54,8 @@ function newestTs(dir: string): number {
 
 /**
  * Refuses to measure a build older than the source (a change not built yet would be
- * measured as the code before it): throws, saying how to build.
- */
-/**
- * Refuses to measure a build older than the source: `script` is the command that builds
- * it first, `alternative` anything else the user may do instead.
+ * measured as the code before it): throws, saying how to build. `script` is the command
+ * that builds it first, `alternative` anything else the user may do instead.
  */
 export function checkBuilt(entry: string, script = 'npm run bench', alternative = ''): void {
   if (entry !== PROJECT_ENTRY) return;
@@ -77,7 +74,6 @@ type StartOptions = Pick<SpawnOptions, 'holdListen' | 'wrap' | 'startTimeoutMs'>
  * The project in Redis mode, under the probe. `entry` is PROJECT_ENTRY (what `npm start`
  * runs), src/server.ts (the source, under tsx) or bench/app-server.ts (same wiring, App in reach).
  */
-
 export function startProject(o: { name?: string; entry?: string; prefix: string; env?: Record<string, string>; nodeFlags?: string[] } & StartOptions): Promise<ServerChild> {
   return spawnServer({
     ...(o.nodeFlags && { nodeFlags: o.nodeFlags }),
