@@ -14,6 +14,8 @@
  * - `promoted-start` / `promoted-stop`: V8's sampling heap profiler over a window, counting
  *   only what outlives the young generation (what the old generation's collections pay
  *   for), written as a .heapprofile (run.ts --promoted-prof=DIR);
+ * - `alloc-start` / `alloc-stop`: the same profiler counting every allocation, what the young
+ *   generation frees included (run.ts --alloc-prof=DIR);
  * - `heap-snapshot`: full GCs, then a .heapsnapshot (run.ts --heap-snapshots=DIR).
  * It also reports the port of the first server that starts listening, so the
  * server under test may log at `warn` and still be found. With BENCH_HOLD_LISTEN=1
@@ -174,22 +176,26 @@ async function answer(req: ProbeRequest) {
       writeFileSync(req.file, JSON.stringify(profile));
       return null;
     }
-    case 'promoted-start': {
+    case 'promoted-start':
+    case 'alloc-start': {
       if (!inspector) {
         inspector = new Session();
         inspector.connect();
       }
       await inspector.post('HeapProfiler.enable');
-      // Objects a scavenge frees are not sampled (most of what an event allocates); those that
-      // survive until promoted are, whether a full collection frees them later or not.
+      // promoted: objects a scavenge frees are not sampled (most of what an event allocates); those
+      // that survive until promoted are, whether a full collection frees them later or not.
+      // alloc: every allocation, what a scavenge frees too (a finer interval: most are small).
+      const every = req.type === 'alloc-start';
       await inspector.post('HeapProfiler.startSampling', {
-        samplingInterval: 4096,
+        samplingInterval: every ? 1024 : 4096,
         includeObjectsCollectedByMajorGC: true,
-        includeObjectsCollectedByMinorGC: false,
+        includeObjectsCollectedByMinorGC: every,
       });
       return null;
     }
-    case 'promoted-stop': {
+    case 'promoted-stop':
+    case 'alloc-stop': {
       if (!inspector) throw new Error('the heap profiler was not started');
       const { profile } = await inspector.post('HeapProfiler.stopSampling');
       writeFileSync(req.file, JSON.stringify(profile));

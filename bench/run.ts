@@ -17,6 +17,7 @@
  *                    inbound, both servers: <server>-<phase>-<n>.cpuprofile)  --json=/tmp/bench.json
  *                    --promoted-prof=/tmp/prom (the same rounds' sampling heap profiles of what outlives
  *                    the young generation: <server>-<phase>-<n>.heapprofile)
+ *                    --alloc-prof=/tmp/alloc (the same, of every allocation: <server>-<phase>-<n>.heapprofile)
  *                    --heap-snapshots=/tmp/snaps (heap snapshots without and with N idle sockets, first round)
  *                    --project-entry=bench/app-server.ts (the same wiring, with the App in reach; default
  *                    dist/src/server.js, what npm start runs; src/server.ts runs the source under tsx)
@@ -92,6 +93,7 @@ async function main() {
     sessionReadRounds: opts.int('session-read-rounds', quick ? 1 : 5, 1, 50),
     cpuProf: opts.str('cpu-prof'),
     promotedProf: opts.str('promoted-prof'),
+    allocProf: opts.str('alloc-prof'),
     json: opts.str('json'),
     waitQuiet: opts.int('wait-quiet', 0, 0, 3600),
     heapSnapshots: opts.str('heap-snapshots'),
@@ -121,7 +123,9 @@ async function main() {
   if (cfg.idle.some((n) => !Number.isInteger(n) || n < 1)) throw new Error('--idle: a comma-separated list of socket counts');
   if (cfg.smallHistory && (!Number.isInteger(cfg.smallHistory) || cfg.smallHistory < 100)) throw new Error('--small-history: 0 (the server default) or a whole number of at least 100 (MESSAGE_HISTORY_LIMIT)');
   if (cfg.cpuProf) mkdirSync(cfg.cpuProf, { recursive: true });
+  if (cfg.allocProf && cfg.promotedProf) throw new Error('--alloc-prof and --promoted-prof use the same profiler: one at a time');
   if (cfg.promotedProf) mkdirSync(cfg.promotedProf, { recursive: true });
+  if (cfg.allocProf) mkdirSync(cfg.allocProf, { recursive: true });
   if (cfg.heapSnapshots) mkdirSync(cfg.heapSnapshots, { recursive: true });
 
   installCleanup();
@@ -162,16 +166,17 @@ async function main() {
   const label = (r: number) => (r < 0 ? 'warm-up' : `round ${r + 1}/${cfg.rounds}`);
   /** Warm-up rounds (negative) then the timed ones, for a phase that warms up `warmups` rounds. */
   const withWarmup = (warmups: number) => [...(cfg.warmup ? Array.from({ length: warmups }, (_, i) => i - warmups) : []), ...Array.from({ length: cfg.rounds }, (_, i) => i)];
-  // --cpu-prof / --promoted-prof: one .cpuprofile / .heapprofile per timed round and server, named <server>-<phase>-<n>.
+  // --cpu-prof / --promoted-prof / --alloc-prof: one .cpuprofile / .heapprofile per timed round and server, named <server>-<phase>-<n>.
   let profPhase = '';
   let profTimed = false;
   const profCount = new Map<string, number>();
-  if (cfg.cpuProf || cfg.promotedProf) {
-    const { cpuProf, promotedProf } = cfg;
+  if (cfg.cpuProf || cfg.promotedProf || cfg.allocProf) {
+    const { cpuProf, promotedProf, allocProf } = cfg;
     setWindowHooks({
       before: async (server) => {
         if (!profTimed) return;
         if (promotedProf) await server.promotedStart();
+        if (allocProf) await server.allocStart();
         if (cpuProf) await server.profileStart();
       },
       after: async (server) => {
@@ -181,6 +186,7 @@ async function main() {
         profCount.set(key, n);
         if (cpuProf) await server.profileStop(`${cpuProf}/${key}-${n}.cpuprofile`);
         if (promotedProf) await server.promotedStop(`${promotedProf}/${key}-${n}.heapprofile`);
+        if (allocProf) await server.allocStop(`${allocProf}/${key}-${n}.heapprofile`);
       },
     });
   }
@@ -528,6 +534,7 @@ async function main() {
   if (cfg.json) writeFileSync(cfg.json, JSON.stringify({ config: cfg, ...toJson(results), scale: toJson(scaleResults), storm: toJson(stormResults) }, null, 2));
   if (cfg.cpuProf) process.stderr.write(`CPU profiles of the timed rounds (both servers) written to ${cfg.cpuProf}\n`);
   if (cfg.promotedProf) process.stderr.write(`heap profiles of what the timed rounds promoted (both servers) written to ${cfg.promotedProf}\n`);
+  if (cfg.allocProf) process.stderr.write(`heap profiles of everything the timed rounds allocated (both servers) written to ${cfg.allocProf}\n`);
 }
 
 function cpuCount() {

@@ -28,6 +28,8 @@ export interface ServerChild {
   /** The sampling heap profiler, counting what outlives the young generation (probe-protocol.ts). */
   promotedStart(): Promise<void>;
   promotedStop(file: string): Promise<void>;
+  allocStart(): Promise<void>;
+  allocStop(file: string): Promise<void>;
   heapSnapshot(file: string): Promise<void>;
   output(): string;
   /** Started with `holdListen`: lets it listen now; resolves once it does. Otherwise resolves at once. */
@@ -231,6 +233,8 @@ export async function spawnServer(o: SpawnOptions): Promise<ServerChild> {
     profileStop: (file: string) => request<void>({ type: 'profile-stop', file }),
     promotedStart: () => request<void>({ type: 'promoted-start' }),
     promotedStop: (file: string) => request<void>({ type: 'promoted-stop', file }),
+    allocStart: () => request<void>({ type: 'alloc-start' }),
+    allocStop: (file: string) => request<void>({ type: 'alloc-stop', file }),
     heapSnapshot: (file: string) => request<void>({ type: 'heap-snapshot', file }, 120_000),
     output: () => out,
     listen: async () => {

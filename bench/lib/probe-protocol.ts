@@ -19,6 +19,10 @@ export type ProbeRequest = { id: number } & (
   | { type: 'promoted-start' }
   /** Stops it and writes the .heapprofile to `file`. */
   | { type: 'promoted-stop'; file: string }
+  /** Starts V8's sampling heap profiler counting every allocation, young garbage included (what the young generation's collections are run by). */
+  | { type: 'alloc-start' }
+  /** Stops it and writes the .heapprofile to `file`. */
+  | { type: 'alloc-stop'; file: string }
   /** Writes a heap snapshot (after full GCs) to `file`. */
   | { type: 'heap-snapshot'; file: string }
   /** Lets the server's held `listen` go ahead (BENCH_HOLD_LISTEN=1); answered once it listens. */

@@ -120,6 +120,29 @@ describe('benchmarks (toy sizes)', function () {
     expect(await keysUnder(prefix!)).to.equal(0);
   });
 
+  it('npm run bench --alloc-prof: a heap profile of every allocation of each timed round, per server', async () => {
+    const out = join(dir, 'alloc');
+    await tsx('bench/run.ts', ['--only=handshake', '--rounds=1', '--no-warmup', '--handshakes=20', '--hs-concurrency=5', `--alloc-prof=${out}`]);
+    expect(readdirSync(out).sort()).to.deep.equal(['bare-handshake-1.heapprofile', 'project-handshake-1.heapprofile']);
+    type Node = { callFrame: { functionName: string; url: string }; selfSize: number; children: Node[] };
+    const walk = (n: Node, seen: Array<{ url: string; size: number }>): typeof seen => {
+      seen.push({ url: n.callFrame.url, size: n.selfSize });
+      for (const c of n.children) walk(c, seen);
+      return seen;
+    };
+    for (const server of ['bare', 'project']) {
+      const profile = JSON.parse(readFileSync(join(out, `${server}-handshake-1.heapprofile`), 'utf8')) as { head: Node };
+      const nodes = walk(profile.head, []);
+      // Young garbage included: the handshakes' own allocations, in Socket.IO's code on either server.
+      const sampled = nodes.filter((n) => n.url.includes('node_modules/socket.io/')).reduce((sum, n) => sum + n.size, 0);
+      expect(sampled, `${server}: bytes sampled in socket.io`).to.be.greaterThan(0);
+    }
+    await tsx('bench/run.ts', ['--only=handshake', `--alloc-prof=${out}`, `--promoted-prof=${out}`]).then(
+      () => expect.fail('both profilers at once must be refused'),
+      (err: { stderr?: string }) => expect(err.stderr).to.include('one at a time'),
+    );
+  });
+
   it('bench/relay.ts: both ways deliver every event and are reported', async () => {
     const { stdout, stderr } = await tsx('bench/relay.ts', ['--rounds=1', '--events=1000', '--rooms=10']);
     expect(stdout).to.match(/\| this process \(both sides\) +\| [\d.,]+ +\| [\d.,]+ +\| [\d.]+× +\|/);
