@@ -231,16 +231,45 @@ export function liveSession(options: LiveSessionOptions) {
     return sid;
   }
 
+  type Next = (err?: Error) => void;
+
   /**
    * The Socket.IO CONNECT, which may come well after the Engine.IO handshake that
    * loaded the session: the session is checked as it is now, so one that ended in
-   * between never connects.
+   * between never connects. Answered at once when the session's view here vouches for
+   * it (another socket of the session keeps it current), without a promise or a turn of
+   * the event loop; otherwise once the store has been read.
    */
-  async function admit(socket: Socket): Promise<void> {
-    const sid = sidOf(socket);
-    const view = sid ? await views.admit(sid) : null;
-    if (!view) throw new Error('unauthorized');
+  function admit(socket: Socket, next: Next): void {
+    let sid: string | null;
+    let now: LiveView | null | undefined;
+    try {
+      sid = sidOf(socket);
+      now = sid ? views.admitNow(sid) : null;
+    } catch (err) {
+      return unavailable(socket, err, next); // as a failed read is
+    }
+    if (now !== undefined) return admitted(socket, now, next);
+    // Only a session id can leave it undecided: its view is not loaded, stale, or being re-read.
+    views.admit(sid!).then(
+      (view) => admitted(socket, view, next),
+      (err: unknown) => unavailable(socket, err, next),
+    );
+  }
+
+  function admitted(socket: Socket, view: LiveView | null, next: Next) {
+    if (!view) {
+      refused(socket, 'unauthorized');
+      return next(new Error('unauthorized'));
+    }
     viewSlot(socket)[VIEW] = view;
+    next();
+  }
+
+  function unavailable(socket: Socket, err: unknown, next: Next) {
+    log?.warn({ err: String(err) }, 'could not check a session at CONNECT; refused the socket');
+    refused(socket, 'unavailable');
+    next(new Error('unavailable'));
   }
 
   /** A CONNECT refused: the `refuse` hook, with the handle of the session the handshake loaded (if any). */
@@ -341,17 +370,7 @@ export function liveSession(options: LiveSessionOptions) {
         runHandshake(req, res, next);
       }) satisfies EngineMiddleware);
       // Every namespace: the main one, any made before (Socket.IO keeps them in _nsps), any made later.
-      const check: Parameters<Namespace['use']>[0] = (socket, next) => {
-        admit(socket).then(
-          () => next(),
-          (err: unknown) => {
-            const unauthorized = err instanceof Error && err.message === 'unauthorized';
-            if (!unauthorized) log?.warn({ err: String(err) }, 'could not check a session at CONNECT; refused the socket');
-            refused(socket, unauthorized ? 'unauthorized' : 'unavailable');
-            next(new Error(unauthorized ? 'unauthorized' : 'unavailable'));
-          },
-        );
-      };
+      const check: Parameters<Namespace['use']>[0] = admit;
       const guard = (nsp: Namespace) => {
         nsp.use(check);
         // The check goes first: a dynamic namespace (io.of(/regex/)) copies its parent's middleware into each

@@ -176,6 +176,8 @@ export class LiveViews {
    * order): only a read at CONNECT is sure.
    */
   async admit(sid: string): Promise<LiveView | null> {
+    const now = this.admitNow(sid);
+    if (now !== undefined) return now;
     let view = this.bySid.get(sid);
     if (!view) view = this.register(sid);
     const pending = this.refreshing.get(sid);
@@ -185,6 +187,17 @@ export class LiveViews {
       throw new Error('the session store did not answer');
     }
     return view.live && this.bySid.get(sid) === view ? view : null;
+  }
+
+  /**
+   * `admit`'s answer when it needs no read and no wait: the session's view is loaded and
+   * vouches for it (not stale, no re-read in flight), as when another socket of the session
+   * is here. Undefined otherwise: `admit` reads (or waits for the re-read in flight).
+   */
+  admitNow(sid: string): LiveView | null | undefined {
+    const view = this.bySid.get(sid);
+    if (!view || !this.vouches(view) || this.refreshing.has(sid)) return undefined;
+    return view.live ? view : null;
   }
 
   /**
