@@ -176,8 +176,6 @@ export class LiveViews {
    * order): only a read at CONNECT is sure.
    */
   async admit(sid: string): Promise<LiveView | null> {
-    const now = this.admitNow(sid);
-    if (now !== undefined) return now;
     let view = this.bySid.get(sid);
     if (!view) view = this.register(sid);
     const pending = this.refreshing.get(sid);
