@@ -105,6 +105,13 @@ export interface PresenceStore {
    */
   connect(userId: string, socketId: string, maxSockets?: number): Promise<PresenceConnect>;
   /**
+   * `connect`, answered without waiting when nothing needs asking (in memory, always; on
+   * Redis, when this process leased a spare slot of the user already): the socket is then
+   * recorded exactly as `connect` records it. Undefined otherwise, with nothing recorded:
+   * call `connect`.
+   */
+  connectNow(userId: string, socketId: string, maxSockets?: number): PresenceConnect | undefined;
+  /**
    * Forgets a socket. With `grace`, the user's last socket starts their grace period,
    * which the caller must end with `settle(userId, socketId)` when it is over.
    */

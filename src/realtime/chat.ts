@@ -4,7 +4,7 @@ import type { ChatStore, PresenceStore, UserStore } from '../chat/ports.js';
 import { publicUser, publicUserFinder } from '../chat/users.js';
 import type { Logger } from '../logger.js';
 import type { RateLimits } from '../security/limits.js';
-import { credentialsCurrent } from '../session/types.js';
+import { credentialsCurrent, type ChatSession } from '../session/types.js';
 import type { AppServer, AppSocket } from './events.js';
 import type { ChatServices } from './handler.js';
 import { handlers } from './handlers/index.js';
@@ -103,22 +103,67 @@ export function createChatRealtime(deps: ChatRealtimeDeps) {
    * At CONNECT, once the live session admitted the socket: its user must exist and its
    * login be current (a password change ends it); presence records it (or refuses one
    * socket too many); it joins its user's own room, for DMs and removals (held, so that
-   * nothing sent to it once the socket is in can miss it).
-   *
-   * The user read and the presence record need only the user id, which the session gives:
-   * they run together (one round trip on one connection), and so does the hold of the user
-   * room's channel when no socket of the user here is in it yet. When one is, neither needs
-   * Redis as a rule: the user's record is the one kept since (known-users.ts) and presence
-   * spends a slot this process leased already (store/redis/presence.ts). A socket refused
-   * after all (the user gone, its login stale, Redis failing) has its presence record
-   * undone, which announces nothing for it, and its hold released.
+   * nothing sent to it once the socket is in can miss it). Answers at once when nothing
+   * needs waiting for (admitHere), else a promise (admitReading); throws or rejects with
+   * a HandshakeRefusal.
    */
-  async function admit(socket: AppSocket): Promise<Undo> {
+  function admit(socket: AppSocket): Undo | Promise<Undo> {
     const session = live.session(socket);
     const userId = session?.passport?.user;
     if (!session || !userId) throw new HandshakeRefusal('unauthorized');
     const room = socketRooms.user(userId);
     const here = othersIn(socket, room);
+    return (here && admitHere(socket, session, userId, room)) || admitReading(socket, session, userId, room, here);
+  }
+
+  /**
+   * The admission of a socket whose user has another here (another tab, a reconnect), in
+   * the tick its CONNECT arrived when nothing needs waiting for: the user's record is the
+   * one kept since that socket's admission (known-users.ts), presence spends a slot this
+   * process leased already (PresenceStore.connectNow), and the user room's channel is
+   * subscribed while that socket is in the room (joinUserRoom). No Redis, no promise.
+   * Undefined, with nothing recorded, when one of them would have to wait (no record kept,
+   * no spare slot) or the kept record refuses the login: admitReading then does it all,
+   * refusals included.
+   */
+  function admitHere(socket: AppSocket, session: ChatSession, userId: string, room: string): Undo | Promise<Undo> | undefined {
+    const stored = known.kept(userId);
+    if (!stored || !credentialsCurrent(session, stored)) return undefined;
+    const user = publicUser(stored);
+    socket.data.user = user; // named in the audit line of a refusal (too_many_connections) too
+    const recorded = presence.admitNow(socket, userId);
+    if (!recorded) return undefined;
+    socket.data.inFlight = 0;
+    const undo = () => {
+      recorded(user);
+      if (!othersIn(socket, room)) known.forget(userId);
+    };
+    let joining;
+    try {
+      joining = socket.join(room); // Socket.IO's adapters join at once; another may answer a promise
+    } catch (err) {
+      undo();
+      throw err;
+    }
+    if (!joining) return undo;
+    return joining.then(
+      () => undo,
+      (err: unknown) => {
+        undo();
+        throw err;
+      },
+    );
+  }
+
+  /**
+   * The admission that reads. The user read and the presence record need only the user
+   * id, which the session gives: they run together (one round trip on one connection),
+   * and so does the hold of the user room's channel when no socket of the user here is in
+   * it yet (`here`: one is, and then neither needs Redis as a rule; see admitHere). A
+   * socket refused after all (the user gone, its login stale, Redis failing) has its
+   * presence record undone, which announces nothing for it, and its hold released.
+   */
+  async function admitReading(socket: AppSocket, session: ChatSession, userId: string, room: string, here: boolean): Promise<Undo> {
     const held = here ? undefined : deps.roomChannels.hold(room);
     held?.catch(() => undefined); // awaited below, or released; never an unhandled rejection meanwhile
     const [read, recorded] = await Promise.allSettled([known.find(userId, here), presence.admit(socket, userId)]);

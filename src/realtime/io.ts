@@ -37,9 +37,10 @@ export interface RealtimeDeps {
   adapter?: ((nsp: import('socket.io').Namespace) => import('socket.io-adapter').Adapter) | undefined;
   /**
    * Runs at CONNECT once the live session admitted the socket (the user, presence,
-   * the socket cap); throws a HandshakeRefusal to refuse it.
+   * the socket cap): answers at once when it had nothing to wait for, else a promise;
+   * throws (or rejects with) a HandshakeRefusal to refuse it.
    */
-  admit: (socket: AppSocket) => Promise<Undo>;
+  admit: (socket: AppSocket) => Undo | Promise<Undo>;
   /** Called once an admitted socket is connected. */
   onConnect: (socket: AppSocket) => void;
   /** The client address of a request, as Express's req.ip (TRUST_PROXY) gives it. */
@@ -105,26 +106,34 @@ export function createRealtime(deps: RealtimeDeps): AppServer {
     audit(log, 'handshake_refused', { user, ip: addressOf(socket), session: live.handle(socket), reason: code });
   };
 
+  type Next = (err?: Error) => void;
+  /** The chat admitted the socket (in the CONNECT's tick or later). */
+  const admitted = (socket: AppSocket, next: Next, undo: Undo) => {
+    // Socket.IO drops a socket whose connection closed while the middlewares ran,
+    // without a `disconnect` event: nothing recorded for it may stay behind.
+    if (socket.conn.readyState !== 'open') {
+      undo();
+      refused(socket, 'closed');
+      return next(new HandshakeRefusal('closed'));
+    }
+    undoSlot(socket)[UNDO] = undo;
+    next();
+  };
+  const notAdmitted = (socket: AppSocket, next: Next, err: unknown) => {
+    if (!(err instanceof HandshakeRefusal)) log.warn({ err: String(err) }, 'socket admission failed');
+    const code = err instanceof HandshakeRefusal ? err.code : 'unavailable';
+    refused(socket, code);
+    next(new Error(code));
+  };
   io.use((socket, next) => {
-    deps.admit(socket).then(
-      (undo) => {
-        // Socket.IO drops a socket whose connection closed while the middlewares ran,
-        // without a `disconnect` event: nothing recorded for it may stay behind.
-        if (socket.conn.readyState !== 'open') {
-          undo();
-          refused(socket, 'closed');
-          return next(new HandshakeRefusal('closed'));
-        }
-        undoSlot(socket)[UNDO] = undo;
-        next();
-      },
-      (err: unknown) => {
-        if (!(err instanceof HandshakeRefusal)) log.warn({ err: String(err) }, 'socket admission failed');
-        const code = err instanceof HandshakeRefusal ? err.code : 'unavailable';
-        refused(socket, code);
-        next(new Error(code));
-      },
-    );
+    let admission: Undo | Promise<Undo>;
+    try {
+      admission = deps.admit(socket);
+    } catch (err) {
+      return notAdmitted(socket, next, err);
+    }
+    if (admission instanceof Promise) admission.then((undo) => admitted(socket, next, undo), (err: unknown) => notAdmitted(socket, next, err));
+    else admitted(socket, next, admission);
   });
 
   const bindHandlers = createDispatcher(deps.handlers, { io, services: deps.services, log, toAppError: deps.toAppError, metrics, addressOf });

@@ -62,6 +62,10 @@ export function knownUsers(users: UserStore, bus: LiveBus) {
       if (seen === generation && !cutOff) records.set(userId, user);
       return user;
     },
+    /** The record kept for a user with a socket here, if there is one: what `find(userId, true)` answers without a read. */
+    kept(userId: string): KnownUser | undefined {
+      return records.get(userId);
+    },
     /** The user has no socket here any more. */
     forget(userId: string) {
       records.delete(userId);

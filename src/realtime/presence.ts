@@ -1,4 +1,4 @@
-import type { PresenceStore } from '../chat/ports.js';
+import type { PresenceConnect, PresenceStore } from '../chat/ports.js';
 import type { User } from '../chat/types.js';
 import { publicUser, type PublicUserFinder } from '../chat/users.js';
 import type { Logger } from '../logger.js';
@@ -18,6 +18,9 @@ export interface PresenceDeps {
   maxSocketsPerUser: number;
   log: Logger;
 }
+
+/** Undoes the presence record of a socket that never connects; given its user when known (an undo may announce them). */
+export type Unadmit = (user: User | undefined) => void;
 
 /*
  * Presence sends. Each announcement is one transition of the user in the presence
@@ -127,6 +130,14 @@ export function createPresence(deps: PresenceDeps) {
     if (user) announce(user, true);
   }
 
+  /** What the store answered an admission: a refusal, or what undoes it (see `admit`). */
+  function admitted(socket: AppSocket, userId: string, answer: PresenceConnect): Unadmit {
+    if (answer === 'full') throw new HandshakeRefusal('too_many_connections');
+    const first = answer === 'first';
+    if (first) firstSockets.add(socket);
+    return (user) => void track(unadmit(userId, user, socket.id, first).catch(() => (dirty = true)));
+  }
+
   /**
    * After Redis was away, connects, disconnects and settles may not have been recorded:
    * the store makes this process's entries match its sockets (as it counts them), and
@@ -187,7 +198,7 @@ export function createPresence(deps: PresenceDeps) {
      * Resolves to what undoes it, should the socket never connect: given the user when
      * it is known (an undo may announce them), looked up only if it must announce.
      */
-    async admit(socket: AppSocket, userId: string): Promise<(user: User | undefined) => void> {
+    async admit(socket: AppSocket, userId: string): Promise<Unadmit> {
       let answer;
       try {
         answer = await track(presence.connect(userId, socket.id, deps.maxSocketsPerUser));
@@ -195,10 +206,17 @@ export function createPresence(deps: PresenceDeps) {
         dirty = true; // it may have been recorded after all: the next heartbeat puts it right
         throw err;
       }
-      if (answer === 'full') throw new HandshakeRefusal('too_many_connections');
-      const first = answer === 'first';
-      if (first) firstSockets.add(socket);
-      return (user) => void track(unadmit(userId, user, socket.id, first).catch(() => (dirty = true)));
+      return admitted(socket, userId, answer);
+    },
+
+    /**
+     * `admit`, answered at once when the store needs nothing asked (PresenceStore.connectNow:
+     * a slot this process leased for the user already). Undefined, with nothing recorded,
+     * when it would have to wait: call `admit`.
+     */
+    admitNow(socket: AppSocket, userId: string): Unadmit | undefined {
+      const answer = presence.connectNow(userId, socket.id, deps.maxSocketsPerUser);
+      return answer === undefined ? undefined : admitted(socket, userId, answer);
     },
 
     /** An admitted socket is connected: announced if it is its user's first, and forgotten when it goes. */

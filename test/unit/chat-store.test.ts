@@ -429,6 +429,18 @@ function presenceContract(backend: Backend) {
       expect(await a.online()).to.deep.equal([]);
     });
 
+    it('answers connectNow as connect would, or not at all (undefined, and nothing recorded)', async () => {
+      const { a } = backend.openPresence();
+      const answers = [];
+      for (let i = 0; i < 6; i++) {
+        const now = a.connectNow('u1', `s${i}`, 4);
+        answers.push(now ?? (await a.connect('u1', `s${i}`, 4)));
+      }
+      expect(answers).to.deep.equal(['first', 'more', 'more', 'more', 'full', 'full']);
+      for (let i = 0; i < 3; i++) expect(await a.disconnect('u1', `s${i}`)).to.equal('none');
+      expect(await a.disconnect('u1', 's3')).to.equal('offline');
+    });
+
     it('treats repeated and unknown sockets as no change', async () => {
       const { a } = backend.openPresence();
       expect(await a.disconnect('u1', 'never')).to.equal('none');
@@ -871,6 +883,27 @@ describe('Redis-only behaviour', () => {
       // What sockets leave is given back, keeping as much spare as there are sockets (1).
       expect(await slots(keys, 'u')).to.deep.equal({ '@proc-a': 2 });
       expect(await a.online()).to.deep.equal(['u']);
+      expect(await a.disconnect('u', 's0')).to.equal('offline');
+      expect(await slots(keys, 'u')).to.deep.equal({});
+    });
+
+    it('answers connectNow from a spare slot leased here, with no round trip, and never while a call of the user is in flight', async () => {
+      const { keys, calls, a } = twoProcesses();
+      expect(a.connectNow('u', 's0'), 'no lease here').to.equal(undefined);
+      expect(await slots(keys, 'u'), 'nothing recorded').to.deep.equal({});
+      expect(await a.connect('u', 's0')).to.equal('first'); // leases 1 + 1 spare
+      await sleep(0); // the lease's call is done (as by the next CONNECT)
+      expect(a.connectNow('u', 's1'), 'the spare').to.equal('more');
+      expect(a.connectNow('u', 's1'), 'the same socket again').to.equal('more');
+      expect(a.connectNow('u', 's2'), 'no spare left').to.equal(undefined);
+      expect(calls()).to.equal(1);
+      const leasing = a.connect('u', 's2');
+      expect(a.connectNow('u', 's3'), 'a lease in flight: connect waits its turn').to.equal(undefined);
+      expect(await leasing).to.equal('more');
+      await sleep(0);
+      expect(a.connectNow('u', 's3'), 'the new spare').to.equal('more');
+      expect(calls()).to.equal(2);
+      for (const s of ['s3', 's2', 's1']) expect(await a.disconnect('u', s)).to.equal('none');
       expect(await a.disconnect('u', 's0')).to.equal('offline');
       expect(await slots(keys, 'u')).to.deep.equal({});
     });

@@ -1,4 +1,4 @@
-import type { PresenceStore } from '../../chat/ports.js';
+import type { PresenceConnect, PresenceStore } from '../../chat/ports.js';
 
 /**
  * One-process presence: a user is online while any of their sockets is connected,
@@ -8,17 +8,22 @@ export function createMemoryPresenceStore(): PresenceStore {
   const sockets = new Map<string, Set<string>>(); // userId → socketIds
   const graces = new Map<string, string>(); // userId → the socket whose leaving started their grace period
 
+  function connectNow(userId: string, socketId: string, maxSockets = 0): PresenceConnect {
+    const own = sockets.get(userId);
+    if (own) {
+      if (maxSockets > 0 && own.size >= maxSockets && !own.has(socketId)) return 'full';
+      own.add(socketId);
+      return 'more';
+    }
+    sockets.set(userId, new Set([socketId]));
+    // Back within the grace period: still online, never announced offline.
+    return graces.delete(userId) ? 'more' : 'first';
+  }
+
   return {
-    async connect(userId, socketId, maxSockets = 0) {
-      const own = sockets.get(userId);
-      if (own) {
-        if (maxSockets > 0 && own.size >= maxSockets && !own.has(socketId)) return 'full';
-        own.add(socketId);
-        return 'more';
-      }
-      sockets.set(userId, new Set([socketId]));
-      // Back within the grace period: still online, never announced offline.
-      return graces.delete(userId) ? 'more' : 'first';
+    connectNow,
+    async connect(userId, socketId, maxSockets) {
+      return connectNow(userId, socketId, maxSockets);
     },
     async disconnect(userId, socketId, opts = {}) {
       const own = sockets.get(userId);

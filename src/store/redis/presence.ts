@@ -1,5 +1,5 @@
 import type { RedisKeys } from '../keys.js';
-import type { PresenceDisconnect, PresenceStore } from '../../chat/ports.js';
+import type { PresenceConnect, PresenceDisconnect, PresenceStore } from '../../chat/ports.js';
 import type { PresenceResync, PresenceUpkeep } from '../../realtime/ports.js';
 import type { RedisClient } from './client.js';
 import { luaScript, NOW_MS, runLua } from './lua.js';
@@ -320,16 +320,27 @@ export function createRedisPresenceStore(client: RedisClient, keys: RedisKeys, o
     return disconnectFrom(processId, userId, field, socketId, grace);
   }
 
+  /** PresenceStore.connectNow: a spare slot this process leased already, with no call of the user's in flight. */
+  function connectNow(userId: string, socketId: string, maxSockets: number): PresenceConnect | undefined {
+    const held = leases.get(userId);
+    if (!held || held.tail) return undefined; // no lease here, or a call of the user's in flight: connect waits its turn
+    if (!held.sockets.has(socketId)) {
+      if (held.sockets.size >= held.granted) return undefined; // no spare slot: connect leases some
+      held.sockets.add(socketId); // the user is online and counted: nothing to ask Redis
+    }
+    held.max = maxSockets;
+    return 'more';
+  }
+
   return {
+    connectNow: (userId, socketId, maxSockets = 0) => connectNow(userId, socketId, maxSockets),
     connect(userId, socketId, maxSockets = 0) {
+      const now = connectNow(userId, socketId, maxSockets);
+      if (now) return Promise.resolve(now);
       let held = leases.get(userId);
       if (!held) leases.set(userId, (held = { granted: 0, sockets: new Set(), max: maxSockets, tail: undefined }));
       held.max = maxSockets;
       if (held.sockets.has(socketId)) return Promise.resolve('more');
-      if (!held.tail && held.sockets.size < held.granted) {
-        held.sockets.add(socketId); // spare slot: the user is online and counted, nothing to ask Redis
-        return Promise.resolve('more');
-      }
       const own = held;
       return serial(userId, own, () => take(userId, own, socketId, maxSockets));
     },
