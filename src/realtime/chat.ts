@@ -1,6 +1,7 @@
 import { ClusterAdapter } from 'socket.io-adapter';
 import type { LiveSession } from 'socket.io-live-session';
 import type { ChatStore, PresenceStore, UserStore } from '../chat/ports.js';
+import type { User } from '../chat/types.js';
 import { publicUser, publicUserFinder } from '../chat/users.js';
 import type { Logger } from '../logger.js';
 import type { RateLimits } from '../security/limits.js';
@@ -12,7 +13,7 @@ import { HandshakeRefusal, type Undo } from './io.js';
 import { deliverLocallyFirst, encodeOnlyForRecipients } from './local-first.js';
 import type { ConnectionHealth, PresenceUpkeep, Release, RoomChannels, RoomLapses, RoomPeers } from './ports.js';
 import { knownUsers } from './known-users.js';
-import { createPresence } from './presence.js';
+import { createPresence, type Unadmit } from './presence.js';
 import { createRecovery, type Recovery } from './recovery.js';
 import { socketRooms } from './rooms.js';
 import { keepSessionViews } from './session-view.js';
@@ -99,6 +100,14 @@ export function createChatRealtime(deps: ChatRealtimeDeps) {
     return !!members && members.size > (members.has(socket.id) ? 1 : 0);
   }
 
+  /** What undoes an admission, should the socket never connect: its presence record, and the user's kept record once no socket of theirs is here. */
+  function undoAdmission(socket: AppSocket, userId: string, room: string, recorded: Unadmit, user: User): Undo {
+    return () => {
+      recorded(user);
+      if (!othersIn(socket, room)) known.forget(userId);
+    };
+  }
+
   /**
    * At CONNECT, once the live session admitted the socket: its user must exist and its
    * login be current (a password change ends it); presence records it (or refuses one
@@ -134,10 +143,7 @@ export function createChatRealtime(deps: ChatRealtimeDeps) {
     const recorded = presence.admitNow(socket, userId);
     if (!recorded) return undefined;
     socket.data.inFlight = 0;
-    const undo = () => {
-      recorded(user);
-      if (!othersIn(socket, room)) known.forget(userId);
-    };
+    const undo = undoAdmission(socket, userId, room, recorded, user);
     let joining;
     try {
       joining = socket.join(room); // Socket.IO's adapters join at once; another may answer a promise
@@ -179,10 +185,7 @@ export function createChatRealtime(deps: ChatRealtimeDeps) {
       throw (recorded as PromiseRejectedResult).reason;
     }
     socket.data.inFlight = 0;
-    const undo = () => {
-      recorded.value(user);
-      if (!othersIn(socket, room)) known.forget(userId);
-    };
+    const undo = undoAdmission(socket, userId, room, recorded.value, user);
     try {
       await joinUserRoom(socket, room, held);
     } catch (err) {

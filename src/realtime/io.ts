@@ -125,6 +125,12 @@ export function createRealtime(deps: RealtimeDeps): AppServer {
     refused(socket, code);
     next(new Error(code));
   };
+  /** Apart from the middleware, so that an admission answered at once allocates no closure context for these. */
+  const awaitAdmission = (socket: AppSocket, next: Next, admission: Promise<Undo>) =>
+    admission.then(
+      (undo) => admitted(socket, next, undo),
+      (err: unknown) => notAdmitted(socket, next, err),
+    );
   io.use((socket, next) => {
     let admission: Undo | Promise<Undo>;
     try {
@@ -132,7 +138,7 @@ export function createRealtime(deps: RealtimeDeps): AppServer {
     } catch (err) {
       return notAdmitted(socket, next, err);
     }
-    if (admission instanceof Promise) admission.then((undo) => admitted(socket, next, undo), (err: unknown) => notAdmitted(socket, next, err));
+    if (admission instanceof Promise) awaitAdmission(socket, next, admission);
     else admitted(socket, next, admission);
   });
 

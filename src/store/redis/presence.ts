@@ -321,7 +321,7 @@ export function createRedisPresenceStore(client: RedisClient, keys: RedisKeys, o
   }
 
   /** PresenceStore.connectNow: a spare slot this process leased already, with no call of the user's in flight. */
-  function connectNow(userId: string, socketId: string, maxSockets: number): PresenceConnect | undefined {
+  function connectNow(userId: string, socketId: string, maxSockets = 0): PresenceConnect | undefined {
     const held = leases.get(userId);
     if (!held || held.tail) return undefined; // no lease here, or a call of the user's in flight: connect waits its turn
     if (!held.sockets.has(socketId)) {
@@ -333,7 +333,7 @@ export function createRedisPresenceStore(client: RedisClient, keys: RedisKeys, o
   }
 
   return {
-    connectNow: (userId, socketId, maxSockets = 0) => connectNow(userId, socketId, maxSockets),
+    connectNow,
     connect(userId, socketId, maxSockets = 0) {
       const now = connectNow(userId, socketId, maxSockets);
       if (now) return Promise.resolve(now);
