@@ -195,14 +195,20 @@ export function createChatRealtime(deps: ChatRealtimeDeps) {
     return undo;
   }
 
+  /**
+   * A socket's `disconnect` (Socket.IO calls it with the socket as `this`; one function
+   * for every socket, not a closure each). Its rooms are left before `disconnect`: the
+   * last socket of the user here forgets their record.
+   */
+  function forgetIfLast(this: AppSocket) {
+    const userId = this.data.user.id;
+    if (!othersIn(this, socketRooms.user(userId))) known.forget(userId);
+  }
+
   function onConnect(socket: AppSocket) {
     views?.send(socket);
     presence.connected(socket);
-    // Its rooms are left before `disconnect`: the last socket of the user here forgets their record.
-    socket.on('disconnect', () => {
-      const userId = socket.data.user.id;
-      if (!othersIn(socket, socketRooms.user(userId))) known.forget(userId);
-    });
+    socket.on('disconnect', forgetIfLast);
   }
 
   /** Wires the server in, and starts what runs on its own (presence upkeep, catch-up). */

@@ -94,6 +94,12 @@ export function createPresence(deps: PresenceDeps) {
     else if (left === 'offline') await announceOffline(userId, known);
   }
 
+  /** A socket's `disconnect` (Socket.IO calls it with the socket as `this`; one function for every socket, not a closure each). */
+  function left(this: AppSocket) {
+    const user = this.data.user;
+    void track(leave(user.id, this.id, user).catch(failed('presence disconnect failed', user.username)));
+  }
+
   /**
    * When the grace period ends, this process (the one the last socket left) settles it:
    * offline is announced then, unless a socket of the user came back meanwhile, on any
@@ -221,11 +227,8 @@ export function createPresence(deps: PresenceDeps) {
 
     /** An admitted socket is connected: announced if it is its user's first, and forgotten when it goes. */
     connected(socket: AppSocket) {
-      const user = socket.data.user;
-      if (firstSockets.has(socket)) announce(user, true);
-      socket.on('disconnect', () => {
-        void track(leave(user.id, socket.id, socket.data.user).catch(failed('presence disconnect failed', user.username)));
-      });
+      if (firstSockets.has(socket)) announce(socket.data.user, true);
+      socket.on('disconnect', left);
     },
 
     /** Wires the server in (announcements go to it) and starts the upkeep, if any. */

@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { EventEmitter } from 'node:events';
 import { Adapter } from 'socket.io-adapter';
 import { memoryBus, type LiveSession } from 'socket.io-live-session';
 import type { UserStore } from '../../../src/chat/ports.js';
@@ -58,16 +59,21 @@ async function setup(opts: { maxSocketsPerUser?: number } = {}) {
   /** A socket of ann's session (or of `session`), as Socket.IO hands it to the middlewares. */
   const socket = (id: string, session: ChatSession = { passport: { user: ann.id }, credentialVersion: ann.credentialVersion }) => {
     sessions.set(id, session);
-    return {
+    return Object.assign(new EventEmitter(), {
       id,
       data: {},
       nsp: { adapter },
       conn: { readyState: 'open' },
       join: (room: string) => adapter.addAll(id, new Set([room])),
-    } as unknown as AppSocket;
+    }) as unknown as AppSocket;
+  };
+  /** What Socket.IO does when a socket goes: its rooms are left, then `disconnect` is emitted on it. */
+  const disconnect = (s: AppSocket) => {
+    adapter.delAll(s.id);
+    (s as unknown as EventEmitter).emit('disconnect', 'client namespace disconnect');
   };
   const inUserRoom = () => [...(adapter.rooms.get(userRoom) ?? [])].sort();
-  return { chat, presence, ann, socket, inUserRoom, reads: () => reads };
+  return { chat, presence, ann, socket, disconnect, inUserRoom, reads: () => reads };
 }
 
 const settled = () => new Promise((resolve) => setImmediate(resolve));
@@ -134,6 +140,32 @@ describe('realtime/chat admission', () => {
     expect(t.inUserRoom()).to.deep.equal(['s1']);
     await settled();
     expect(await t.presence.disconnect(t.ann.id, 's1'), 'nothing recorded for the refused one').to.equal('offline');
+  });
+
+  it("shares one disconnect listener per concern across sockets, and the user's last socket going forgets them", async () => {
+    const t = await setup();
+    const s1 = t.socket('s1');
+    await t.chat.admit(s1);
+    t.chat.onConnect(s1);
+    const s2 = t.socket('s2');
+    t.chat.admit(s2);
+    t.chat.onConnect(s2);
+    // No closure per socket: an idle socket's heap holds none of these.
+    expect(s2.listeners('disconnect')).to.have.lengthOf(2).and.deep.equal(s1.listeners('disconnect'));
+
+    t.disconnect(s1);
+    await settled();
+    expect(await t.presence.online(), 's2 is still here').to.deep.equal([t.ann.id]);
+    const s3 = t.socket('s3');
+    expect(t.chat.admit(s3), 'the record is kept while s2 is here: answered at once').to.be.a('function');
+    t.chat.onConnect(s3);
+    t.disconnect(s3);
+    await settled();
+
+    t.disconnect(s2);
+    await settled();
+    expect(await t.presence.online(), "the last socket's disconnect recorded them offline").to.deep.equal([]);
+    expect(t.chat.admit(t.socket('s4')), 'the record was forgotten: read again').to.be.instanceOf(Promise);
   });
 
   it('refuses a socket with no user in its session at once', async () => {
