@@ -130,6 +130,10 @@ describe('browser chat', function () {
         await presenceUser(bob.page, carol.username).waitFor({ timeout: WAIT });
         expect(await presenceUser(bob.page, carol.username).innerText()).to.contain('Carol');
         await presenceUser(carol.page, bob.username).waitFor({ timeout: WAIT });
+        // Closed mid-upgrade (its long-poll answered, the WebSocket not yet taken over), a
+        // page leaves no connection to close: the server learns only at the ping timeout
+        // (45 s). On a WebSocket, closing the page closes it.
+        await carol.page.locator('[data-testid="connection-status"][data-transport="websocket"]').waitFor({ timeout: WAIT });
         await carol.close();
         await presenceUser(bob.page, carol.username).waitFor({ state: 'detached', timeout: WAIT });
         await presenceUser(bob.page, bob.username).waitFor({ timeout: WAIT }); // still there themself

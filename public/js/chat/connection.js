@@ -93,6 +93,16 @@ export class Connection {
       if (!this.ended && attempt > 1) this.setState('disconnected', `Offline, reconnecting (try ${attempt})…`);
     });
 
+    // Which transport carries the connection (`data-transport`): Engine.IO starts on
+    // HTTP long-polling and upgrades to a WebSocket within moments of connecting.
+    socket.io.on('open', () => {
+      const { engine } = socket.io;
+      this.statusEl.dataset.transport = engine.transport.name;
+      engine.on('upgrade', (transport) => {
+        this.statusEl.dataset.transport = transport.name;
+      });
+    });
+
     window.addEventListener('online', () => {
       if (!this.ended && !socket.connected && !socket.active) socket.connect();
     });
