@@ -90,13 +90,26 @@ describe('room adapter: typing stays off Redis when no other process has the roo
       return onMessage(m, offset);
     };
     const channel = (room: string) => `${prefix}io#/#${room}#`;
+    /** The channels whose HELLO this process published, answered: it says it once its SSUBSCRIBE is answered. */
+    const helloed = new Set<string>();
+    const sPublish = client.sPublish.bind(client);
+    (client as { sPublish: typeof sPublish }).sPublish = async (...args) => {
+      const reached = await sPublish(...args);
+      if (String(args[1]).startsWith('{"hello":')) helloed.add(String(args[0]));
+      return reached;
+    };
     /** What this process's sockets were written: socket id and the encoded packets. */
     const received: Array<{ sid: string; encoded: unknown[] }> = [];
-    /** A socket of this process (a stand-in recording what it is written) joins the room; resolves once the adapter's subscription is in place. */
+    /**
+     * A socket of this process (a stand-in recording what it is written) joins the room;
+     * resolves once the adapter's subscription is in place and, for a tracked room, its
+     * HELLO published: a HELLO still to come would land among a test's own publishes.
+     */
     const join = async (socketId: string, room: string) => {
       io.of('/').sockets.set(socketId, { id: socketId, client: { writeToEngine: (encoded: unknown[]) => received.push({ sid: socketId, encoded }) } } as never);
       await adapter.addAll(socketId, new Set([socketId, room]));
       await waitFor(async () => Number(((await client.sendCommand(['PUBSUB', 'SHARDNUMSUB', channel(room)])) as [string, number])[1]) >= 1, 'subscribed');
+      if (room.startsWith('room:')) await waitFor(() => helloed.has(channel(room)), 'its HELLO published');
     };
     return { client, subscriber, io, adapter, peers: parts.peers, handled, received, join, channel, uid: (adapter as unknown as { uid: string }).uid, health };
   }
