@@ -68,6 +68,7 @@ describe('room adapter: typing stays off Redis when no other process has the roo
     const subscriber = await connectTestClient();
     clients.push(client, subscriber);
     const health = new EventEmitter() as unknown as ConnectionHealth;
+    const tracked = (room: string) => room.startsWith('room:');
     const parts = createRoomAdapter({
       client: client as unknown as RedisClient,
       subscriber: subscriber as unknown as RedisClient,
@@ -75,7 +76,7 @@ describe('room adapter: typing stays off Redis when no other process has the roo
       channelPrefix: `${prefix}io`,
       log,
       aloneMs,
-      tracked: (room) => room.startsWith('room:'),
+      tracked,
       ...more,
     });
     const io = new Server({ adapter: parts.adapter });
@@ -109,7 +110,7 @@ describe('room adapter: typing stays off Redis when no other process has the roo
       io.of('/').sockets.set(socketId, { id: socketId, client: { writeToEngine: (encoded: unknown[]) => received.push({ sid: socketId, encoded }) } } as never);
       await adapter.addAll(socketId, new Set([socketId, room]));
       await waitFor(async () => Number(((await client.sendCommand(['PUBSUB', 'SHARDNUMSUB', channel(room)])) as [string, number])[1]) >= 1, 'subscribed');
-      if (room.startsWith('room:')) await waitFor(() => helloed.has(channel(room)), 'its HELLO published');
+      if (tracked(room)) await waitFor(() => helloed.has(channel(room)), 'its HELLO published');
     };
     return { client, subscriber, io, adapter, peers: parts.peers, handled, received, join, channel, uid: (adapter as unknown as { uid: string }).uid, health };
   }
