@@ -7,10 +7,19 @@
  * machine's mood; not how fast either is (system calls run in the kernel, which
  * callgrind does not count: the two servers make about as many of them).
  *
- *   npm run bench:events [-- --handshakes=1000 --events=10000 --sockets=20 --sides=bare,project --json=FILE]
+ *   npm run bench:events [-- --handshakes=1000 --events=10000 --sockets=20 --sides=bare,project --remote --json=FILE]
  *
  * `--sides=project` counts the project alone (half the time; no ratios): for comparing two
  * versions of the project, each against the figures of the other's run.
+ *
+ * `--remote` adds the typing round of `npm run bench`'s listener-elsewhere row: every room
+ * also has a listener, on bare Socket.IO a second socket of its own, for the project a
+ * socket on a SECOND project process (under callgrind too), so that every event crosses
+ * Redis. Counted: the sending process (bare: its one process, which delivers to the
+ * listeners too) and the listener's process; every event must reach its listener. The
+ * timed row is bound by the round trip the sending process is on (README, twenty-third
+ * pass), where a change of a few per cent is lost in rounds that move by a third; here
+ * it is not. Redis's own instructions are not counted.
  *
  * Both servers run under callgrind from their start (minutes: node is some 50 times
  * slower under it), the project on Redis as `npm run bench` runs it. Each step as the
@@ -69,6 +78,7 @@ async function main() {
   const events = opts.int('events', 10_000, 10, 10_000_000);
   const sockets = opts.int('sockets', 20, 1, 1000);
   const json = opts.str('json');
+  const remote = opts.flag('remote', false);
   const sides = opts.list('sides', [...SIDES]);
   for (const side of sides) if (!SIDES.includes(side as Side)) throw new Error(`--sides: ${side} is neither bare nor project`);
   const measured: readonly Side[] = SIDES.filter((side) => sides.includes(side));
@@ -92,34 +102,54 @@ async function main() {
     // spawnServer starts every server with HOST=127.0.0.1, which valgrind's control pipes are named after.
     return { server, counter: instructionCounter(server.child.pid, out, { HOST: '127.0.0.1' }) };
   };
-  const started = await Promise.all(measured.map(async (side) => [side, await counted(side)] as const));
+  /** With --remote, the project's second process, where the listeners are (counted in the sending process's windows). */
+  const startSecond = async () => {
+    const out = join(dir, 'project-2.callgrind');
+    const server = await startProject({ name: 'project-2', prefix: redis.prefix, wrap: callgrindCommand(out), startTimeoutMs: START_TIMEOUT_MS });
+    return { server, counter: instructionCounter(server.child.pid, out, { HOST: '127.0.0.1' }) };
+  };
+  const [started, second] = await Promise.all([
+    Promise.all(measured.map(async (side) => [side, await counted(side)] as const)),
+    remote && measured.includes('project') ? startSecond() : undefined,
+  ]);
   const servers = Object.fromEntries(started) as Partial<Record<Side, Awaited<ReturnType<typeof counted>>>>;
   const serverOf = (side: Side) => servers[side]!;
 
   // The rounds' windows (measureCpu's) are where the counters run: zeroed before, dumped after.
   let counting = false;
   let counts: Instructions | undefined;
+  /** A second process counted in the same windows (--remote: the listeners' project process), and what it counted. */
+  let also: Awaited<ReturnType<typeof startSecond>> | undefined;
+  let alsoCounts: Instructions | undefined;
   const counterOf = (server: ServerChild) => measured.map(serverOf).find((s) => s.server === server)?.counter;
   setWindowHooks({
     before: async (server) => {
       if (!counting) return;
       // A full collection first, so that one the warm-up left due does not land in the count.
-      await server.heap();
+      await Promise.all([server.heap(), also?.server.heap()]);
       counterOf(server)?.zero();
+      also?.counter.zero();
     },
     after: async (server) => {
-      if (counting) counts = await counterOf(server)?.dump();
+      if (!counting) return;
+      counts = await counterOf(server)?.dump();
+      if (also) alsoCounts = await also.counter.dump();
     },
   });
-  const countedRound = async <T>(side: Side, fn: () => Promise<T>): Promise<{ value: T; instructions: Instructions }> => {
+  const countedRound = async <T>(side: Side, fn: () => Promise<T>, with2nd?: typeof also): Promise<{ value: T; instructions: Instructions; second?: Instructions }> => {
     counting = true;
     counts = undefined;
+    also = with2nd;
+    alsoCounts = undefined;
     try {
       const value = await fn();
-      if (counts === undefined) throw new Error(`${side}: the round's window was not counted`);
-      return { value, instructions: counts };
+      // Set by the window's hooks meanwhile (TypeScript narrows both to their `undefined` above).
+      const [first, second] = [counts as Instructions | undefined, alsoCounts as Instructions | undefined];
+      if (first === undefined || (with2nd && second === undefined)) throw new Error(`${side}: the round's window was not counted`);
+      return { value, instructions: first, ...(second && { second }) };
     } finally {
       counting = false;
+      also = undefined;
     }
   };
 
@@ -132,13 +162,67 @@ async function main() {
   }
   const cookiesOf = (side: Side) => (side === 'project' ? users.map((u) => u.cookie) : []);
 
+  /** A row's figure per side: NaN where a side has none (bare has no listener's process). */
   const rows: Record<string, Record<Side, number>> = {};
   const loopRows: Record<string, Record<Side, number>> = {};
   /** A row, every thread's and the event loop's: `per` is what the count is divided by. */
   const row = (name: string, side: Side, counted: Instructions, per: number) => {
-    (rows[name] ??= { bare: 0, project: 0 })[side] = counted.total / per;
-    (loopRows[name] ??= { bare: 0, project: 0 })[side] = counted.main / per;
+    (rows[name] ??= { bare: NaN, project: NaN })[side] = counted.total / per;
+    (loopRows[name] ??= { bare: NaN, project: NaN })[side] = counted.main / per;
   };
+  const joinOwnRooms = (side: Side, open: Socket[]) =>
+    Promise.all(
+      open.map(async (s, i) => {
+        const res = await ack<{ ok: boolean; error?: unknown }>(s, 'room:join', { roomId: ownRoom(i) }, 120_000);
+        if (!res.ok) throw new Error(`${side} room:join: ${JSON.stringify(res.error)}`);
+      }),
+    );
+  /**
+   * --remote: the typing round again with a listener in every room (bare: a socket of its
+   * own; the project: a socket on the second process), counted until every event has
+   * reached its listener, so that the listener's process is counted for all of them.
+   */
+  const remoteRound = async (side: Side, server: ServerChild, open: Socket[]) => {
+    const where = side === 'project' ? second! : undefined;
+    progress(`${side}: the same with a listener in every room (${where ? 'on a second project process' : 'a socket of its own on the same server'})`);
+    const listeners = await connectMany((where?.server ?? server).url, sockets, cookiesOf(side), CONCURRENCY);
+    let heard = 0;
+    for (const l of listeners) l.on('typing', () => void (heard += 1));
+    try {
+      await joinOwnRooms(side, listeners);
+      await Promise.all([quiesce(server), where && quiesce(where.server)]);
+      const typing = () =>
+        measureCpu(server, noRedis, async () => {
+          const from = heard;
+          const acked = await typingLoop(open, ownRoom, Math.ceil(events / sockets));
+          const deadline = Date.now() + 120_000;
+          while (heard - from < acked) {
+            if (Date.now() > deadline) throw new Error(`${side}: ${heard - from} of ${acked} typing events reached their listeners`);
+            await new Promise((r) => setTimeout(r, 5));
+          }
+          return acked;
+        });
+      await typing();
+      const ev = await countedRound(side, typing, where);
+      const name = 'an acked inbound event, listener elsewhere';
+      const names = [`${name}: the sending process`, `${name}: the listener's process`, `${name}: both`];
+      // In this order in the table, whichever side comes first (bare has no listener's process).
+      for (const n of names) {
+        rows[n] ??= { bare: NaN, project: NaN };
+        loopRows[n] ??= { bare: NaN, project: NaN };
+      }
+      row(names[0]!, side, ev.instructions, ev.value.value);
+      if (ev.second) {
+        row(names[1]!, side, ev.second, ev.value.value);
+        row(names[2]!, side, { total: ev.instructions.total + ev.second.total, main: ev.instructions.main + ev.second.main }, ev.value.value);
+      } else {
+        row(names[2]!, side, ev.instructions, ev.value.value);
+      }
+    } finally {
+      closeAll(listeners);
+    }
+  };
+
   for (const side of measured) {
     const { server } = serverOf(side);
     progress(`${side}: ${handshakes} handshakes to warm up, then ${handshakes} counted`);
@@ -151,26 +235,22 @@ async function main() {
     progress(`${side}: ${sockets} sockets typing in rooms of their own, ${events} events to warm up, then ${events} counted`);
     const open = await connectMany(server.url, sockets, cookiesOf(side), CONCURRENCY);
     try {
-      await Promise.all(
-        open.map(async (s, i) => {
-          const res = await ack<{ ok: boolean; error?: unknown }>(s, 'room:join', { roomId: ownRoom(i) }, 120_000);
-          if (!res.ok) throw new Error(`${side} room:join: ${JSON.stringify(res.error)}`);
-        }),
-      );
+      await joinOwnRooms(side, open);
       await quiesce(server);
       // A number of events, not a time: what the server runs while idle (its timers, the probes) is then the same share of every run.
       const typing = () => measureCpu(server, noRedis, () => typingLoop(open, ownRoom, Math.ceil(events / sockets)));
       await typing();
       const ev = await countedRound(side, typing);
       row('an acked inbound event (typing)', side, ev.instructions, ev.value.value);
+      if (remote) await remoteRound(side, server, open);
     } finally {
       closeAll(open);
     }
   }
   setWindowHooks(undefined);
 
-  const figure = (side: Side, v: Record<Side, number>) => (measured.includes(side) ? thousands(v[side]) : '—');
-  const ratio = (v: Record<Side, number>) => (measured.length === SIDES.length ? `${(v.project / v.bare).toFixed(2)}×` : '—');
+  const figure = (side: Side, v: Record<Side, number>) => (Number.isFinite(v[side]) ? thousands(v[side]) : '—');
+  const ratio = (v: Record<Side, number>) => (Number.isFinite(v.project / v.bare) ? `${(v.project / v.bare).toFixed(2)}×` : '—');
   const cells = (name: string, v: Record<Side, number>) => [name, figure('bare', v), figure('project', v), ratio(v)];
   const table = Object.entries(rows).flatMap(([name, v]) => [cells(name, v), cells(`${name}, event-loop thread`, loopRows[name]!)]);
   console.log(markdownTable(['server instructions for', 'bare Socket.IO', 'project', 'ratio'], table));
@@ -178,7 +258,13 @@ async function main() {
     `\n(${handshakes} handshakes and ${events} typing events from ${sockets} sockets counted on ${measured.length === SIDES.length ? 'each side' : measured.join(' and ')}, after as many to warm up; ` +
       "each row for every thread, V8's compiler and collector threads included, then for the event-loop thread alone)",
   );
-  if (json) writeFileSync(json, `${JSON.stringify({ handshakes, events, sockets, sides: measured, instructions: rows, eventLoopThread: loopRows }, null, 2)}\n`);
+  if (remote) {
+    console.log(
+      '(listener elsewhere: the project\'s listeners are on a second project process, bare\'s on the one server, which delivers to them itself: ' +
+        '"both" is the two project processes against bare\'s one; Redis is not counted)',
+    );
+  }
+  if (json) writeFileSync(json, `${JSON.stringify({ handshakes, events, sockets, sides: measured, remote, instructions: rows, eventLoopThread: loopRows }, null, 2)}\n`);
 }
 
 installCleanup();

@@ -182,28 +182,48 @@ describe('benchmarks (toy sizes)', function () {
 
   describe('npm run bench:events', () => {
     needs('valgrind');
-    it('counts the instructions of a handshake and of an acked event on both servers, and leaves no key behind', async function () {
-      this.timeout(900_000); // both servers start under callgrind
+    it('counts the instructions of a handshake and of an acked event on both servers, with a listener elsewhere too, and leaves no key behind', async function () {
+      this.timeout(900_000); // the servers start under callgrind
       const json = join(dir, 'events.json');
       const pipesBefore = vgdbPipesInTmp();
-      const { stdout, stderr } = await tsx('bench/event-cost.ts', ['--handshakes=10', '--events=40', '--sockets=2', `--json=${json}`]);
-      expect(stdout).to.match(/\| an authenticated handshake +\| [\d.]+[kM] +\| [\d.]+[kM] +\| [\d.]+× +\|/);
-      expect(stdout).to.match(/\| an acked inbound event \(typing\) +\| [\d.]+[kM] +\| [\d.]+[kM] +\| [\d.]+× +\|/);
-      expect(stdout).to.match(/\| an authenticated handshake, event-loop thread +\| [\d.]+[kM] +\| [\d.]+[kM] +\| [\d.]+× +\|/);
-      type Rows = Record<string, { bare: number; project: number }>;
+      const { stdout, stderr } = await tsx('bench/event-cost.ts', ['--handshakes=10', '--events=40', '--sockets=2', '--remote', `--json=${json}`]);
+      const figure = '[\\d.]+[kM]';
+      const both = (name: string) => new RegExp(`\\| ${name} +\\| ${figure} +\\| ${figure} +\\| [\\d.]+× +\\|`);
+      expect(stdout).to.match(both('an authenticated handshake'));
+      expect(stdout).to.match(both('an acked inbound event \\(typing\\)'));
+      expect(stdout).to.match(both('an authenticated handshake, event-loop thread'));
+      expect(stdout).to.match(both('an acked inbound event, listener elsewhere: the sending process'));
+      expect(stdout).to.match(both('an acked inbound event, listener elsewhere: both'));
+      // Bare has no second process: no figure, no ratio.
+      expect(stdout).to.match(new RegExp(`\\| an acked inbound event, listener elsewhere: the listener's process +\\| — +\\| ${figure} +\\| — +\\|`));
+      // JSON has no NaN: a side without a figure is null there.
+      type Rows = Record<string, { bare: number | null; project: number }>;
       const report = JSON.parse(readFileSync(json, 'utf8')) as { instructions: Rows; eventLoopThread: Rows };
       const rows = Object.entries(report.instructions);
-      expect(rows).to.have.length(2);
+      expect(rows.map(([name]) => name)).to.deep.equal([
+        'an authenticated handshake',
+        'an acked inbound event (typing)',
+        'an acked inbound event, listener elsewhere: the sending process',
+        "an acked inbound event, listener elsewhere: the listener's process",
+        'an acked inbound event, listener elsewhere: both',
+      ]);
       for (const [name, row] of rows) {
         const loop = report.eventLoopThread[name];
         expect(loop, `${name}: the event-loop thread's row`).to.be.an('object');
         for (const side of ['bare', 'project'] as const) {
+          if (side === 'bare' && name.endsWith("the listener's process")) {
+            expect(row.bare, `${name}: bare has none`).to.equal(null);
+            continue;
+          }
           // More than a socket write's worth on either side: something was counted, on each.
           expect(loop![side], `${name}, ${side}: event-loop thread`).to.be.greaterThan(10_000);
           // The event loop is one of the threads: never more than all of them together.
-          expect(row[side], `${name}, ${side}: every thread`).to.be.at.least(loop![side]);
+          expect(row[side], `${name}, ${side}: every thread`).to.be.at.least(loop![side]!);
         }
       }
+      // The project's two processes together count more than its sending process alone.
+      const remote = (what: string) => report.eventLoopThread[`an acked inbound event, listener elsewhere: ${what}`]!.project;
+      expect(remote('both')).to.be.greaterThan(remote('the sending process'));
       const prefix = /\(prefix (bench:[^ )]+)/.exec(stderr)?.[1];
       expect(prefix, 'the run names its Redis prefix').to.be.a('string');
       expect(await keysUnder(prefix!)).to.equal(0);
