@@ -73,6 +73,25 @@ export function writeEncoded(adapter: Adapter, opts: BroadcastOptions, encoded: 
 }
 
 /**
+ * writeEncoded for a broadcast to one room, its `except` rooms named in an array (a
+ * relayed broadcast, store/redis/room-adapter.ts): the room's members here that no except
+ * room holds. When no except room has sockets here (the common case: the one excluded is
+ * the sender's own socket, a room only on the sender's process), the members are written
+ * to as they are, without the two sets the adapter's walk builds for every broadcast and
+ * the two its options would take.
+ */
+export function writeEncodedToRoom(adapter: Adapter, room: string, except: readonly string[], encoded: unknown[], packetOpts: PacketOptions): void {
+  const members = adapter.rooms.get(room);
+  if (!members) return;
+  if (except.some((r) => adapter.rooms.has(r))) {
+    writeEncoded(adapter, { rooms: new Set([room]), except: new Set(except) }, encoded, packetOpts);
+    return;
+  }
+  const sockets = adapter.nsp.sockets as unknown as ReadonlyMap<string, Recipient>;
+  for (const id of members) sockets.get(id)?.client.writeToEngine(encoded, packetOpts);
+}
+
+/**
  * A broadcast that may be lost, to one room, with `peers` to relay it: encoded once,
  * for this process's recipients and for the other processes' alike (peers.relay), which
  * write it as it is. Socket.IO's cluster adapter publishes the packet as an object

@@ -225,6 +225,25 @@ describe('room adapter: typing stays off Redis when no other process has the roo
       expect(p.received.map((r) => r.sid)).to.deep.equal(['s-p-6', 's-p-5', 's-p-6']);
     });
 
+    it('on the other process, a socket in one of the except rooms gets nothing either (the except rooms travel with the frame)', async () => {
+      const p = await startProcess();
+      const n = await startProcess();
+      const room = 'room:except';
+      await p.join('s-p-11', room);
+      await n.join('s-n-11', room);
+      await n.join('s-n-12', room);
+      // The user's own room: on n, it holds one of the room's sockets there.
+      await n.join('s-n-11', 'user:u11');
+      await waitFor(() => !p.peers.alone(room), 'p knows of n');
+      void p.adapter.broadcast(packet('typing', { typing: true }), { rooms: new Set([room]), except: new Set(['s-p-11', 'user:u11']) });
+      // A message after it (always published, never relayed) reaches both: once it has, the typing has had its chance too.
+      void p.adapter.broadcast(packet('message:new', { text: 'after' }), { rooms: new Set([room]), except: new Set() });
+      const got = (event: string) => n.received.filter((r) => String(r.encoded[0]).includes(`"${event}"`)).map((r) => r.sid);
+      await waitFor(() => got('message:new').length === 2, 'the message after it, on both');
+      expect(got('typing')).to.deep.equal(['s-n-12']);
+      expect(p.received).to.deep.equal([{ sid: 's-p-11', encoded: ['2["message:new",{"text":"after"}]'] }]);
+    });
+
     it('while Redis has not answered maxRelaysInFlight relays, drops the next ones (logged once) instead of queueing them, and relays again once answered', async () => {
       const warned: Array<Record<string, unknown>> = [];
       const quiet = createLogger('silent');

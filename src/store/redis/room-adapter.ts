@@ -3,7 +3,7 @@ import { createShardedAdapter } from '@socket.io/redis-adapter';
 import type { Namespace } from 'socket.io';
 import { MessageType, type Adapter, type ClusterMessage } from 'socket.io-adapter';
 import type { Logger } from '../../logger.js';
-import { writeEncoded } from '../../realtime/local-first.js';
+import { writeEncodedToRoom } from '../../realtime/local-first.js';
 import type { ConnectionHealth, RoomPeers } from '../../realtime/ports.js';
 import type { RedisClient } from './client.js';
 
@@ -279,7 +279,7 @@ export function createRoomAdapter(o: RoomAdapterOptions) {
       log.debug('socket.io adapter: dropped a relayed broadcast that does not parse');
       return;
     }
-    writeEncoded(a, { rooms: new Set([head[0]]), except: new Set(head[1] as string[]) }, [raw.toString('utf8', headEnd + 1)], { preEncoded: true });
+    writeEncodedToRoom(a, head[0], head[1] as string[], [raw.toString('utf8', headEnd + 1)], { preEncoded: true });
   }
 
   /**
