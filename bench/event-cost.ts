@@ -46,7 +46,7 @@ import { checkBuilt, PROJECT_ENTRY, registerUsers, startBare, startProject } fro
 import { openBenchRedis, REDIS_URL } from './lib/redis.js';
 import { handshakeRound, measureCpu, noRedis, quiesce, setWindowHooks } from './lib/scenarios.js';
 import { ack, closeAll, connectMany, type Socket } from './lib/sockets.js';
-import { markdownTable, Options, parseArgs, progress } from './lib/util.js';
+import { markdownTable, Options, parseArgs, progress, waitUntil } from './lib/util.js';
 
 type Side = 'bare' | 'project';
 const SIDES: readonly Side[] = ['bare', 'project'];
@@ -195,11 +195,7 @@ async function main() {
         measureCpu(server, noRedis, async () => {
           const from = heard;
           const acked = await typingLoop(open, ownRoom, Math.ceil(events / sockets));
-          const deadline = Date.now() + 120_000;
-          while (heard - from < acked) {
-            if (Date.now() > deadline) throw new Error(`${side}: ${heard - from} of ${acked} typing events reached their listeners`);
-            await new Promise((r) => setTimeout(r, 5));
-          }
+          if (!(await waitUntil(() => heard - from >= acked, 120_000, 5))) throw new Error(`${side}: ${heard - from} of ${acked} typing events reached their listeners`);
           return acked;
         });
       await typing();

@@ -23,7 +23,7 @@ import type { RedisClient } from '../src/store/redis/client.js';
 import { createRoomAdapter } from '../src/store/redis/room-adapter.js';
 import { installCleanup, runMain } from './lib/children.js';
 import { openBenchRedis, REDIS_URL } from './lib/redis.js';
-import { fmt, markdownTable, median, Options, parseArgs, progress } from './lib/util.js';
+import { fmt, markdownTable, median, Options, parseArgs, progress, waitUntil } from './lib/util.js';
 
 type Way = 'relay' | 'adapter';
 /** How long a round waits for the last of its events to arrive: a lost one fails the run rather than hanging it. */
@@ -85,10 +85,8 @@ async function main() {
       for (let i = 0; i < rooms; i++) senders[way].io.to(`room:${i}`).except(`${way[0]}${i}`).emit('typing', { roomId: String(i), user, typing: k % 2 === 0 });
       await new Promise((r) => setImmediate(r));
     }
-    const deadline = Date.now() + ROUND_TIMEOUT_MS;
-    while (receiver.written() - before < events) {
-      if (Date.now() > deadline) throw new Error(`${way}: ${receiver.written() - before} of ${events} typing events arrived within ${ROUND_TIMEOUT_MS / 1000} s`);
-      await new Promise((r) => setTimeout(r, 1));
+    if (!(await waitUntil(() => receiver.written() - before >= events, ROUND_TIMEOUT_MS, 1))) {
+      throw new Error(`${way}: ${receiver.written() - before} of ${events} typing events arrived within ${ROUND_TIMEOUT_MS / 1000} s`);
     }
     const cpu = process.cpuUsage(c0);
     const r1 = await redis.reading();
