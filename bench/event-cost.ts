@@ -19,7 +19,13 @@
  * listeners too) and the listener's process; every event must reach its listener. The
  * timed row is bound by the round trip the sending process is on (README, twenty-third
  * pass), where a change of a few per cent is lost in rounds that move by a third; here
- * it is not. Redis's own instructions are not counted.
+ * it is not. Redis's own instructions are not counted. One thing here is not as in a real
+ * server: a process trusts what it knows of a room's processes for 1 s of the clock
+ * (store/redis/room-adapter.ts), then relays one event on the room's channel to check it,
+ * instead of to the listener's process's own channel with the turn's others; under
+ * callgrind a room gets about 2 events a second, so that is about half of them (a busy
+ * server: one in hundreds), and fewer events share a turn. The row overstates what the
+ * relay costs a busy server; `npx tsx bench/relay.ts` and the timed rows measure that.
  *
  * Both servers run under callgrind from their start (minutes: node is some 50 times
  * slower under it), the project on Redis as `npm run bench` runs it. Each step as the

@@ -4,10 +4,15 @@
  * with realtime/local-first.ts, each with its own Redis connections) in this one process,
  * 100 rooms with a member on each side, and N typing broadcasts a round from one side to
  * the other. Each member is a stand-in that counts what it is written, so what is measured
- * is the path itself: encode, publish, Redis, the other side's decode and delivery, and the
- * sender's own copy coming back from Redis. Two ways, in interleaved rounds:
- *   relay    → encoded once and relayed as it is (RoomPeers.relay), as the server does
- *   adapter  → Socket.IO's cluster adapter message (the packet as an object), as before
+ * is the path itself: encode, publish, Redis, the other side's decode and delivery. Two
+ * ways, in interleaved rounds:
+ *   relay    → encoded once and relayed as it is (RoomPeers.relay), as the server does: once
+ *              the sender knows every process in a room, on the other side's own channel,
+ *              a turn's events in one publish (a round emits 100 rooms' a turn, more than a
+ *              server's turn has); on the room's channel while it does not (a room's first
+ *              event, and one a second that checks it), whose copy comes back to the sender
+ *   adapter  → Socket.IO's cluster adapter message (the packet as an object) on the room's
+ *              channel, as before, whose copy comes back to the sender too
  * Reported per event: this process's CPU (both sides) and Redis's CPU (INFO).
  *
  *   npx tsx bench/relay.ts [--rounds=5] [--events=50000] [--rooms=100]

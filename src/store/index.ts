@@ -83,7 +83,10 @@ async function createRedisStores(config: Config & { redis: RedisTarget }, log: L
     log,
     tracked: socketRooms.isRoom,
     linger: (room) => (socketRooms.isUser(room) ? config.presenceGraceMs : 0),
+    processId,
   });
+  // The other processes answer this one's first HELLO on its own channel: subscribed before any socket joins a room.
+  await rooms.ready;
   const roomServers = createRoomServers({
     client,
     keys,

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { expect } from 'chai';
 import { Server } from 'socket.io';
@@ -55,6 +56,27 @@ function holdPublishes(client: TestRedisClient, fails: (i: number) => boolean = 
   return { release, counts, restore };
 }
 
+/** Records a process's publishes from now on (channel, payload as text); `settled` waits for every answer, and what the adapter does with it. */
+function recordPublishes(client: TestRedisClient) {
+  const sent: Array<{ channel: string; payload: string }> = [];
+  const answers: Array<Promise<unknown>> = [];
+  const sPublish = client.sPublish.bind(client);
+  (client as { sPublish: typeof sPublish }).sPublish = (...args) => {
+    sent.push({ channel: String(args[0]), payload: String(args[1]) });
+    const answer = sPublish(...args);
+    answers.push(answer.catch(() => undefined));
+    return answer;
+  };
+  const settled = async () => {
+    await Promise.all(answers);
+    await new Promise((resolve) => setImmediate(resolve));
+  };
+  /** The channels published to since the last `clear`. */
+  const channels = () => sent.map((m) => m.channel);
+  const clear = () => void (sent.length = 0);
+  return { sent, settled, channels, clear };
+}
+
 describe('room adapter: typing stays off Redis when no other process has the room (redis)', function () {
   needs('redis');
   this.timeout(20_000);
@@ -69,6 +91,7 @@ describe('room adapter: typing stays off Redis when no other process has the roo
     clients.push(client, subscriber);
     const health = new EventEmitter() as unknown as ConnectionHealth;
     const tracked = (room: string) => room.startsWith('room:');
+    const processId = randomUUID();
     const parts = createRoomAdapter({
       client: client as unknown as RedisClient,
       subscriber: subscriber as unknown as RedisClient,
@@ -77,8 +100,10 @@ describe('room adapter: typing stays off Redis when no other process has the roo
       log,
       aloneMs,
       tracked,
+      processId,
       ...more,
     });
+    await parts.ready;
     const io = new Server({ adapter: parts.adapter });
     servers.push(io);
     const adapter = io.of('/').adapter as ClusterAdapter;
@@ -112,7 +137,9 @@ describe('room adapter: typing stays off Redis when no other process has the roo
       await waitFor(async () => Number(((await client.sendCommand(['PUBSUB', 'SHARDNUMSUB', channel(room)])) as [string, number])[1]) >= 1, 'subscribed');
       if (tracked(room)) await waitFor(() => helloed.has(channel(room)), 'its HELLO published');
     };
-    return { client, subscriber, io, adapter, peers: parts.peers, handled, received, join, channel, uid: (adapter as unknown as { uid: string }).uid, health };
+    /** This process's own channel: the relays of one turn for it, the others' IN and OUT. */
+    const processChannel = `${prefix}io#process#${processId}#`;
+    return { client, subscriber, io, adapter, peers: parts.peers, handled, received, join, channel, processId, processChannel, uid: (adapter as unknown as { uid: string }).uid, health };
   }
 
   after(async () => {
@@ -216,7 +243,8 @@ describe('room adapter: typing stays off Redis when no other process has the roo
       expect(encodes, 'one encode, for both processes').to.equal(1);
       expect(n.received).to.deep.equal([{ sid: 's-n-5', encoded: [wire] }]);
       expect(p.received).to.deep.equal([{ sid: 's-p-6', encoded: [wire] }]);
-      expect(frames.map(String)).to.deep.equal([`\x1f${p.uid}\n["${room}",["s-p-5"]]\n${wire}`]);
+      // (The watcher is a subscriber p does not know of, as a process of an older release would be: p asks the room again, a HELLO.)
+      expect(frames.filter((f) => f[0] === 0x1f).map(String)).to.deep.equal([`\x1f${p.uid}\n["${room}",["s-p-5"]]\n${wire}`]);
       // Not an adapter message: neither process's message handling saw it.
       expect([...p.handled, ...n.handled].filter((m) => m.uid === p.uid)).to.deep.equal([]);
       // Its own frame came back to p (it is subscribed) and was dropped: a later message arrives, the typing is not doubled.
@@ -274,10 +302,12 @@ describe('room adapter: typing stays off Redis when no other process has the roo
         failed += 1;
         return Promise.reject(new Error('down'));
       });
+      // (p knows n is the only other process there now: the three go to n's own channel in one publish.)
       for (let i = 0; i < 3; i++) p.peers.relay(room, [], wire(7));
+      await waitFor(() => failed === 1, 'the three published, and failed');
       await new Promise((resolve) => setImmediate(resolve));
       p.peers.relay(room, [], wire(8));
-      expect(failed).to.equal(4);
+      await waitFor(() => failed === 2, 'the next one published too');
     });
 
     it('learns from one relay to a room at a time, and from the next once that one is answered, or has failed', async () => {
@@ -336,6 +366,140 @@ describe('room adapter: typing stays off Redis when no other process has the roo
       void p.adapter.broadcast(packet('message:new', { text: 'kept' }), { rooms: new Set([room]), except: new Set() });
       await waitFor(() => got.length > 0, 'the message reached the old process');
       expect(got).to.deep.equal(['2["message:new",{"text":"kept"}]']);
+    });
+  });
+
+  describe('every other process in the room known: typing goes to each one\'s own channel, a turn\'s in one publish', () => {
+    type Proc = Awaited<ReturnType<typeof startProcess>>;
+    /** The publishes of `from` on the channel of `to`, of the kind given (`in`, `out`, `relay`). */
+    const told = (pub: ReturnType<typeof recordPublishes>, to: Proc, kind: string) =>
+      pub.sent.filter((m) => m.channel === to.processChannel && (JSON.parse(m.payload.slice(1)) as unknown[])[1] === kind);
+    /**
+     * p has a socket in each room, then n: p hears n's HELLO in each and answers IN; then one
+     * relay of p's to each room, on the room's channel, reaches p and n and nobody else: from
+     * then on p knows every process there.
+     */
+    async function bothIn(rooms: string[]) {
+      const p = await startProcess();
+      const n = await startProcess();
+      const pub = recordPublishes(p.client);
+      for (const room of rooms) await p.join('s-p-30', room);
+      for (const room of rooms) await n.join('s-n-30', room);
+      await waitFor(() => told(pub, n, 'in').length === rooms.length, 'p heard n\'s hellos');
+      for (const room of rooms) p.peers.relay(room, [], `2["typing",{"probe":"${room}"}]`);
+      await pub.settled();
+      await waitFor(() => n.received.length === rooms.length, 'the probes relayed');
+      expect(pub.sent.filter((m) => m.payload.startsWith('\x1f')).map((m) => m.channel), 'the probes, on the rooms\' channels').to.deep.equal(rooms.map(p.channel));
+      n.received.length = 0;
+      pub.clear();
+      return { p, n, pub };
+    }
+
+    it('a turn\'s relays to two rooms reach the other process in one publish on its own channel, and none on the rooms\' channels', async () => {
+      const rooms = ['room:batch-a', 'room:batch-b'];
+      const { p, n, pub } = await bothIn(rooms);
+      const wire = (i: number) => `2["typing",{"i":${i}}]`;
+      p.peers.relay(rooms[0]!, ['s-p-30'], wire(0));
+      p.peers.relay(rooms[1]!, [], wire(1));
+      p.peers.relay(rooms[0]!, [], wire(2));
+      await waitFor(() => n.received.length === 3, 'the three relayed');
+      expect(pub.channels()).to.deep.equal([n.processChannel]);
+      expect(pub.sent[0]!.payload).to.equal(`\x1e${JSON.stringify([p.processId, 'relay', [[rooms[0], ['s-p-30'], wire(0)], [rooms[1], [], wire(1)], [rooms[0], [], wire(2)]]])}`);
+      expect(n.received).to.deep.equal([0, 1, 2].map((i) => ({ sid: 's-n-30', encoded: [wire(i)] })));
+      // Through the adapter, as the server broadcasts: the sender's own socket is excluded here, the one on n gets it.
+      void p.adapter.broadcast(packet('typing', { typing: true }), { rooms: new Set([rooms[1]!]), except: new Set(['s-p-30']) });
+      await waitFor(() => n.received.length === 4, 'the broadcast relayed');
+      expect(n.received[3]).to.deep.equal({ sid: 's-n-30', encoded: ['2["typing",{"typing":true}]'] });
+      expect(p.received).to.deep.equal([]);
+      expect(pub.channels()).to.deep.equal([n.processChannel, n.processChannel]);
+    });
+
+    it('a process that joins later is told of by its HELLO, learns of those there from their IN, and its own second relay goes to each one\'s channel', async () => {
+      const room = 'room:later';
+      const { p, n, pub } = await bothIn([room]);
+      const m = await startProcess();
+      const fromN = recordPublishes(n.client);
+      const fromM = recordPublishes(m.client);
+      await m.join('s-m-30', room);
+      await waitFor(() => told(pub, m, 'in').length === 1 && told(fromN, m, 'in').length === 1, 'p and n answered m\'s hello');
+      // p: still sure of everyone there, m included: to the two processes' channels at once.
+      p.peers.relay(room, [], '2["typing",{"from":"p"}]');
+      await waitFor(() => n.received.length === 1 && m.received.length === 1, 'relayed to n and m');
+      expect(told(pub, n, 'relay')).to.have.length(1);
+      expect(told(pub, m, 'relay')).to.have.length(1);
+      expect(pub.sent.filter((msg) => msg.payload.startsWith('\x1f')), 'nothing on the room\'s channel').to.deep.equal([]);
+      // m: its first relay probes the room's channel (three subscribers: p, n and itself, all known), the second goes to p's and n's channels.
+      m.peers.relay(room, [], '2["typing",{"from":"m","i":1}]');
+      await fromM.settled();
+      m.peers.relay(room, [], '2["typing",{"from":"m","i":2}]');
+      await waitFor(() => n.received.length === 3 && p.received.length === 2, 'both of m\'s relays, on p and n');
+      expect(fromM.channels().filter((c) => c !== p.processChannel && c !== n.processChannel), 'm on the room\'s channel: its HELLO and its first relay').to.deep.equal([m.channel(room), m.channel(room)]);
+      expect(told(fromM, p, 'relay')).to.have.length(1);
+      expect(told(fromM, n, 'relay')).to.have.length(1);
+    });
+
+    it('a process that left the room answers OUT to a relay for it, and the sender forgets it there', async () => {
+      const room = 'room:left';
+      const { p, n } = await bothIn([room]);
+      const fromN = recordPublishes(n.client);
+      await n.adapter.delAll('s-n-30');
+      await waitFor(async () => Number(((await p.client.sendCommand(['PUBSUB', 'SHARDNUMSUB', p.channel(room)])) as [string, number])[1]) === 1, 'n unsubscribed');
+      expect(p.peers.alone(room), 'p does not know yet').to.equal(false);
+      p.peers.relay(room, [], '2["typing",{}]');
+      await waitFor(() => told(fromN, p, 'out').length === 1, 'n answered OUT');
+      // Nobody else known there, and everyone was known: alone, from the OUT alone (the bound is a minute here).
+      await waitFor(() => p.peers.alone(room), 'p forgot n');
+      expect(n.received).to.deep.equal([]);
+    });
+
+    it('a process that is gone (nobody subscribes to its channel) is forgotten at the first relay to it', async () => {
+      const room = 'room:gone';
+      const { p, n, pub } = await bothIn([room]);
+      await n.subscriber.quit();
+      await waitFor(async () => Number(((await p.client.sendCommand(['PUBSUB', 'SHARDNUMSUB', p.channel(room)])) as [string, number])[1]) === 1, 'n gone');
+      p.peers.relay(room, [], '2["typing",{}]');
+      await waitFor(() => p.peers.alone(room), 'p forgot n');
+      expect(pub.channels()).to.deep.equal([n.processChannel]);
+    });
+
+    it('a subscriber it does not know of (a process of an older release) keeps relays on the room\'s channel; the room is asked again at most once per aloneMs', async () => {
+      const room = 'room:unknown';
+      const p = await startProcess();
+      const n = await startProcess();
+      await p.join('s-p-31', room);
+      await n.join('s-n-31', room);
+      const frames: Buffer[] = [];
+      const watcher = await connectTestClient();
+      clients.push(watcher);
+      await watcher.sSubscribe(p.channel(room), (msg: Buffer) => frames.push(msg), true);
+      const pub = recordPublishes(p.client);
+      for (let i = 0; i < 4; i++) {
+        p.peers.relay(room, [], `2["typing",{"i":${i}}]`);
+        await pub.settled();
+      }
+      await waitFor(() => frames.filter((f) => f[0] === 0x1f).length === 4 && n.received.length === 4, 'every relay on the room\'s channel');
+      expect(pub.channels().filter((c) => c !== n.processChannel)).to.deep.equal([p.channel(room), p.channel(room), ...Array<string>(3).fill(p.channel(room))]);
+      expect(frames.filter((f) => String(f).startsWith('{"hello":')).map(String), 'one census').to.deep.equal([`{"hello":"${p.processId}"}`]);
+    });
+
+    it('a message on a process\'s channel that does not parse is dropped; the next one is delivered', async () => {
+      const room = 'room:garbled-process';
+      const p = await startProcess();
+      const n = await startProcess();
+      await n.join('s-n-32', room);
+      const junk = [
+        '\x1enot json',
+        '\x1e[1]',
+        '\x1e["bad id!","relay",[]]',
+        '\x1e["someone","relay","not a list"]',
+        '\x1e["someone","relay",[["room:garbled-process",[2],"2[\\"typing\\",{}]"],[1]]]',
+        '\x1e["someone","in",7]',
+        '{"hello":"someone"}',
+      ];
+      for (const msg of junk) await p.client.sPublish(n.processChannel, msg);
+      await p.client.sPublish(n.processChannel, `\x1e${JSON.stringify(['someone', 'relay', [[room, [], '2["typing",{"ok":true}]']]])}`);
+      await waitFor(() => n.received.length > 0, 'the valid one');
+      expect(n.received).to.deep.equal([{ sid: 's-n-32', encoded: ['2["typing",{"ok":true}]'] }]);
     });
   });
 });

@@ -44,6 +44,14 @@ const HELLO = Buffer.from('{"hello":');
  */
 const RELAY = 0x1f;
 
+/**
+ * The first byte of a message on a process's own channel (`<prefix>#process#<id>#`),
+ * JSON after it: relays of one turn for that process, or another process's IN or OUT
+ * of a room (createRoomAdapter's fromProcess). Only processes of this release subscribe
+ * to such a channel.
+ */
+const PROCESS = 0x1e;
+
 /** What the adapter's publish resolves to (Socket.IO's offset, unused here) when nothing is learned from it. */
 const noOffset = () => '';
 
@@ -74,13 +82,15 @@ interface ShardedInternals extends Adapter {
  *   socket here left (0: not at all). A room joined again meanwhile (a reconnect,
  *   a page load) costs no SSUBSCRIBE, its later leave no SUNSUBSCRIBE, and a hold
  *   of it (room-channels.ts) none either: it is subscribed all along.
- * `subscribed` is told each channel once its subscription is in place.
+ * `subscribed` is told each channel once its subscription is in place, `unsubscribed`
+ * as its SUNSUBSCRIBE is sent.
  */
 export function adapterSubscriber(
   subscriber: RedisClient,
   log: Logger,
   subscribed: (channel: string) => void = () => undefined,
   linger: (channel: string) => number = () => 0,
+  unsubscribed: (channel: string) => void = () => undefined,
 ) {
   let adapterListener: Listener | undefined;
   /** Channels whose room has no socket here, kept subscribed until their timer runs out. */
@@ -95,8 +105,10 @@ export function adapterSubscriber(
       return false;
     }
   };
-  const unsubscribe = (channel: string, listener: Listener | undefined) =>
-    handled('unsubscribe', () => subscriber.sUnsubscribe(channel, listener, true));
+  const unsubscribe = (channel: string, listener: Listener | undefined) => {
+    unsubscribed(channel);
+    return handled('unsubscribe', () => subscriber.sUnsubscribe(channel, listener, true));
+  };
   return {
     sSubscribe: async (channel: string, listener: Listener, buffers?: boolean) => {
       adapterListener = listener;
@@ -129,10 +141,14 @@ export function adapterSubscriber(
 }
 
 interface PeerState {
-  /** Until when nobody else is known to have sockets in the room (0: not known). */
+  /** The other processes known to be subscribed to the room's channel (their ids, from their HELLO or IN). */
+  others: Set<string>;
+  /** Until when `others` is known to be all of them (0: not known). */
   until: number;
-  /** Hellos heard for the room: a probe that spans one proves nothing. */
-  hellos: number;
+  /** Changes to `others` (a HELLO, an IN or an OUT heard, a process found gone): a probe that spans one proves nothing. */
+  changes: number;
+  /** When this process last asked the room who is there (its HELLO again), for at most one census per `aloneMs`. */
+  censusAt: number;
   /**
    * A publish to the room is in flight whose answer will be learned from. The publishes
    * meanwhile learn nothing: one answer a round trip says as much as one per publish, and
@@ -148,13 +164,22 @@ interface PeerState {
  * - Our own broadcasts are recognised when Redis hands them back (we are
  *   subscribed to the rooms we have sockets in) by their first bytes, without
  *   parsing them: they are encoded with the adapter's uid first.
- * - Room peers: a publish to a room learns how many subscribers it reached (one
- *   publish per room at a time, see PeerState.probing). When that was only this
- *   process (or nobody), the room counts as having no socket elsewhere for ALONE_MS,
- *   or until another process says HELLO on the room's channel (it does so right
- *   after subscribing), and broadcasts that may be lost (typing) are then not
- *   published at all (realtime/local-first.ts).
- *   Every other broadcast is always published.
+ * - Room peers: which other processes are subscribed to a tracked room's channel. A
+ *   process that subscribes says HELLO on the room's channel; each process that hears
+ *   it adds it, and answers IN on the newcomer's own channel (PROCESS), so that both
+ *   know of each other. A publish to the room learns how many subscribers it reached
+ *   (one publish per room at a time, see PeerState.probing): when that is exactly the
+ *   processes known and this one, they are all of them for ALONE_MS (a HELLO meanwhile
+ *   adds its process and keeps that true); when not (a HELLO missed in an outage, a
+ *   process gone without a word, one of an older release), the room is asked again (a
+ *   HELLO of ours, at most once per ALONE_MS) and is not trusted until a later publish
+ *   agrees.
+ * - While they are all known, broadcasts that may be lost (typing) go only where they
+ *   are needed: nowhere but this process's sockets when nobody else is there; else to
+ *   each process's own channel, all of a turn's to one process in one publish (relay).
+ *   A process that gets one for a room it no longer subscribes to answers OUT; one
+ *   that is gone (a publish to its channel reached nobody) is forgotten at once.
+ *   Every other broadcast is always published on the room's channel.
  */
 export interface RoomAdapterOptions {
   client: RedisClient;
@@ -162,6 +187,8 @@ export interface RoomAdapterOptions {
   health: ConnectionHealth;
   channelPrefix: string;
   log: Logger;
+  /** This process's id, as other processes know it. Default: a random one. */
+  processId?: string;
   aloneMs?: number;
   /**
    * The rooms whose peers are tracked: those that get broadcasts that may skip Redis
@@ -175,37 +202,87 @@ export interface RoomAdapterOptions {
   maxRelaysInFlight?: number;
 }
 
+/** A process id as a HELLO or a process-channel message may carry it: what randomUUID makes, or anything as tame. */
+const PROCESS_ID = /^[\w-]{1,64}$/;
+
 export function createRoomAdapter(o: RoomAdapterOptions) {
   const { client, log } = o;
   const aloneMs = o.aloneMs ?? ALONE_MS;
   const tracked = o.tracked ?? (() => true);
   const mainChannel = `${o.channelPrefix}#/#`;
-  const peers = new Map<string, PeerState>();
+  const processId = o.processId ?? randomUUID();
+  if (!PROCESS_ID.test(processId)) throw new Error(`room adapter: process id ${JSON.stringify(processId)} is not 1–64 letters, digits, "_" or "-"`);
+  /** A process's own channel: relays for it, and the INs and OUTs of the others (namespace names start with "/": no room channel looks like it). */
+  const processChannel = (id: string) => `${o.channelPrefix}#process#${id}#`;
   /** This process's hello (its own come back to it too, and say nothing). */
-  const ownHello = Buffer.from(`{"hello":"${randomUUID()}"}`);
+  const ownHello = Buffer.from(`{"hello":"${processId}"}`);
+  const peers = new Map<string, PeerState>();
+  /** The tracked rooms whose channel this process is subscribed to (from the answer to SSUBSCRIBE until SUNSUBSCRIBE is sent). */
+  const subscribedRooms = new Set<string>();
   let healthy = true;
+  const forgetAll = () => {
+    peers.clear();
+    for (const items of batches.values()) relaying -= items.length;
+    batches.clear();
+  };
   o.health.on('cut-off', () => {
     healthy = false;
-    peers.clear();
+    forgetAll();
   });
   o.health.on('restored', () => {
     healthy = true;
-    peers.clear();
+    forgetAll();
   });
 
   /** The room of one of the main namespace's room channels (`<prefix>#/#<room>#`). */
   const roomOf = (channel: string) => (channel.startsWith(mainChannel) && channel.length > mainChannel.length ? channel.slice(mainChannel.length, -1) : undefined);
 
-  const hello = (channel: string) => {
-    const room = roomOf(channel);
-    if (room === undefined || !tracked(room)) return;
+  const sayHello = (channel: string) => {
     client.sPublish(channel, ownHello).catch((err: unknown) => log.warn({ err: String(err) }, 'socket.io adapter: hello failed'));
   };
-  const heard = (room: string) => {
-    const state = peers.get(room);
-    if (!state) return;
-    state.hellos += 1;
-    state.until = 0;
+  /** Subscribed to a room's channel: says HELLO there if the room is tracked. */
+  const subscribed = (channel: string) => {
+    const room = roomOf(channel);
+    if (room === undefined || !tracked(room)) return;
+    subscribedRooms.add(room);
+    sayHello(channel);
+  };
+  const unsubscribed = (channel: string) => {
+    const room = roomOf(channel);
+    if (room === undefined || !subscribedRooms.delete(room)) return;
+    peers.delete(room);
+  };
+  /** Tells another process, on its own channel, that this one is in a room (IN) or not (OUT). */
+  const tell = (id: string, kind: 'in' | 'out', room: string) => {
+    client.sPublish(processChannel(id), `\x1e${JSON.stringify([processId, kind, room])}`).catch((err: unknown) => log.debug({ err: String(err) }, `socket.io adapter: ${kind} failed`));
+  };
+  /** The room's state, made for a room this process subscribes to. */
+  const stateOf = (room: string): PeerState | undefined => {
+    let state = peers.get(room);
+    if (!state && subscribedRooms.has(room)) peers.set(room, (state = { others: new Set(), until: 0, changes: 0, censusAt: 0, probing: false }));
+    return state;
+  };
+  /** Another process is (or is not) subscribed to a room's channel, as it says. */
+  const member = (room: string, id: string, present: boolean) => {
+    const state = stateOf(room);
+    if (!state || id === processId) return;
+    if (present) state.others.add(id);
+    else state.others.delete(id);
+    state.changes += 1;
+  };
+  /** A process's HELLO on a room's channel: it is there now, and it learns from our IN that we are. */
+  const heard = (room: string, id: string) => {
+    member(room, id, true);
+    if (subscribedRooms.has(room)) tell(id, 'in', room);
+  };
+  /** Asks a room who is there (our HELLO again: every process there answers IN), at most once per aloneMs. */
+  const census = (room: string, state: PeerState) => {
+    const now = Date.now();
+    if (now - state.censusAt < aloneMs) return;
+    state.censusAt = now;
+    state.others.clear();
+    state.changes += 1;
+    sayHello(`${mainChannel}${room}#`);
   };
 
   let main: ShardedInternals | undefined;
@@ -214,7 +291,10 @@ export function createRoomAdapter(o: RoomAdapterOptions) {
     const room = roomOf(channel);
     return room === undefined ? 0 : lingerOf(room);
   } : undefined;
-  const factory = createShardedAdapter(client, adapterSubscriber(o.subscriber, log, hello, linger), { channelPrefix: o.channelPrefix, subscriptionMode: 'dynamic' });
+  const factory = createShardedAdapter(client, adapterSubscriber(o.subscriber, log, subscribed, linger, unsubscribed), { channelPrefix: o.channelPrefix, subscriptionMode: 'dynamic' });
+  /** Resolves once this process's own channel is subscribed: the answers to its first HELLO go there. */
+  const ready = o.subscriber.sSubscribe(processChannel(processId), (raw: Buffer) => fromProcess(raw), true).then(() => undefined);
+  ready.catch((err: unknown) => log.warn({ err: String(err) }, 'socket.io adapter: subscribing to this process\'s channel failed'));
 
   function adapter(nsp: Namespace): Adapter {
     const a = factory(nsp) as unknown as ShardedInternals;
@@ -231,9 +311,9 @@ export function createRoomAdapter(o: RoomAdapterOptions) {
         return;
       }
       // Buffer#compare with ranges: no slice of every message is made to look at its first bytes.
-      if (raw.length === ownHello.length && HELLO.compare(raw, 0, HELLO.length) === 0) {
+      if (raw.length < 128 && HELLO.compare(raw, 0, HELLO.length) === 0) {
         const room = raw.equals(ownHello) ? undefined : roomOf(channel.toString());
-        if (room !== undefined) heard(room);
+        if (room !== undefined) helloOf(room, raw);
         return;
       }
       if (raw.length > own.length && raw[0] === 0x7b && own.compare(raw, 0, own.length) === 0) return; // our own, back from Redis
@@ -242,7 +322,7 @@ export function createRoomAdapter(o: RoomAdapterOptions) {
     a.doPublish = (message) => {
       const channel = a.computeChannel(message);
       const room = message.type === MessageType.BROADCAST && channel !== mainChannel ? (message as Broadcast).data.opts.rooms[0] : undefined;
-      const learn = room === undefined || !tracked(room) ? undefined : probe(a, room);
+      const learn = room === undefined || !tracked(room) ? undefined : probe(room);
       // uid first (insertion order is JSON.stringify's order), so that our own broadcasts are recognised without parsing.
       const payload = a.encode(Object.assign({ uid: message.uid, nsp: message.nsp }, message));
       const sent = client.sPublish(channel, payload);
@@ -262,10 +342,22 @@ export function createRoomAdapter(o: RoomAdapterOptions) {
     return a;
   }
 
+  /** Another process's HELLO (`{"hello":"<id>"}`); one that does not parse is dropped. */
+  function helloOf(room: string, raw: Buffer) {
+    let id: unknown;
+    try {
+      id = (JSON.parse(raw.toString()) as { hello?: unknown }).hello;
+    } catch {
+      id = undefined;
+    }
+    if (typeof id === 'string' && PROCESS_ID.test(id)) heard(room, id);
+    else log.debug('socket.io adapter: dropped a hello that does not parse');
+  }
+
   /** `\x1f<uid>\n`: how this process's relayed broadcasts start (set with the main namespace's adapter). */
   let ownRelay = '';
 
-  /** Writes another process's relayed broadcast to the sockets here that it picks; a frame that does not parse is dropped. */
+  /** Writes another process's relayed broadcast (on the room's channel) to the sockets here that it picks; a frame that does not parse is dropped. */
   function relayed(a: Adapter, raw: Buffer) {
     const uidEnd = raw.indexOf(0x0a, 1);
     const headEnd = uidEnd < 0 ? -1 : raw.indexOf(0x0a, uidEnd + 1);
@@ -275,37 +367,73 @@ export function createRoomAdapter(o: RoomAdapterOptions) {
     } catch {
       head = undefined;
     }
-    if (!Array.isArray(head) || typeof head[0] !== 'string' || !Array.isArray(head[1]) || !head[1].every((r) => typeof r === 'string')) {
+    if (!Array.isArray(head) || typeof head[0] !== 'string' || !isStrings(head[1])) {
       log.debug('socket.io adapter: dropped a relayed broadcast that does not parse');
       return;
     }
-    writeEncodedToRoom(a, head[0], head[1] as string[], [raw.toString('utf8', headEnd + 1)], { preEncoded: true });
+    writeEncodedToRoom(a, head[0], head[1], [raw.toString('utf8', headEnd + 1)], { preEncoded: true });
+  }
+
+  /**
+   * A message on this process's own channel: `\x1e` then JSON, `[from, "relay", [[room,
+   * [except…], packet]…]]` (another process's relays of one turn), or `[from, "in" | "out",
+   * room]`. One that does not parse is dropped.
+   */
+  function fromProcess(raw: Buffer) {
+    let m: unknown;
+    try {
+      m = raw[0] === PROCESS ? JSON.parse(raw.toString('utf8', 1)) : undefined;
+    } catch {
+      m = undefined;
+    }
+    if (!Array.isArray(m) || typeof m[0] !== 'string' || !PROCESS_ID.test(m[0])) {
+      log.debug('socket.io adapter: dropped a process message that does not parse');
+      return;
+    }
+    const [from, kind, body] = m as [string, unknown, unknown];
+    if ((kind === 'in' || kind === 'out') && typeof body === 'string') return member(body, from, kind === 'in');
+    if (kind !== 'relay' || !Array.isArray(body) || !main) return log.debug('socket.io adapter: dropped a process message that does not parse');
+    let gone: Set<string> | undefined;
+    for (const item of body as unknown[]) {
+      if (!Array.isArray(item) || typeof item[0] !== 'string' || !isStrings(item[1]) || typeof item[2] !== 'string') continue;
+      const room = item[0];
+      // Not subscribed (any more): the sender is told, once per message, and forgets this process there.
+      if (!subscribedRooms.has(room)) (gone ??= new Set()).add(room);
+      else writeEncodedToRoom(main, room, item[1], [item[2]], { preEncoded: true });
+    }
+    if (gone) for (const room of gone) tell(from, 'out', room);
   }
 
   /**
    * Starts a probe of a publish to a room, unless one is in flight already (undefined then):
    * told how many subscribers the publish reached, or `undefined` when it failed, it learns
-   * whether anyone else is there.
+   * whether the processes known are all of them.
    */
-  function probe(a: ShardedInternals, room: string): ((reached: number | undefined) => void) | undefined {
-    let state = peers.get(room);
-    if (!state) peers.set(room, (state = { until: 0, hellos: 0, probing: false }));
-    if (state.probing) return undefined;
+  function probe(room: string): ((reached: number | undefined) => void) | undefined {
+    const state = stateOf(room);
+    if (!state || state.probing) return undefined;
     state.probing = true;
     const sentAt = Date.now();
-    const hellos = state.hellos;
-    // This process is one of the subscribers when it has sockets in the room (they joined once it was subscribed) and its subscriber connection is up.
-    const self = a.rooms.has(room) && healthy ? 1 : 0;
-    const probed = state;
+    const changes = state.changes;
+    // This process is one of the subscribers while its subscription is in place and its subscriber connection is up.
+    const self = healthy ? 1 : 0;
     return (reached) => {
-      probed.probing = false;
-      if (reached === undefined || peers.get(room) !== probed) return;
-      probed.until = reached <= self && probed.hellos === hellos ? sentAt + aloneMs : 0;
+      state.probing = false;
+      if (reached === undefined || peers.get(room) !== state || state.changes !== changes) return;
+      if (reached <= self) {
+        // Nobody else at all: whoever was known has left.
+        state.others.clear();
+        state.until = sentAt + aloneMs;
+      } else if (reached === state.others.size + self) state.until = sentAt + aloneMs;
+      else {
+        state.until = 0;
+        census(room, state);
+      }
     };
   }
 
   const maxRelays = o.maxRelaysInFlight ?? MAX_RELAYS_IN_FLIGHT;
-  /** Relays published and not yet answered. */
+  /** Relays queued or published and not yet answered. */
   let relaying = 0;
   /** A relay's answer, or its failure (when nothing is learned from it, this function is all it holds). */
   const relayAnswered = () => {
@@ -322,16 +450,53 @@ export function createRoomAdapter(o: RoomAdapterOptions) {
     dropped = 0;
   };
 
+  /** This turn's relays, by the process they go to: `[room, except, packet]` each, the same array for every process. */
+  const batches = new Map<string, unknown[][]>();
+  let flushQueued = false;
+  /** Publishes this turn's relays, one message per process; a process that none of its reached is gone, and forgotten. */
+  const flush = () => {
+    flushQueued = false;
+    for (const [id, items] of batches) {
+      const n = items.length;
+      const answered = (reached: number) => {
+        relaying -= n;
+        if (reached === 0) forget(id);
+      };
+      client.sPublish(processChannel(id), `\x1e${JSON.stringify([processId, 'relay', items])}`).then(answered, () => answered(-1));
+    }
+    batches.clear();
+  };
+  /** A process that nobody subscribes for (gone, or of an older release that has no channel of its own): no room counts it any more. */
+  const forget = (id: string) => {
+    for (const state of peers.values()) if (state.others.delete(id)) state.changes += 1;
+  };
+
   const roomPeers: RoomPeers = {
     alone(room) {
       const state = peers.get(room);
-      return state !== undefined && Date.now() < state.until && main !== undefined && main.rooms.has(room);
+      return state !== undefined && state.others.size === 0 && Date.now() < state.until && main !== undefined && main.rooms.has(room);
     },
     relay(room, except, encoded) {
       if (!main) return;
       if (relaying >= maxRelays) return drop();
+      const state = tracked(room) ? peers.get(room) : undefined;
+      if (state && state.others.size > 0 && Date.now() < state.until) {
+        // Every process there is known: to each one's own channel, with the rest of this turn's.
+        const item = [room, except, encoded];
+        for (const id of state.others) {
+          const batch = batches.get(id);
+          if (batch) batch.push(item);
+          else batches.set(id, [item]);
+          relaying += 1;
+        }
+        if (!flushQueued) {
+          flushQueued = true;
+          setImmediate(flush);
+        }
+        return;
+      }
       const channel = main.computeChannel({ type: MessageType.BROADCAST, data: { packet: null, opts: { rooms: [room], except: [], flags: {} } } } as unknown as ClusterMessage);
-      const learn = tracked(room) ? probe(main, room) : undefined;
+      const learn = tracked(room) ? probe(room) : undefined;
       const frame = `${ownRelay}${JSON.stringify([room, except])}\n${encoded}`;
       relaying += 1;
       // A failure is dropped, as the adapter's own publish drops it: the connection's trouble is logged where it is watched.
@@ -353,5 +518,7 @@ export function createRoomAdapter(o: RoomAdapterOptions) {
   /** Whether the main namespace has sockets in `room` on this process. */
   const hasSockets = (room: string) => main?.rooms.has(room) ?? false;
 
-  return { adapter, peers: roomPeers, hasSockets };
+  return { adapter, peers: roomPeers, hasSockets, ready };
 }
+
+const isStrings = (value: unknown): value is string[] => Array.isArray(value) && value.every((v) => typeof v === 'string');
