@@ -30,6 +30,11 @@ async function spublishes(client: TestRedisClient): Promise<number> {
   return Number(/cmdstat_spublish:calls=(\d+)/.exec(info)?.[1] ?? 0);
 }
 
+/** How many connections subscribe to a sharded channel (`PUBSUB SHARDNUMSUB`). */
+async function subscribers(client: TestRedisClient, channel: string): Promise<number> {
+  return Number(((await client.sendCommand(['PUBSUB', 'SHARDNUMSUB', channel])) as [string, number])[1]);
+}
+
 /** A packet as Socket.IO's emit builds it. */
 const packet = (event: string, payload: unknown) => ({ type: 2, data: [event, payload], nsp: '/' });
 
@@ -134,7 +139,7 @@ describe('room adapter: typing stays off Redis when no other process has the roo
     const join = async (socketId: string, room: string) => {
       io.of('/').sockets.set(socketId, { id: socketId, client: { writeToEngine: (encoded: unknown[]) => received.push({ sid: socketId, encoded }) } } as never);
       await adapter.addAll(socketId, new Set([socketId, room]));
-      await waitFor(async () => Number(((await client.sendCommand(['PUBSUB', 'SHARDNUMSUB', channel(room)])) as [string, number])[1]) >= 1, 'subscribed');
+      await waitFor(async () => (await subscribers(client, channel(room))) >= 1, 'subscribed');
       if (tracked(room)) await waitFor(() => helloed.has(channel(room)), 'its HELLO published');
     };
     /** This process's own channel: the relays of one turn for it, the others' IN and OUT. */
@@ -322,7 +327,7 @@ describe('room adapter: typing stays off Redis when no other process has the roo
       for (let i = 0; i < 3; i++) p.peers.relay(room, [], `2["typing",{"i":${i}}]`);
       // n leaves meanwhile: the two relays behind the first will reach p alone.
       await n.adapter.delAll('s-n-10');
-      await waitFor(async () => Number(((await p.client.sendCommand(['PUBSUB', 'SHARDNUMSUB', p.channel(room)])) as [string, number])[1]) === 1, 'n unsubscribed');
+      await waitFor(async () => (await subscribers(p.client, p.channel(room))) === 1, 'n unsubscribed');
       held.release();
       await waitFor(() => held.counts.answered === 2, 'the two relays behind the failed one answered');
       // The failed one was the probe; the two in its shadow taught nothing, though they reached p alone.
@@ -359,7 +364,7 @@ describe('room adapter: typing stays off Redis when no other process has the roo
       old.of('/').sockets.set('s-old', { id: 's-old', client: { writeToEngine: (encoded: unknown[]) => got.push(String(encoded[0])) } } as never);
       const room = 'room:mixed';
       await old.of('/').adapter.addAll('s-old', new Set(['s-old', room]));
-      await waitFor(async () => Number(((await p.client.sendCommand(['PUBSUB', 'SHARDNUMSUB', p.channel(room)])) as [string, number])[1]) >= 1, 'old subscribed');
+      await waitFor(async () => (await subscribers(p.client, p.channel(room))) >= 1, 'old subscribed');
       await p.join('s-p-8', room);
       await waitFor(() => !p.peers.alone(room), 'p counts the old process as a peer');
       void p.adapter.broadcast(packet('typing', { typing: true }), { rooms: new Set([room]), except: new Set(['s-p-8']) });
@@ -443,7 +448,7 @@ describe('room adapter: typing stays off Redis when no other process has the roo
       const { p, n } = await bothIn([room]);
       const fromN = recordPublishes(n.client);
       await n.adapter.delAll('s-n-30');
-      await waitFor(async () => Number(((await p.client.sendCommand(['PUBSUB', 'SHARDNUMSUB', p.channel(room)])) as [string, number])[1]) === 1, 'n unsubscribed');
+      await waitFor(async () => (await subscribers(p.client, p.channel(room))) === 1, 'n unsubscribed');
       expect(p.peers.alone(room), 'p does not know yet').to.equal(false);
       p.peers.relay(room, [], '2["typing",{}]');
       await waitFor(() => told(fromN, p, 'out').length === 1, 'n answered OUT');
@@ -456,7 +461,7 @@ describe('room adapter: typing stays off Redis when no other process has the roo
       const room = 'room:gone';
       const { p, n, pub } = await bothIn([room]);
       await n.subscriber.quit();
-      await waitFor(async () => Number(((await p.client.sendCommand(['PUBSUB', 'SHARDNUMSUB', p.channel(room)])) as [string, number])[1]) === 1, 'n gone');
+      await waitFor(async () => (await subscribers(p.client, p.channel(room))) === 1, 'n gone');
       p.peers.relay(room, [], '2["typing",{}]');
       await waitFor(() => p.peers.alone(room), 'p forgot n');
       expect(pub.channels()).to.deep.equal([n.processChannel]);

@@ -219,20 +219,8 @@ export function createRoomAdapter(o: RoomAdapterOptions) {
   const peers = new Map<string, PeerState>();
   /** The tracked rooms whose channel this process is subscribed to (from the answer to SSUBSCRIBE until SUNSUBSCRIBE is sent). */
   const subscribedRooms = new Set<string>();
+  /** False from a cut-off of the subscriber connection until it is restored. */
   let healthy = true;
-  const forgetAll = () => {
-    peers.clear();
-    for (const items of batches.values()) relaying -= items.length;
-    batches.clear();
-  };
-  o.health.on('cut-off', () => {
-    healthy = false;
-    forgetAll();
-  });
-  o.health.on('restored', () => {
-    healthy = true;
-    forgetAll();
-  });
 
   /** The room of one of the main namespace's room channels (`<prefix>#/#<room>#`). */
   const roomOf = (channel: string) => (channel.startsWith(mainChannel) && channel.length > mainChannel.length ? channel.slice(mainChannel.length, -1) : undefined);
@@ -470,6 +458,21 @@ export function createRoomAdapter(o: RoomAdapterOptions) {
   const forget = (id: string) => {
     for (const state of peers.values()) if (state.others.delete(id)) state.changes += 1;
   };
+
+  /** An outage of the subscriber connection: what was known of the rooms (HELLOs may be missed) and this turn's relays are forgotten. */
+  const forgetAll = () => {
+    peers.clear();
+    for (const items of batches.values()) relaying -= items.length;
+    batches.clear();
+  };
+  o.health.on('cut-off', () => {
+    healthy = false;
+    forgetAll();
+  });
+  o.health.on('restored', () => {
+    healthy = true;
+    forgetAll();
+  });
 
   const roomPeers: RoomPeers = {
     alone(room) {
