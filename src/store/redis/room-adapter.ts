@@ -214,6 +214,8 @@ export function createRoomAdapter(o: RoomAdapterOptions) {
   if (!PROCESS_ID.test(processId)) throw new Error(`room adapter: process id ${JSON.stringify(processId)} is not 1–64 letters, digits, "_" or "-"`);
   /** A process's own channel: relays for it, and the INs and OUTs of the others (namespace names start with "/": no room channel looks like it). */
   const processChannel = (id: string) => `${o.channelPrefix}#process#${id}#`;
+  /** Publishes a message of this process's on another's channel (fromProcess reads it); answers how many subscribers it reached. */
+  const toProcess = (id: string, kind: 'in' | 'out' | 'relay', body: unknown) => client.sPublish(processChannel(id), `\x1e${JSON.stringify([processId, kind, body])}`);
   /** This process's hello (its own come back to it too, and say nothing). */
   const ownHello = Buffer.from(`{"hello":"${processId}"}`);
   const peers = new Map<string, PeerState>();
@@ -242,7 +244,7 @@ export function createRoomAdapter(o: RoomAdapterOptions) {
   };
   /** Tells another process, on its own channel, that this one is in a room (IN) or not (OUT). */
   const tell = (id: string, kind: 'in' | 'out', room: string) => {
-    client.sPublish(processChannel(id), `\x1e${JSON.stringify([processId, kind, room])}`).catch((err: unknown) => log.debug({ err: String(err) }, `socket.io adapter: ${kind} failed`));
+    toProcess(id, kind, room).catch((err: unknown) => log.debug({ err: String(err) }, `socket.io adapter: ${kind} failed`));
   };
   /** The room's state, made for a room this process subscribes to. */
   const stateOf = (room: string): PeerState | undefined => {
@@ -441,7 +443,7 @@ export function createRoomAdapter(o: RoomAdapterOptions) {
   /** This turn's relays, by the process they go to: `[room, except, packet]` each, the same array for every process. */
   const batches = new Map<string, unknown[][]>();
   let flushQueued = false;
-  /** Publishes this turn's relays, one message per process; a process that none of its reached is gone, and forgotten. */
+  /** Publishes this turn's relays, one message per process; a process whose message reached nobody is gone, and forgotten. */
   const flush = () => {
     flushQueued = false;
     for (const [id, items] of batches) {
@@ -450,7 +452,7 @@ export function createRoomAdapter(o: RoomAdapterOptions) {
         relaying -= n;
         if (reached === 0) forget(id);
       };
-      client.sPublish(processChannel(id), `\x1e${JSON.stringify([processId, 'relay', items])}`).then(answered, () => answered(-1));
+      toProcess(id, 'relay', items).then(answered, () => answered(-1));
     }
     batches.clear();
   };
@@ -482,7 +484,8 @@ export function createRoomAdapter(o: RoomAdapterOptions) {
     relay(room, except, encoded) {
       if (!main) return;
       if (relaying >= maxRelays) return drop();
-      const state = tracked(room) ? peers.get(room) : undefined;
+      const isTracked = tracked(room);
+      const state = isTracked ? peers.get(room) : undefined;
       if (state && state.others.size > 0 && Date.now() < state.until) {
         // Every process there is known: to each one's own channel, with the rest of this turn's.
         const item = [room, except, encoded];
@@ -499,7 +502,7 @@ export function createRoomAdapter(o: RoomAdapterOptions) {
         return;
       }
       const channel = main.computeChannel({ type: MessageType.BROADCAST, data: { packet: null, opts: { rooms: [room], except: [], flags: {} } } } as unknown as ClusterMessage);
-      const learn = tracked(room) ? probe(room) : undefined;
+      const learn = isTracked ? probe(room) : undefined;
       const frame = `${ownRelay}${JSON.stringify([room, except])}\n${encoded}`;
       relaying += 1;
       // A failure is dropped, as the adapter's own publish drops it: the connection's trouble is logged where it is watched.
