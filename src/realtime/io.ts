@@ -79,7 +79,7 @@ export function createRealtime(deps: RealtimeDeps): AppServer {
   });
 
   live.attach(io, deps.sessionMiddleware);
-  // Everything sent to a connection in one tick leaves in one write, the handshake's response and open packet too (write-batching.ts).
+  // Everything sent to a connection in one turn of the event loop leaves in one write, the handshake's response and open packet too (write-batching.ts).
   io.engine.on('initial_headers', holdHandshakeResponse);
   io.engine.on('connection', batchWrites);
   // A message's frames are let go once it is out, so they die young (ws-fragments.ts).

@@ -7,7 +7,7 @@ import { ChatHarness, ok, type MessageAck } from '../helpers/chat.js';
 import type { Message } from '../../src/chat/types.js';
 
 /*
- * Everything sent to a connection in one tick leaves in one TCP write
+ * Everything sent to a connection in one turn of the event loop leaves in one TCP write
  * (src/realtime/write-batching.ts): a room message to its sender and the ack that
  * follows it are one write, not two, and arrive in order.
  */
