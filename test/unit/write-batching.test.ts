@@ -34,12 +34,21 @@ describe('write batching: batchWrites', () => {
   });
   const turn = () => new Promise((resolve) => setImmediate(resolve));
 
+  /** Batches the connections and flushes each once: what comes after is a connected socket's, past its CONNECT answer. */
+  const connected = async (...conns: FakeConnection[]) => {
+    for (const conn of conns) {
+      batchWrites(conn);
+      conn.flush();
+    }
+    await turn();
+    conns[0]?.calls.splice(0);
+  };
+
   it('flushes each connection once at the end of the turn, corked, however often it asks', async () => {
     const calls: string[] = [];
     const a = new FakeConnection('a', calls, websocket(calls, 'a'));
     const b = new FakeConnection('b', calls, websocket(calls, 'b'));
-    batchWrites(a);
-    batchWrites(b);
+    await connected(a, b);
     a.flush();
     b.flush();
     a.flush();
@@ -80,7 +89,7 @@ describe('write batching: batchWrites', () => {
         open.push(...accepted);
         const calls: string[] = [];
         const conns = ['a', 'b'].map((name) => new FakeConnection(name, calls, websocket(calls, name)));
-        for (const conn of conns) batchWrites(conn);
+        await connected(...conns);
         let onePoll: Promise<boolean> | undefined;
         const read = accepted.map(
           (s, i) =>
@@ -118,6 +127,28 @@ describe('write batching: batchWrites', () => {
       for (const s of open) s.destroy();
       server.close();
     }
+  });
+
+  it("flushes a connection's first packets (its CONNECT answer) at the end of the callback that sent them, its later ones at the end of the turn", async () => {
+    const calls: string[] = [];
+    const a = new FakeConnection('a', calls, websocket(calls, 'a'));
+    batchWrites(a);
+    await new Promise<void>((resolve) => {
+      // Two callbacks of one phase of the event loop, as two sockets' reads in one poll are.
+      setImmediate(() => {
+        a.flush();
+        calls.push('callback 1 done');
+      });
+      setImmediate(() => {
+        calls.push('callback 2');
+        a.flush();
+        calls.push('callback 2 done');
+        resolve();
+      });
+    });
+    expect(calls).to.deep.equal(['callback 1 done', 'cork a', 'flush a', 'uncork a', 'callback 2', 'callback 2 done']);
+    await turn();
+    expect(calls.slice(6)).to.deep.equal(['cork a', 'flush a', 'uncork a']);
   });
 
   it('flushes a connection again that asks while it flushes, and the others even when one flush throws', async () => {
