@@ -104,21 +104,23 @@ function flushDue() {
   }
 }
 
+/** Puts a connection on the due list; false when it is on it already. */
+function markDue(conn: Batched): boolean {
+  if (conn[DUE]) return false;
+  conn[DUE] = true;
+  due[dueCount++] = conn;
+  return true;
+}
+
 /** What a batched connection's `flush` does instead: joins this turn's flush. */
 function flushAtEndOfTurn(this: Batched) {
-  if (this[DUE]) return;
-  this[DUE] = true;
-  due[dueCount++] = this;
-  schedule();
+  if (markDue(this)) schedule();
 }
 
 /** A batched connection's first flush (its CONNECT answer): at the end of the callback that asked, with whatever else is due; its later ones join the turn's. */
 function firstFlush(this: Batched) {
   this.flush = flushAtEndOfTurn;
-  if (!this[DUE]) {
-    this[DUE] = true;
-    due[dueCount++] = this;
-  }
+  markDue(this);
   scheduleSoon();
 }
 
