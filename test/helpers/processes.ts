@@ -103,18 +103,25 @@ export async function startOwnRedis() {
   };
 }
 
-/** A free port whose cluster bus port (+10000) is free too. */
-async function freeClusterPort(): Promise<number> {
+/**
+ * A free port whose cluster bus port (+10000) is free too, neither of them one of `taken`
+ * (the ports and bus ports already chosen for this cluster, which are free until their
+ * nodes start: the kernel may hand the same port out twice in a row).
+ */
+async function freeClusterPort(taken: Set<number>): Promise<number> {
   for (;;) {
     const port = await freePort();
-    if (port + 10_000 > 65_535) continue;
+    if (port + 10_000 > 65_535 || taken.has(port) || taken.has(port + 10_000)) continue;
     const bus = createServer();
     const ok = await new Promise<boolean>((resolve) => {
       bus.once('error', () => resolve(false));
       bus.listen(port + 10_000, '127.0.0.1', () => resolve(true));
     });
     if (ok) await new Promise((resolve) => bus.close(resolve));
-    if (ok) return port;
+    if (ok) {
+      taken.add(port).add(port + 10_000);
+      return port;
+    }
   }
 }
 
@@ -142,36 +149,47 @@ export async function startOwnCluster(opts: { masters?: number; replicas?: 0 | 1
   const dir = mkdtempSync(join(tmpdir(), 'lsc-cluster-'));
   const nodes = new Map<number, RedisServerProcess>();
   const ports: number[] = [];
-  for (let i = 0; i < masters * (1 + replicas); i++) ports.push(await freeClusterPort());
-  for (const port of ports) {
-    const nodeDir = join(dir, String(port));
-    mkdirSync(nodeDir);
-    nodes.set(port, spawnRedisServer(
-      ['--port', String(port), '--bind', '127.0.0.1', '--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf',
-        '--cluster-node-timeout', '1000', '--repl-diskless-sync-delay', '0', '--save', '', '--appendonly', 'no',
-        '--dir', nodeDir, '--logfile', join(nodeDir, 'log')],
-    ));
-  }
-  for (const port of ports) await untilAnswers(nodes.get(port)!, port);
-  await redisCli(['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', String(replicas), '--cluster-yes']);
-  // Every node must agree before clients come: slots covered, and each replica attached.
-  const settled = async () => {
-    for (const port of ports) {
-      const info = await redisCli(['-p', String(port), 'cluster', 'info']).catch(() => '');
-      if (!info.includes('cluster_state:ok')) return false;
-    }
-    const topology = await redisCli(['-p', String(ports[0]), 'cluster', 'nodes']);
-    if ((topology.match(/slave [0-9a-f]{40}/g) ?? []).length !== masters * replicas) return false;
-    // A replica that has not synced with its master once is not eligible to replace it.
-    for (const port of ports) {
-      const replication = await redisCli(['-p', String(port), 'info', 'replication']);
-      if (replication.includes('role:slave') && !replication.includes('master_link_status:up')) return false;
-    }
-    return true;
+  const taken = new Set<number>();
+  for (let i = 0; i < masters * (1 + replicas); i++) ports.push(await freeClusterPort(taken));
+  const stopAll = async () => {
+    await Promise.all([...nodes.values()].map((node) => stopRedisServer(node, 'SIGKILL')));
+    rmSync(dir, { recursive: true, force: true });
   };
-  for (let i = 0; !(await settled()); i++) {
-    if (i > 200) throw new Error('the redis cluster did not settle');
-    await sleep(50);
+  try {
+    for (const port of ports) {
+      const nodeDir = join(dir, String(port));
+      mkdirSync(nodeDir);
+      nodes.set(port, spawnRedisServer(
+        ['--port', String(port), '--bind', '127.0.0.1', '--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf',
+          '--cluster-node-timeout', '1000', '--repl-diskless-sync-delay', '0', '--save', '', '--appendonly', 'no',
+          '--dir', nodeDir, '--logfile', join(nodeDir, 'log')],
+      ));
+    }
+    for (const port of ports) await untilAnswers(nodes.get(port)!, port);
+    await redisCli(['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', String(replicas), '--cluster-yes']);
+    // Every node must agree before clients come: slots covered, and each replica attached.
+    const settled = async () => {
+      for (const port of ports) {
+        const info = await redisCli(['-p', String(port), 'cluster', 'info']).catch(() => '');
+        if (!info.includes('cluster_state:ok')) return false;
+      }
+      const topology = await redisCli(['-p', String(ports[0]), 'cluster', 'nodes']);
+      if ((topology.match(/slave [0-9a-f]{40}/g) ?? []).length !== masters * replicas) return false;
+      // A replica that has not synced with its master once is not eligible to replace it.
+      for (const port of ports) {
+        const replication = await redisCli(['-p', String(port), 'info', 'replication']);
+        if (replication.includes('role:slave') && !replication.includes('master_link_status:up')) return false;
+      }
+      return true;
+    };
+    for (let i = 0; !(await settled()); i++) {
+      if (i > 200) throw new Error('the redis cluster did not settle');
+      await sleep(50);
+    }
+  } catch (err) {
+    // Nodes that started must not outlive a cluster that did not.
+    await stopAll();
+    throw err;
   }
   return {
     /** Seed URLs for REDIS_CLUSTER_NODES. */
@@ -190,10 +208,7 @@ export async function startOwnCluster(opts: { masters?: number; replicas?: 0 | 1
     async kill(port: number) {
       await stopRedisServer(nodes.get(port)!, 'SIGKILL');
     },
-    async close() {
-      await Promise.all([...nodes.values()].map((node) => stopRedisServer(node, 'SIGKILL')));
-      rmSync(dir, { recursive: true, force: true });
-    },
+    close: stopAll,
   };
 }
 export type OwnCluster = Awaited<ReturnType<typeof startOwnCluster>>;
