@@ -35,13 +35,18 @@
  * `--events` acked `typing` from `--sockets` sockets, each in a room of its own and
  * sending its share one after another. A full collection before each counted round.
  * Counters are zeroed before the round and dumped after it, per thread: each row is
- * given for every thread (V8's compiler and collector threads included) and for the
- * event-loop thread alone. Read the second: valgrind runs one thread at a time, so
- * the optimizing compiler's background jobs queued during the warm-up run partly in the
- * counted round, a share that depends on valgrind's scheduling more than on the server
- * (2026-12-02, 1,000 handshakes: TurboFan's jobs were 0.93M of bare's 1.90M instructions a
- * handshake and 1.45M of the project's 2.54M; `perf` on the timed bench puts them at ~1–2%
- * of either server's CPU).
+ * given for every thread (V8's compiler and collector threads included), for the
+ * event-loop thread alone, and for the event-loop thread outside V8's garbage collector.
+ * Compare versions by the third: valgrind runs one thread at a time, so the optimizing
+ * compiler's background jobs queued during the warm-up run partly in the counted round, a
+ * share that depends on valgrind's scheduling more than on the server (2026-12-02, 1,000
+ * handshakes: TurboFan's jobs were 0.93M of bare's 1.90M instructions a handshake and 1.45M
+ * of the project's 2.54M; `perf` on the timed bench puts them at ~1–2% of either server's
+ * CPU), and so does the share of the collector's parallel work that lands on the event-loop
+ * thread (2026-12-03, two runs of one build, `--sides=project`, 1,000 handshakes: the
+ * collector's instructions on every thread 105k a handshake in both, on the event-loop
+ * thread 24k in one and 85k in the other; the event-loop row 906k and 986k, the row outside
+ * the collector 888k and 907k).
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -171,10 +176,12 @@ async function main() {
   /** A row's figure per side: NaN where a side has none (bare has no listener's process). */
   const rows: Record<string, Record<Side, number>> = {};
   const loopRows: Record<string, Record<Side, number>> = {};
-  /** A row, every thread's and the event loop's: `per` is what the count is divided by. */
+  const outsideRows: Record<string, Record<Side, number>> = {};
+  /** A row, every thread's, the event loop's, and the event loop's outside the collector: `per` is what the count is divided by. */
   const row = (name: string, side: Side, counted: Instructions, per: number) => {
     (rows[name] ??= { bare: NaN, project: NaN })[side] = counted.total / per;
     (loopRows[name] ??= { bare: NaN, project: NaN })[side] = counted.main / per;
+    (outsideRows[name] ??= { bare: NaN, project: NaN })[side] = (counted.main - counted.mainCollector) / per;
   };
   const joinOwnRooms = (side: Side, open: Socket[]) =>
     Promise.all(
@@ -212,11 +219,13 @@ async function main() {
       for (const n of names) {
         rows[n] ??= { bare: NaN, project: NaN };
         loopRows[n] ??= { bare: NaN, project: NaN };
+        outsideRows[n] ??= { bare: NaN, project: NaN };
       }
       row(names[0]!, side, ev.instructions, ev.value.value);
       if (ev.second) {
         row(names[1]!, side, ev.second, ev.value.value);
-        row(names[2]!, side, { total: ev.instructions.total + ev.second.total, main: ev.instructions.main + ev.second.main }, ev.value.value);
+        const sum = (k: keyof Instructions) => ev.instructions[k] + ev.second![k];
+        row(names[2]!, side, { total: sum('total'), main: sum('main'), mainCollector: sum('mainCollector') }, ev.value.value);
       } else {
         row(names[2]!, side, ev.instructions, ev.value.value);
       }
@@ -254,11 +263,17 @@ async function main() {
   const figure = (side: Side, v: Record<Side, number>) => (Number.isFinite(v[side]) ? thousands(v[side]) : '—');
   const ratio = (v: Record<Side, number>) => (Number.isFinite(v.project / v.bare) ? `${(v.project / v.bare).toFixed(2)}×` : '—');
   const cells = (name: string, v: Record<Side, number>) => [name, figure('bare', v), figure('project', v), ratio(v)];
-  const table = Object.entries(rows).flatMap(([name, v]) => [cells(name, v), cells(`${name}, event-loop thread`, loopRows[name]!)]);
+  const table = Object.entries(rows).flatMap(([name, v]) => [
+    cells(name, v),
+    cells(`${name}, event-loop thread`, loopRows[name]!),
+    cells(`${name}, event-loop thread outside the collector`, outsideRows[name]!),
+  ]);
   console.log(markdownTable(['server instructions for', 'bare Socket.IO', 'project', 'ratio'], table));
   console.log(
     `\n(${handshakes} handshakes and ${events} typing events from ${sockets} sockets counted on ${measured.length === SIDES.length ? 'each side' : measured.join(' and ')}, after as many to warm up; ` +
-      "each row for every thread, V8's compiler and collector threads included, then for the event-loop thread alone)",
+      "each row for every thread, V8's compiler and collector threads included, then for the event-loop thread alone, then for the event-loop thread " +
+      "without what it ran in V8's garbage collector: the figure to compare versions by, since how much collector work a counted round gets, and on which " +
+      'thread, depends on valgrind more than on the server)',
   );
   if (remote) {
     console.log(
@@ -266,7 +281,7 @@ async function main() {
         '"both" is the two project processes against bare\'s one; Redis is not counted)',
     );
   }
-  if (json) writeFileSync(json, `${JSON.stringify({ handshakes, events, sockets, sides: measured, remote, instructions: rows, eventLoopThread: loopRows }, null, 2)}\n`);
+  if (json) writeFileSync(json, `${JSON.stringify({ handshakes, events, sockets, sides: measured, remote, instructions: rows, eventLoopThread: loopRows, eventLoopThreadOutsideCollector: outsideRows }, null, 2)}\n`);
 }
 
 installCleanup();

@@ -52,6 +52,55 @@ export interface Instructions {
    * program warmed up, may run in the counted stretch instead.
    */
   main: number;
+  /**
+   * Of `main`, what ran in V8's garbage collector (collectorInstructions). How much of the
+   * collector's work a stretch gets, and on which thread, depends on valgrind more than on
+   * the program: the collector's heuristics are partly timed (a program some 50 times slower
+   * meets them at other points of its work), and its parallel jobs run on whichever thread
+   * valgrind schedules. `main - mainCollector` is the figure that stays put from run to run.
+   */
+  mainCollector: number;
+}
+
+/**
+ * V8's garbage collector by its functions' names: the scavenger, the mark-compact
+ * collector (marking, incremental and concurrent, evacuation, sweeping), and the heap's
+ * bookkeeping for them (remembered sets, pretenuring, the object visitors).
+ */
+const COLLECTOR =
+  /Scaveng|Evacuat|Pretenur|SizeFromMap|ShouldBePromoted|BodyDescriptor|IteratePointers|Heap::|heap::|MarkCompact|Marking|Sweeper|RememberedSet|SlotSet|MemoryChunk|SemiSpace|GCTracer|MinorMC/;
+
+/**
+ * The instructions a callgrind dump (`text`, one thread's) counts in the functions that are
+ * the collector's (COLLECTOR): their own instructions, not those of what they call (a copy
+ * by libc's memcpy, say), so a little less than all of the collector's work.
+ */
+export function collectorInstructions(text: string): number {
+  const names = new Map<string, string>();
+  /** Callgrind names a function in full once, then by its number: `fn=(12) name`, later `fn=(12)`. */
+  const nameOf = (line: string, prefix: string) => {
+    const m = /^\((\d+)\)(?: (.*))?$/.exec(line.slice(prefix.length));
+    if (!m) return line.slice(prefix.length);
+    if (m[2] !== undefined) names.set(m[1]!, m[2]);
+    return names.get(m[1]!) ?? '';
+  };
+  let inCollector = false;
+  let callCost = false;
+  let sum = 0;
+  for (const line of text.split('\n')) {
+    if (line.startsWith('fn=')) {
+      inCollector = COLLECTOR.test(nameOf(line, 'fn='));
+    } else if (line.startsWith('cfn=')) {
+      nameOf(line, 'cfn='); // names the callee (for later `fn=(n)` lines); the cost line after `calls=` is the callee's
+    } else if (line.startsWith('calls=')) {
+      callCost = true;
+    } else if (/^[\d+*-]/.test(line)) {
+      // A cost line: position(s), then the instructions.
+      if (callCost) callCost = false;
+      else if (inCollector) sum += Number(line.split(' ')[1] ?? 0);
+    }
+  }
+  return sum;
 }
 
 /**
@@ -83,6 +132,16 @@ async function summaryOf(file: string, deadline: number): Promise<number> {
   }
 }
 
+/** A dump's text once callgrind has written all of it (its last line is `totals:`; `summary:` is near its top). */
+async function wholeDump(file: string, deadline: number): Promise<string> {
+  for (;;) {
+    const text = readFileSync(file, 'utf8');
+    if (/^totals:/m.test(text)) return text;
+    if (Date.now() > deadline) throw new Error(`${file} has no totals line: not written whole`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
 /**
  * The dump `<out>.<n>`, one file a thread, written one after another from `-01` on: once
  * the first has its summary, the others are read when two listings 200 ms apart agree.
@@ -90,6 +149,7 @@ async function summaryOf(file: string, deadline: number): Promise<number> {
 async function instructionsOf(out: string, n: number, waitMs = 60_000): Promise<Instructions> {
   const deadline = Date.now() + waitMs;
   const main = await summaryOf(`${out}.${n}-01`, deadline);
+  const mainCollector = collectorInstructions(await wholeDump(`${out}.${n}-01`, deadline));
   const prefix = `${basename(out)}.${n}-`;
   const list = () => readdirSync(dirname(out)).filter((name) => name.startsWith(prefix) && name !== `${prefix}01`).sort().join('\n');
   let seen = list();
@@ -101,7 +161,7 @@ async function instructionsOf(out: string, n: number, waitMs = 60_000): Promise<
   }
   let total = main;
   for (const name of seen ? seen.split('\n') : []) total += await summaryOf(join(dirname(out), name), deadline);
-  return { total, main };
+  return { total, main, mainCollector };
 }
 
 /**

@@ -192,13 +192,14 @@ describe('benchmarks (toy sizes)', function () {
       expect(stdout).to.match(both('an authenticated handshake'));
       expect(stdout).to.match(both('an acked inbound event \\(typing\\)'));
       expect(stdout).to.match(both('an authenticated handshake, event-loop thread'));
+      expect(stdout).to.match(both('an authenticated handshake, event-loop thread outside the collector'));
       expect(stdout).to.match(both('an acked inbound event, listener elsewhere: the sending process'));
       expect(stdout).to.match(both('an acked inbound event, listener elsewhere: both'));
       // Bare has no second process: no figure, no ratio.
       expect(stdout).to.match(new RegExp(`\\| an acked inbound event, listener elsewhere: the listener's process +\\| — +\\| ${figure} +\\| — +\\|`));
       // JSON has no NaN: a side without a figure is null there.
       type Rows = Record<string, { bare: number | null; project: number }>;
-      const report = JSON.parse(readFileSync(json, 'utf8')) as { instructions: Rows; eventLoopThread: Rows };
+      const report = JSON.parse(readFileSync(json, 'utf8')) as { instructions: Rows; eventLoopThread: Rows; eventLoopThreadOutsideCollector: Rows };
       const rows = Object.entries(report.instructions);
       expect(rows.map(([name]) => name)).to.deep.equal([
         'an authenticated handshake',
@@ -219,6 +220,9 @@ describe('benchmarks (toy sizes)', function () {
           expect(loop![side], `${name}, ${side}: event-loop thread`).to.be.greaterThan(10_000);
           // The event loop is one of the threads: never more than all of them together.
           expect(row[side], `${name}, ${side}: every thread`).to.be.at.least(loop![side]!);
+          // Outside the collector: part of the event loop's, and most of it.
+          const outside = report.eventLoopThreadOutsideCollector[name]![side]!;
+          expect(outside, `${name}, ${side}: outside the collector`).to.be.at.most(loop![side]!).and.greaterThan(loop![side]! / 2);
         }
       }
       // The project's two processes together count more than its sending process alone.
