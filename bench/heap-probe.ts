@@ -25,15 +25,15 @@
  * stderr (EXIT_CPU_MARK), so that a shutdown's CPU can be counted. When the parent
  * goes away (IPC disconnect, e.g. Ctrl-C or a crash), it stops the server with SIGTERM.
  */
-import { writeFileSync, writeSync } from 'node:fs';
+import { readFileSync, writeFileSync, writeSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { createRequire } from 'node:module';
 import { writeHeapSnapshot } from 'node:v8';
 import net from 'node:net';
-import { performance } from 'node:perf_hooks';
+import { constants as perfConstants, performance, PerformanceObserver, type PerformanceEntry } from 'node:perf_hooks';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { EXIT_CPU_MARK, getBenchStats, listenerTotal, type CpuReport, type ProbeMessage, type ProbeRequest } from './lib/probe-protocol.js';
+import { EXIT_CPU_MARK, getBenchStats, listenerTotal, noGc, type CpuReport, type ProbeMessage, type ProbeRequest } from './lib/probe-protocol.js';
 
 const target = process.argv[2];
 if (!target) {
@@ -131,10 +131,39 @@ function countResources(): Record<string, number> {
   return counts;
 }
 
+/** Every collection since the start, by kind (perf_hooks' `gc` entries: one per pause of the event-loop thread). */
+const gcTotals = noGc();
+const countGc = (entries: PerformanceEntry[]) => {
+  for (const e of entries) {
+    const kind = (e as unknown as { detail?: { kind?: number } }).detail?.kind;
+    const slot = kind === perfConstants.NODE_PERFORMANCE_GC_MINOR ? gcTotals.young : kind === perfConstants.NODE_PERFORMANCE_GC_MAJOR ? gcTotals.full : gcTotals.other;
+    slot.count++;
+    slot.ms += e.duration;
+  }
+};
+const gcObserver = new PerformanceObserver((list) => countGc(list.getEntries()));
+gcObserver.observe({ entryTypes: ['gc'] });
+
+/** The event-loop thread's CPU (its /proc task is the process's own id), µs; undefined without /proc. */
+const TICK_US = 10_000; // USER_HZ is 100 on Linux
+function mainThreadUs(): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8');
+    // Fields after the command name (which may hold spaces), from the state (field 3): utime is field 14, stime 15.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * TICK_US;
+  } catch {
+    return undefined;
+  }
+}
+
 function cpuReport(): CpuReport {
   const c = process.cpuUsage();
   const elu = performance.eventLoopUtilization();
-  return { user: c.user, system: c.system, elu: { idle: elu.idle, active: elu.active } };
+  // Entries not yet delivered to the observer (it is called later, in a turn of its own) are counted now.
+  countGc(gcObserver.takeRecords());
+  const main = mainThreadUs();
+  return { user: c.user, system: c.system, elu: { idle: elu.idle, active: elu.active }, gc: structuredClone(gcTotals), ...(main !== undefined && { mainThread: main }) };
 }
 
 // The last CPU report, written synchronously as the process exits (the IPC channel

@@ -234,6 +234,13 @@ async function main() {
       results.metric('server CPU per handshake', 'µs', 'lower', { on: 'ratio', op: '<=', value: 1.3 });
       results.metric('Redis CPU per handshake', 'µs', 'lower');
       results.metric('Redis commands per handshake', 'count', 'lower');
+      // The server's CPU split: its event-loop thread, and the helper threads (the collector's parallel and concurrent work, the compiler).
+      results.metric('server CPU per handshake, event-loop thread', 'µs', 'lower');
+      results.metric('server CPU per handshake, helper threads', 'µs', 'lower');
+      // What the collector paused the server for in the window, young and full apart: a round's ratio read against its collections.
+      results.metric('server GC pauses per handshake, young generation', 'µs', 'lower');
+      results.metric('full collections in a round', 'count', 'lower', undefined, 0);
+      results.metric('server GC pauses per handshake, full collections and marking', 'µs', 'lower');
       // A round is ~2,000 connects, a fraction of a second of server CPU: after one warm-up round V8
       // is still compiling (on background threads, which the CPU counts), for both servers.
       for (const r of withWarmup(cfg.hsWarmup)) {
@@ -248,6 +255,14 @@ async function main() {
           results.add('server CPU per handshake', side, res.serverUs / res.connected);
           results.add('Redis CPU per handshake', side, res.redisUs / res.connected);
           results.add('Redis commands per handshake', side, res.redisCommands / Math.max(1, res.connected));
+          const perHandshake = (ms: number) => (ms * 1000) / Math.max(1, res.connected);
+          if (Number.isFinite(res.serverMainUs)) {
+            results.add('server CPU per handshake, event-loop thread', side, res.serverMainUs / res.connected);
+            results.add('server CPU per handshake, helper threads', side, (res.serverUs - res.serverMainUs) / res.connected);
+          }
+          results.add('server GC pauses per handshake, young generation', side, perHandshake(res.gc.young.ms));
+          results.add('full collections in a round', side, res.gc.full.count);
+          results.add('server GC pauses per handshake, full collections and marking', side, perHandshake(res.gc.full.ms + res.gc.other.ms));
         }
       }
     }

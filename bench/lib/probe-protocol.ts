@@ -44,6 +44,56 @@ export interface CpuReport {
   system: number;
   /** performance.eventLoopUtilization() cumulative values (ms). */
   elu: { idle: number; active: number };
+  /** V8's collections since the probe started, from perf_hooks' `gc` entries. */
+  gc: GcTotals;
+  /**
+   * The event-loop thread's own CPU (user + system, µs; /proc's clock ticks, 10 ms apart),
+   * the rest of user + system being V8's and libuv's helper threads (the collector's parallel
+   * and concurrent work, the optimizing compiler); absent where /proc is not there.
+   */
+  mainThread?: number;
+}
+
+/**
+ * Garbage collections as perf_hooks reports them: each entry's duration is the pause of
+ * the event-loop thread (the collector's work on helper threads is not in it). `young`:
+ * scavenges; `full`: the atomic pause that ends a mark-compact (its incremental and
+ * concurrent marking before it is not counted here); `other`: incremental marking steps
+ * and weak-callback processing.
+ */
+export interface GcTotals {
+  young: GcCount;
+  full: GcCount;
+  other: GcCount;
+}
+
+export interface GcCount {
+  count: number;
+  ms: number;
+}
+
+export const noGc = (): GcTotals => ({ young: { count: 0, ms: 0 }, full: { count: 0, ms: 0 }, other: { count: 0, ms: 0 } });
+
+/** What `b` counted beyond `a` (the same process, later), or nothing when either predates the count. */
+export function gcSpent(a: CpuReport, b: CpuReport): GcTotals {
+  const out = noGc();
+  if (!a.gc || !b.gc) return out;
+  for (const kind of ['young', 'full', 'other'] as const) {
+    out[kind] = { count: b.gc[kind].count - a.gc[kind].count, ms: b.gc[kind].ms - a.gc[kind].ms };
+  }
+  return out;
+}
+
+/** The sum of several processes' collections. */
+export function gcSum(list: readonly GcTotals[]): GcTotals {
+  const out = noGc();
+  for (const g of list) {
+    for (const kind of ['young', 'full', 'other'] as const) {
+      out[kind].count += g[kind].count;
+      out[kind].ms += g[kind].ms;
+    }
+  }
+  return out;
 }
 
 export interface StatsReport {

@@ -7,6 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { cpuSpent, type ServerChild } from './children.js';
+import { gcSpent, gcSum, type GcTotals } from './probe-protocol.js';
 import { HttpUser } from './http.js';
 import { SEND_LIMIT, SEND_WINDOW_MS } from './project.js';
 import type { RedisReading } from './redis.js';
@@ -24,6 +25,10 @@ export interface CpuWindow {
   serverUsEach: number[];
   /** Redis CPU, µs. */
   redisUs: number;
+  /** The measured processes' garbage collections in the window (summed), as their event-loop threads paused for them. */
+  gc: GcTotals;
+  /** Of serverUs, the event-loop threads' (NaN without /proc); the rest is helper threads' (the collector's parallel and concurrent work, the compiler). */
+  serverMainUs: number;
   /** Commands Redis ran (every client's, a script's own commands included). */
   redisCommands: number;
   /**
@@ -111,6 +116,8 @@ export async function measureCpu<T>(servers: Servers, redisCpu: RedisCpu, fn: ()
   for (const server of list) if (server.running()) await windowHooks?.after(server);
   const serverUsEach = list.map((_, i) => cpuSpent(c0[i]!, c1[i]!));
   const serverUs = serverUsEach.reduce((a, b) => a + b, 0);
+  const gc = gcSum(list.map((_, i) => gcSpent(c0[i]!, c1[i]!)));
+  const serverMainUs = list.reduce((sum, _, i) => sum + ((c1[i]!.mainThread ?? NaN) - (c0[i]!.mainThread ?? NaN)), 0);
   const redisUs = (r1.cpuSeconds - r0.cpuSeconds) * 1e6;
   const foreign = m1 - m0 - serverUs - redisUs - (u1.user + u1.system);
   return {
@@ -118,6 +125,8 @@ export async function measureCpu<T>(servers: Servers, redisCpu: RedisCpu, fn: ()
     serverUs,
     serverUsEach,
     redisUs,
+    gc,
+    serverMainUs,
     redisCommands: r1.commands - r0.commands,
     foreignPct: Math.max(0, (foreign / (elapsedUs * availableParallelism())) * 100),
     clientPct: ((u1.user + u1.system) / elapsedUs) * 100,

@@ -72,6 +72,9 @@ describe('benchmarks (toy sizes)', function () {
       'small rooms: messages/s', 'small rooms: delivery latency p50', 'small rooms: delivery latency p99',
       'small rooms: server CPU per message', 'small rooms: Redis CPU per message', 'small rooms: Redis commands per message',
       'Redis commands per handshake',
+      // the handshake's CPU split by thread (Linux's /proc), and the collector's pauses in the window
+      'server CPU per handshake, event-loop thread', 'server CPU per handshake, helper threads',
+      'server GC pauses per handshake, young generation', 'full collections in a round',
       'idle @50: heap per idle socket', 'idle @50: heap after GC, total', 'idle @50: RSS', 'idle @50: time to open all sockets',
       'idle @50: connect time p50', 'idle @50: connect time p99', 'idle @50: server CPU per connect', 'idle @50: sockets connected',
     ];
