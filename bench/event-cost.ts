@@ -17,7 +17,7 @@
  * socket on a SECOND project process (under callgrind too), so that every event crosses
  * Redis. Counted: the sending process (bare: its one process, which delivers to the
  * listeners too) and the listener's process; every event must reach its listener. The
- * timed row is bound by the round trip the sending process is on (README, twenty-third
+ * timed row is bound by the round trip the sending process is on (bench/HISTORY.md, twenty-third
  * pass), where a change of a few per cent is lost in rounds that move by a third; here
  * it is not. Redis's own instructions are not counted. One thing here is not as in a real
  * server: a process trusts what it knows of a room's processes for 1 s of the clock

@@ -145,7 +145,7 @@ function firstFlush(this: Batched) {
  * under load a poll hands over many sockets' reads at once; flushing after each one
  * interleaved every read with a write, where now the reads run back to back and then the
  * writes. The system calls are the same (a read and a write an acked event), and yet the
- * server spends about a tenth less CPU on each (README, Benchmarks, twenty-fifth pass;
+ * server spends about a tenth less CPU on each (bench/HISTORY.md, twenty-fifth pass;
  * bare Socket.IO, which writes from each handler, pays as the tick did). The price is latency
  * within a turn: a write waits for the rest of the turn's callbacks. For events, tens of
  * microseconds each (the small-rooms p99, its Redis round trips included, did not move

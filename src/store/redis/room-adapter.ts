@@ -21,7 +21,7 @@ export const ALONE_MS = 1000;
  * waits in this process's memory while Redis is behind (a stall, a failover that
  * keeps the connection), and a typing indicator that arrives seconds late is worth
  * nothing. Far above what a busy process has in flight (about 1,000 at 15,000 relays
- * a second on 2 shared cores: the bench's listener-elsewhere rounds, README's thirteenth pass).
+ * a second on 2 shared cores: the bench's listener-elsewhere rounds, bench/HISTORY.md, thirteenth pass).
  */
 export const MAX_RELAYS_IN_FLIGHT = 10_000;
 /** Dropped relays are logged at the first drop, then at most this often, with how many since the last line. */
