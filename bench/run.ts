@@ -255,12 +255,11 @@ async function main() {
           results.add('server CPU per handshake', side, res.serverUs / res.connected);
           results.add('Redis CPU per handshake', side, res.redisUs / res.connected);
           results.add('Redis commands per handshake', side, res.redisCommands / Math.max(1, res.connected));
-          const perHandshake = (ms: number) => (ms * 1000) / Math.max(1, res.connected);
           if (Number.isFinite(res.serverMainUs)) {
             results.add('server CPU per handshake, event-loop thread', side, res.serverMainUs / res.connected);
             results.add('server CPU per handshake, helper threads', side, (res.serverUs - res.serverMainUs) / res.connected);
           }
-          results.add('server GC pauses per handshake, young generation', side, perHandshake(res.gc.young.ms));
+          results.add('server GC pauses per handshake, young generation', side, (res.gc.young.ms * 1000) / Math.max(1, res.connected));
           fullCollections[side].push(`${res.gc.full.count} (${fmt(res.gc.full.ms + res.gc.other.ms, 1)} ms)`);
         }
       }

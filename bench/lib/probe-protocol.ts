@@ -74,13 +74,13 @@ export interface GcCount {
 
 export const noGc = (): GcTotals => ({ young: { count: 0, ms: 0 }, full: { count: 0, ms: 0 }, other: { count: 0, ms: 0 } });
 
+const GC_KINDS = ['young', 'full', 'other'] as const;
+
 /** What `b` counted beyond `a` (the same process, later), or nothing when either predates the count. */
 export function gcSpent(a: CpuReport, b: CpuReport): GcTotals {
   const out = noGc();
   if (!a.gc || !b.gc) return out;
-  for (const kind of ['young', 'full', 'other'] as const) {
-    out[kind] = { count: b.gc[kind].count - a.gc[kind].count, ms: b.gc[kind].ms - a.gc[kind].ms };
-  }
+  for (const kind of GC_KINDS) out[kind] = { count: b.gc[kind].count - a.gc[kind].count, ms: b.gc[kind].ms - a.gc[kind].ms };
   return out;
 }
 
@@ -88,7 +88,7 @@ export function gcSpent(a: CpuReport, b: CpuReport): GcTotals {
 export function gcSum(list: readonly GcTotals[]): GcTotals {
   const out = noGc();
   for (const g of list) {
-    for (const kind of ['young', 'full', 'other'] as const) {
+    for (const kind of GC_KINDS) {
       out[kind].count += g[kind].count;
       out[kind].ms += g[kind].ms;
     }
