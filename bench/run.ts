@@ -27,6 +27,9 @@
  *                    on a port of its own; compare with a run without it for the cost of counting)
  *                    --wait-quiet=120 (first wait up to 120 s for other processes to leave the CPUs,
  *                    then up to 60 s before each timed round)
+ *                    --aa (with --only=handshake: bare Socket.IO against a second bare process where the
+ *                    project stands, the bench measured against itself: how far apart identical servers come out;
+ *                    --aa-swap: the process started second stands where bare stands, the first where the project does)
  *                    small-rooms: --small-rooms=25 --small-members=4 --small-messages=200
  *                    --small-history=100 (the project's MESSAGE_HISTORY_LIMIT: rooms full from the start)
  *                    idle-8k: --idle-max=8000 (sharing --idle-users sessions)
@@ -100,6 +103,8 @@ async function main() {
     projectEntry: opts.str('project-entry', PROJECT_ENTRY),
     memory: opts.flag('memory', false),
     metrics: opts.flag('metrics', false),
+    aa: opts.flag('aa', false),
+    aaSwap: opts.flag('aa-swap', false),
     smallRooms: opts.int('small-rooms', quick ? 10 : 25, 1, 1000),
     smallMembers: opts.int('small-members', 4, 1, 100),
     smallMessages: opts.int('small-messages', quick ? 50 : 200, 1, 10_000),
@@ -122,6 +127,8 @@ async function main() {
   opts.assertAllUsed();
   if (cfg.idle.some((n) => !Number.isInteger(n) || n < 1)) throw new Error('--idle: a comma-separated list of socket counts');
   if (cfg.smallHistory && (!Number.isInteger(cfg.smallHistory) || cfg.smallHistory < 100)) throw new Error('--small-history: 0 (the server default) or a whole number of at least 100 (MESSAGE_HISTORY_LIMIT)');
+  if (cfg.aaSwap && !cfg.aa) throw new Error('--aa-swap: goes with --aa');
+  if (cfg.aa && [...only].some((p) => p !== 'handshake')) throw new Error('--aa: two bare servers measured against each other, for the handshake rounds only: add --only=handshake');
   if (cfg.cpuProf) mkdirSync(cfg.cpuProf, { recursive: true });
   if (cfg.allocProf && cfg.promotedProf) throw new Error('--alloc-prof and --promoted-prof use the same profiler: one at a time');
   if (cfg.promotedProf) mkdirSync(cfg.promotedProf, { recursive: true });
@@ -144,7 +151,10 @@ async function main() {
   ]);
   const started = Date.now();
   const loadAtStart = loadavg().map((x) => x.toFixed(2)).join(' ');
-  const results = new Results();
+  // --aa: the project's column is a second bare server's.
+  const results = new Results(cfg.aa ? { bare: 'bare A', project: 'bare B', ratio: 'ratio' } : undefined);
+  /** A side as the table names it. */
+  const sideName = (side: Side) => results.columns[side];
   /** Other processes' share of the machine during each timed round (see CpuWindow.foreignPct). */
   const foreign: number[] = [];
   /** The load generator's own CPU (% of a core) per workload and side. */
@@ -197,11 +207,71 @@ async function main() {
   const roundsWithWarmup = withWarmup(1);
   const run = runId();
   const entry = cfg.projectEntry;
-  checkBuilt(entry, 'npm run bench', ', or pass --project-entry=src/server.ts to run the source under tsx');
-  const redis = benchOnly.length ? await openBenchRedis('run') : undefined;
+  if (!cfg.aa) checkBuilt(entry, 'npm run bench', ', or pass --project-entry=src/server.ts to run the source under tsx');
+  const redis = benchOnly.length && !cfg.aa ? await openBenchRedis('run') : undefined;
   if (redis) progress(`Redis ${REDIS_URL} (prefix ${redis.prefix}: this run's keys, deleted at the end)`);
   const redisCpu: RedisCpu = () => (redis ? redis.reading() : noRedis());
   const settingsNote = `project settings for load beyond one person's: ${Object.entries(BENCH_LIMITS).map(([k, v]) => `${k}=${v}`).join(' ')} (still counted on every event)`;
+
+  /**
+   * The handshake rounds, into `results`: `cfg.handshakes` connects a round on each side, the
+   * cookies each side's sockets carry, and the Redis whose CPU a side is billed.
+   */
+  const handshakePhase = async (targets: Record<Side, ServerChild>, cookiesOf: (side: Side) => readonly string[], cpuOf: (side: Side) => RedisCpu) => {
+    results.metric('handshakes/s', 'per s', 'higher', { on: 'ratio', op: '>=', value: 0.85 });
+    results.metric('server CPU per handshake', 'µs', 'lower', { on: 'ratio', op: '<=', value: 1.3 });
+    results.metric('Redis CPU per handshake', 'µs', 'lower');
+    results.metric('Redis commands per handshake', 'count', 'lower');
+    // The server's CPU split: its event-loop thread, and the helper threads (the collector's parallel and concurrent work, the compiler).
+    results.metric('server CPU per handshake, event-loop thread', 'µs', 'lower');
+    results.metric('server CPU per handshake, helper threads', 'µs', 'lower');
+    // What the collector paused the server for in the window: the young generation's pauses as a row; full
+    // collections, a few a run that land in one round and not the next, in a note (a ratio of them means nothing).
+    results.metric('server GC pauses per handshake, young generation', 'µs', 'lower');
+    const fullCollections: Record<Side, string[]> = { bare: [], project: [] };
+    // A round is ~2,000 connects, a fraction of a second of server CPU: after one warm-up round V8
+    // is still compiling (on background threads, which the CPU counts), for both servers.
+    for (const r of withWarmup(cfg.hsWarmup)) {
+      for (const side of order(r)) {
+        progress(`handshakes ${label(r)}: ${sideName(side)} (${cfg.handshakes} connects, ${cfg.hsConcurrency} at a time)`);
+        profile('handshake', r);
+        const res = await handshakeRound(targets[side], cpuOf(side), cfg.handshakes, cfg.hsConcurrency, cookiesOf(side));
+        if (res.errors) warn(`${sideName(side)} handshakes: ${res.errors} failed (${res.firstError})`);
+        if (r < 0) continue;
+        noteForeign(`${sideName(side)} handshakes`, res);
+        results.add('handshakes/s', side, res.perSecond);
+        results.add('server CPU per handshake', side, res.serverUs / res.connected);
+        results.add('Redis CPU per handshake', side, res.redisUs / res.connected);
+        results.add('Redis commands per handshake', side, res.redisCommands / Math.max(1, res.connected));
+        if (Number.isFinite(res.serverMainUs)) {
+          results.add('server CPU per handshake, event-loop thread', side, res.serverMainUs / res.connected);
+          results.add('server CPU per handshake, helper threads', side, (res.serverUs - res.serverMainUs) / res.connected);
+        }
+        results.add('server GC pauses per handshake, young generation', side, (res.gc.young.ms * 1000) / Math.max(1, res.connected));
+        fullCollections[side].push(`${res.gc.full.count} (${fmt(res.gc.full.ms + res.gc.other.ms, 1)} ms)`);
+      }
+    }
+    results.note(
+      `handshake rounds: full collections in each timed window, with the event-loop thread's pauses for them and for incremental marking: ` +
+        `${sideName('bare')} ${fullCollections.bare.join(' / ')}; ${sideName('project')} ${fullCollections.project.join(' / ')}`,
+    );
+  };
+
+  if (cfg.aa) {
+    progress('starting two bare Socket.IO servers (A/A: the bench against itself)');
+    const [a, b] = await Promise.all([startBare({ name: 'bare-first' }), startBare({ name: 'bare-second' })]);
+    try {
+      await handshakePhase(cfg.aaSwap ? { bare: b, project: a } : { bare: a, project: b }, () => [], () => noRedis);
+    } finally {
+      await Promise.all([a.stop(), b.stop()]);
+    }
+    const [inA, inB] = cfg.aaSwap ? ['second', 'first'] : ['first', 'second'];
+    results.note(
+      `A/A: both columns are bench/bare-server.ts, two processes started together (the first spawned a moment before the second); ` +
+        `"bare A" is the ${inA}, "bare B", where the project stands in a normal run, the ${inB}: ` +
+        'the ratios are the spread of identical servers on this machine, and PASS/FAIL how often one would meet the targets by chance',
+    );
+  }
 
   /** --metrics: METRICS_PORT on a free port, so the project counts everything it would count in production. */
   const metricsEnv = modeEnv({ memory: false, metrics: cfg.metrics });
@@ -228,46 +298,7 @@ async function main() {
     const cookiesOf = (side: Side) => (side === 'project' ? fanCookies : []);
     const cpuOf = (side: Side) => (side === 'project' ? redisCpu : noRedis);
 
-    // ---- handshakes -------------------------------------------------------------
-    if (only.has('handshake')) {
-      results.metric('handshakes/s', 'per s', 'higher', { on: 'ratio', op: '>=', value: 0.85 });
-      results.metric('server CPU per handshake', 'µs', 'lower', { on: 'ratio', op: '<=', value: 1.3 });
-      results.metric('Redis CPU per handshake', 'µs', 'lower');
-      results.metric('Redis commands per handshake', 'count', 'lower');
-      // The server's CPU split: its event-loop thread, and the helper threads (the collector's parallel and concurrent work, the compiler).
-      results.metric('server CPU per handshake, event-loop thread', 'µs', 'lower');
-      results.metric('server CPU per handshake, helper threads', 'µs', 'lower');
-      // What the collector paused the server for in the window: the young generation's pauses as a row; full
-      // collections, a few a run that land in one round and not the next, in a note (a ratio of them means nothing).
-      results.metric('server GC pauses per handshake, young generation', 'µs', 'lower');
-      const fullCollections: Record<Side, string[]> = { bare: [], project: [] };
-      // A round is ~2,000 connects, a fraction of a second of server CPU: after one warm-up round V8
-      // is still compiling (on background threads, which the CPU counts), for both servers.
-      for (const r of withWarmup(cfg.hsWarmup)) {
-        for (const side of order(r)) {
-          progress(`handshakes ${label(r)}: ${side} (${cfg.handshakes} connects, ${cfg.hsConcurrency} at a time)`);
-          profile('handshake', r);
-          const res = await handshakeRound(targets[side], cpuOf(side), cfg.handshakes, cfg.hsConcurrency, cookiesOf(side));
-          if (res.errors) warn(`${side} handshakes: ${res.errors} failed (${res.firstError})`);
-          if (r < 0) continue;
-          noteForeign(`${side} handshakes`, res);
-          results.add('handshakes/s', side, res.perSecond);
-          results.add('server CPU per handshake', side, res.serverUs / res.connected);
-          results.add('Redis CPU per handshake', side, res.redisUs / res.connected);
-          results.add('Redis commands per handshake', side, res.redisCommands / Math.max(1, res.connected));
-          if (Number.isFinite(res.serverMainUs)) {
-            results.add('server CPU per handshake, event-loop thread', side, res.serverMainUs / res.connected);
-            results.add('server CPU per handshake, helper threads', side, (res.serverUs - res.serverMainUs) / res.connected);
-          }
-          results.add('server GC pauses per handshake, young generation', side, (res.gc.young.ms * 1000) / Math.max(1, res.connected));
-          fullCollections[side].push(`${res.gc.full.count} (${fmt(res.gc.full.ms + res.gc.other.ms, 1)} ms)`);
-        }
-      }
-      results.note(
-        `handshake rounds: full collections in each timed window, with the event-loop thread's pauses for them and for incremental marking: ` +
-          `bare ${fullCollections.bare.join(' / ')}; project ${fullCollections.project.join(' / ')}`,
-      );
-    }
+    if (only.has('handshake')) await handshakePhase(targets, cookiesOf, cpuOf);
 
     // ---- fan-out and acked inbound (persistent sockets) -----------------------
     if (only.has('fanout') || only.has('inbound') || only.has('inbound-remote')) {
@@ -525,7 +556,12 @@ async function main() {
   const out: string[] = [];
   const rounds = `${cfg.rounds} round(s)${cfg.warmup ? ' after a warm-up' : ''}, medians`;
   const sections: Array<[string, Results]> = [
-    [`## project vs bare Socket.IO (${rounds}; ratio = project/bare, median of per-round ratios)`, results],
+    [
+      cfg.aa
+        ? `## A/A: bare Socket.IO against a second bare Socket.IO process (${rounds}; ratio = B/A, median of per-round ratios)`
+        : `## project vs bare Socket.IO (${rounds}; ratio = project/bare, median of per-round ratios)`,
+      results,
+    ],
     [`## scale: 1 project process vs ${cfg.scaleProcesses} (${rounds}; ratio = ${cfg.scaleProcesses} processes / 1 process, median of per-round ratios)`, scaleResults],
     [`## reconnect storm: a deploy (SIGTERM, replacement on the same port) under ${fmt(cfg.stormSockets, 0)} reconnecting sockets, project vs bare Socket.IO (${rounds}; ratio = project/bare)`, stormResults],
   ];

@@ -147,6 +147,26 @@ describe('benchmarks (toy sizes)', function () {
     );
   });
 
+  it('npm run bench --aa: the handshake rounds of two bare servers against each other, and nothing else', async () => {
+    const { stdout } = await tsx('bench/run.ts', ['--only=handshake', '--aa', '--rounds=2', '--no-warmup', '--handshakes=20', '--hs-concurrency=5']);
+    expect(stdout).to.include('## A/A: bare Socket.IO against a second bare Socket.IO process');
+    expect(stdout).to.match(/\| metric +\| bare A +\| bare B +\| ratio/);
+    expect(stdout).to.match(/\| handshakes\/s \(per s\) +\| [\d,]+ +\| [\d,]+ +\| [\d.]+× +\| ≥ 0\.85× (PASS|FAIL)/);
+    expect(stdout).to.match(/- server CPU per handshake: bare A [\d,.]+ \/ [\d,.]+; bare B [\d,.]+ \/ [\d,.]+; ratios/);
+    expect(stdout).not.to.match(/; project [\d,]|project handshakes/); // no project column, no project load
+    expect(stdout).to.include('"bare A" is the first, "bare B", where the project stands in a normal run, the second');
+    await tsx('bench/run.ts', ['--only=handshake,fanout', '--aa']).then(
+      () => expect.fail('--aa with another phase must be refused'),
+      (err: { stderr?: string }) => expect(err.stderr).to.include('--aa: two bare servers measured against each other, for the handshake rounds only'),
+    );
+    await tsx('bench/run.ts', ['--only=handshake', '--aa-swap']).then(
+      () => expect.fail('--aa-swap without --aa must be refused'),
+      (err: { stderr?: string }) => expect(err.stderr).to.include('--aa-swap: goes with --aa'),
+    );
+    const swapped = await tsx('bench/run.ts', ['--only=handshake', '--aa', '--aa-swap', '--rounds=1', '--no-warmup', '--handshakes=20', '--hs-concurrency=5']);
+    expect(swapped.stdout).to.include('"bare A" is the second, "bare B", where the project stands in a normal run, the first');
+  });
+
   it('bench/relay.ts: both ways deliver every event and are reported', async () => {
     const { stdout, stderr } = await tsx('bench/relay.ts', ['--rounds=1', '--events=1000', '--rooms=10']);
     expect(stdout).to.match(/\| this process \(both sides\) +\| [\d.,]+ +\| [\d.,]+ +\| [\d.]+× +\|/);
