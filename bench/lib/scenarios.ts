@@ -6,6 +6,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { cpuSpent, type ServerChild } from './children.js';
 import { gcSpent, gcSum, type GcTotals } from './probe-protocol.js';
 import { HttpUser } from './http.js';
@@ -88,6 +90,18 @@ export function setWindowHooks(hooks: WindowHooks | undefined) {
   windowHooks = hooks;
 }
 
+/**
+ * The load generator's own full collection (this process's; the servers are not touched),
+ * run before every timed window: the garbage of the rounds before (a handshake round closes
+ * thousands of client sockets) is collected between rounds, not in whichever side's window
+ * the collector would pick, the same way in every run. Without it, identical servers
+ * (`--aa`) came out with the project's place ahead on handshakes/s in most runs; with it,
+ * not (bench/HISTORY.md, 2026-12-04). `--expose-gc` is set here, at run time, since the bench
+ * runs under tsx (npm run bench, the tests) without node flags of its own.
+ */
+setFlagsFromString('--expose-gc');
+export const collectLoadGeneratorGarbage = runInNewContext('gc') as () => void;
+
 /** One server child or several (the processes of one deployment), as a list. */
 export type Servers = ServerChild | readonly ServerChild[];
 export const serverList = (servers: Servers): readonly ServerChild[] => ('child' in servers ? [servers] : servers);
@@ -99,6 +113,7 @@ export const serverList = (servers: Servers): readonly ServerChild[] => ('child'
  */
 export async function measureCpu<T>(servers: Servers, redisCpu: RedisCpu, fn: () => Promise<T>): Promise<{ value: T } & CpuWindow> {
   const list = serverList(servers);
+  collectLoadGeneratorGarbage();
   if (quietBeforeRounds) {
     await waitForQuietMachine(quietBeforeRounds, 15, (b) => process.stderr.write(`  (waiting for other processes to leave the CPUs: ${b.toFixed(0)}% busy)\n`), 700);
   }
