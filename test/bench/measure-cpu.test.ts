@@ -1,6 +1,7 @@
 import { constants, PerformanceObserver, performance, type PerformanceEntry } from 'node:perf_hooks';
 import { expect } from 'chai';
 import { measureCpu, noRedis } from '../../bench/lib/scenarios.js';
+import { sleep } from '../../bench/lib/util.js';
 
 const isFull = (e: PerformanceEntry) => (e as PerformanceEntry & { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR;
 
@@ -15,7 +16,7 @@ describe('bench/lib/scenarios.ts: a timed window', () => {
         windowStarted = performance.now();
       });
       // A collection's entry is made after it, in a turn of its own: wait for it (bounded).
-      for (let i = 0; i < 100 && !entries.some(isFull); i++) await new Promise((resolve) => setTimeout(resolve, 10));
+      for (let i = 0; i < 100 && !entries.some(isFull); i++) await sleep(10);
     } finally {
       observer.disconnect();
     }
