@@ -1,5 +1,6 @@
+import { readdirSync } from 'node:fs';
 import { createServer, type Server as HttpServer } from 'node:http';
-import express, { type Express } from 'express';
+import express, { type Express, type RequestHandler } from 'express';
 import session from 'express-session';
 import { liveSession, type LiveSession } from 'socket.io-live-session';
 import { authApi, type ApiDeps } from './auth/api.js';
@@ -43,6 +44,23 @@ export interface App {
   limits: RateLimits;
   /** Stops accepting, ends sockets, stops timers. Does not close the stores (the caller owns them). */
   close(): Promise<void>;
+}
+
+/**
+ * The files of `dir` (public/), served to the paths under its own top-level entries only
+ * (/css/..., /js/..., /favicon.svg), as they were when the app started. express.static
+ * alone looks for every GET and HEAD in the file system first (a `stat` in libuv's thread
+ * pool, where password hashes run too): each API call and page waited for a stat of a file
+ * that is not there, behind the logins' argon2 work.
+ */
+function staticFiles(dir: string, options: Parameters<typeof express.static>[1]): RequestHandler {
+  const serve = express.static(dir, options);
+  const entries = new Set(readdirSync(dir));
+  return (req, res, next) => {
+    const first = req.path.slice(1).split('/', 1)[0]!;
+    if (entries.has(first)) serve(req, res, next);
+    else next();
+  };
 }
 
 /** Wires the app. Never listens and never reads the environment. */
@@ -110,7 +128,7 @@ export function createApp(config: Config, { stores, log, metrics = noMetrics }: 
       res.status(503).json({ error: { code: 'not_ready', message: 'a backing store does not answer' } });
     }
   });
-  app.use(express.static(publicDir, { index: false, maxAge: config.production ? '1h' : 0, setHeaders: markStatic }));
+  app.use(staticFiles(publicDir, { index: false, maxAge: config.production ? '1h' : 0, setHeaders: markStatic }));
   // Everything after the static files is a page or an API answer that may carry a token or personal data.
   app.use(noStore);
 

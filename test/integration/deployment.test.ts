@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import fs, { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { expect } from 'chai';
 import request from 'supertest';
@@ -7,6 +7,7 @@ import { TestClient } from '../helpers/client.js';
 import { startProcess } from '../helpers/processes.js';
 import { startServer } from '../helpers/server.js';
 import { needs } from '../support/services.js';
+import { publicDir } from '../../src/paths.js';
 
 /** Deployment defaults: what a launcher, a proxy cache and docker compose rely on. */
 describe('deployment defaults', function () {
@@ -39,6 +40,30 @@ describe('deployment defaults', function () {
       const css = await c.agent.get('/css/app.css').expect(200);
       expect(css.headers['cache-control']).to.not.include('no-store');
     } finally {
+      await server.close();
+    }
+  });
+
+  it('looks in the file system for the static files only: no stat for an API call or a page', async () => {
+    const server = await startServer('memory');
+    const stat = fs.stat;
+    const looked: string[] = [];
+    fs.stat = ((path: fs.PathLike, ...rest: unknown[]) => {
+      if (String(path).startsWith(publicDir)) looked.push(String(path).slice(publicDir.length));
+      return (stat as (...args: unknown[]) => unknown)(path, ...rest);
+    }) as typeof fs.stat;
+    try {
+      const c = new TestClient(server.url);
+      await c.register();
+      for (const path of ['/api/csrf', '/api/me', '/login', '/chat', '/', '/api/nope', '/nope.css']) await c.agent.get(path);
+      expect(looked).to.deep.equal([]);
+      await c.agent.get('/css/app.css').expect(200).expect('content-type', /css/);
+      await c.agent.get('/favicon.svg').expect(200);
+      await c.agent.get('/js/chat.js').expect(200);
+      await c.agent.get('/css/nope.css').expect(404);
+      expect(looked).to.deep.equal(['/css/app.css', '/favicon.svg', '/js/chat.js', '/css/nope.css']);
+    } finally {
+      fs.stat = stat;
       await server.close();
     }
   });
